@@ -1,0 +1,114 @@
+"""Board entry point of the P1 -> MQTT bridge (the only module touching hardware).
+
+Boot: banner -> boot window (Ctrl-C keeps the REPL) -> config.json check (problems
+are printed and start-up stops at the REPL, no reboot) -> detach the REPL from
+UART0 -> UART + WiFi -> asyncio tasks under a global exception handler that
+restarts the application instead of the board.
+"""
+
+import asyncio
+import gc
+import time
+
+import machine
+import network
+import os
+
+import bridge
+import config
+from mqtt_min import MQTTClient
+
+_RESTART_DELAY_MS = 5000
+_WIFI_RETRY_MS = 30000
+_UART_BAUD = 115200
+
+
+def _boot_window(ms):
+    # While the REPL is still on UART0 a Ctrl-C from the PC lands here as
+    # KeyboardInterrupt: that is how tools and users get in before the bridge
+    # takes the port over.
+    print("bridge: boot window %d ms: press Ctrl-C to stay at the REPL" % ms)
+    t0 = time.ticks_ms()
+    try:
+        while time.ticks_diff(time.ticks_ms(), t0) < ms:
+            time.sleep_ms(20)
+    except KeyboardInterrupt:
+        print("bridge: start-up stopped by Ctrl-C; REPL left attached, bridge not running")
+        return False
+    return True
+
+
+async def _wifi(wlan, ssid, password, log):
+    # The ESP8266 reconnects on its own; this task logs transitions and kicks a
+    # fresh connect() if the link stays down, so an AP reboot never needs a reset.
+    was = None
+    down_since = time.ticks_ms()
+    while True:
+        up = wlan.isconnected()
+        if up != was:
+            log("wifi %s status=%d" % ("connected" if up else "down", wlan.status()))
+            was = up
+            down_since = time.ticks_ms()
+        elif not up and time.ticks_diff(time.ticks_ms(), down_since) > _WIFI_RETRY_MS:
+            log("wifi reconnecting")
+            wlan.connect(ssid, password)
+            down_since = time.ticks_ms()
+        await asyncio.sleep_ms(1000)
+
+
+def _client(cfg, log):
+    m = cfg["mqtt"]
+
+    def b(s):
+        return None if s is None else s.encode()
+
+    return MQTTClient(
+        m["host"], m["port"], client_id=m["client_id"].encode(), user=b(m["user"]),
+        password=b(m["password"]), keepalive=m["keepalive"],
+        will_topic=bridge.online_topic(cfg["base_topic"]).encode(), will_msg=b"offline",
+        will_retain=True, log=log)
+
+
+async def _app(cfg, uart, wlan, log):
+    app = bridge.Bridge(_client(cfg, log), cfg["base_topic"], log)
+    w = cfg["wifi"]
+    await asyncio.gather(_wifi(wlan, w["ssid"], w["password"], log), app.run(uart))
+
+
+def run():
+    print("bridge: p1 -> mqtt bridge %s, reset cause %d, free %d"
+          % (bridge.VERSION, machine.reset_cause(), gc.mem_free()))
+    cfg, problems = config.load("config.json")
+    window = config.DEFAULTS["boot_window_ms"]
+    if cfg is not None and isinstance(cfg["boot_window_ms"], int) and 0 <= cfg["boot_window_ms"] <= 60000:
+        window = cfg["boot_window_ms"]
+    if not _boot_window(window):
+        return
+    if problems:
+        for p in problems:
+            print("bridge: config problem: " + p)
+        print("bridge: not started; fix config.json and press Ctrl-D")
+        return
+    print("bridge: config ok; detaching REPL from UART0, logging there as 'bridge: ...'")
+    os.dupterm(None, 1)  # from here on UART0 RX carries P1 data, not REPL input
+    uart = machine.UART(0, baudrate=_UART_BAUD, rxbuf=cfg["uart_rxbuf"])
+    log = bridge.make_log(uart)
+    wlan = network.WLAN(network.STA_IF)
+    wlan.active(True)
+    wlan.connect(cfg["wifi"]["ssid"], cfg["wifi"]["password"])
+    while True:
+        try:
+            asyncio.run(_app(cfg, uart, wlan, log))
+        except KeyboardInterrupt:
+            log("stopped by KeyboardInterrupt")
+            return
+        except Exception as e:
+            # Global handler: bad input or a network fault must never reboot the board.
+            log("application crashed: %s %s; restarting in %d ms" % (type(e).__name__, e, _RESTART_DELAY_MS))
+        finally:
+            asyncio.new_event_loop()
+        gc.collect()
+        time.sleep_ms(_RESTART_DELAY_MS)
+
+
+run()

@@ -1,0 +1,296 @@
+"""Compact asyncio MQTT 3.1.1 publisher: the bridge's built-in MQTT backend.
+
+Mechanism only: CONNECT (clean session, username/password, retained LWT,
+keepalive), PUBLISH QoS 0, PINGREQ, and a run() task that reconnects with
+exponential backoff. It never subscribes. The interface mirrors mqtt_as
+(`up`/`down` events, `isconnected()`, `await publish(topic, msg, retain, qos)`)
+so an mqtt_as backend can be dropped in behind the same calls later.
+"""
+
+from micropython import const
+import asyncio
+import time
+
+_CONNACK = const(0x20)
+_PUBLISH = const(0x30)
+_PINGREQ = b"\xc0\x00"
+_DISCONNECT = b"\xe0\x00"
+_TICK_MS = const(500)  # supervision granularity: keepalive and stuck-write checks
+
+# CONNACK return codes (MQTT 3.1.1 §3.2.2.3), for log lines a user can act on.
+_REFUSED = (
+    "",
+    "unacceptable protocol version",
+    "client id rejected",
+    "server unavailable",
+    "bad user name or password",
+    "not authorised",
+)
+
+
+class MQTTError(Exception):
+    """The broker answered, but not with what MQTT 3.1.1 says it should."""
+
+
+def _varint(buf, pos, n):
+    # MQTT remaining length: 7 bits per byte, high bit = more.
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        buf[pos] = b | 0x80 if n else b
+        pos += 1
+        if not n:
+            return pos
+
+
+def _str(buf, pos, s):
+    n = len(s)
+    buf[pos] = n >> 8
+    buf[pos + 1] = n & 0xFF
+    buf[pos + 2:pos + 2 + n] = s
+    return pos + 2 + n
+
+
+class MQTTClient:
+    def __init__(self, host, port=1883, client_id=b"p1bridge", user=None, password=None,
+                 keepalive=60, will_topic=None, will_msg=None, will_retain=True, log=None,
+                 backoff_min_ms=1000, backoff_max_ms=60000, timeout_ms=10000, pktbuf=192):
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self.user = user
+        self.password = password
+        self.keepalive = keepalive
+        self.will_topic = will_topic
+        self.will_msg = will_msg
+        self.will_retain = will_retain
+        self.log = log
+        self.backoff_min_ms = backoff_min_ms
+        self.backoff_max_ms = backoff_max_ms
+        self.timeout_ms = timeout_ms
+        self._pkt = bytearray(pktbuf)  # one PUBLISH is built here and written at once
+        self.up = asyncio.Event()  # set on every (re)connect; the user clears it
+        self.down = asyncio.Event()  # set on every disconnect; the user clears it
+        self._ready = asyncio.Event()  # internal: set exactly while connected
+        self._fail = asyncio.Event()  # internal: the link is broken
+        self._lock = asyncio.Lock()  # one packet on the wire at a time
+        self._r = None
+        self._w = None
+        self._connected = False
+        self._closing = False
+        self._tx_task = None
+        self._tx_since = 0
+        self._tx_abort = False
+        self._fail_why = None
+        self._last_rx = 0
+        self._last_ping = 0
+        self.connects = 0
+        self.published = 0
+        self.failed = 0  # publishes lost because the link broke under them
+
+    def _say(self, msg):
+        if self.log is not None:
+            self.log(msg)
+
+    def isconnected(self):
+        return self._connected
+
+    # -- connection ---------------------------------------------------------------
+    def _connect_packet(self):
+        flags = 0x02  # clean session: the bridge keeps no broker-side state
+        payload = 2 + len(self.client_id)
+        if self.will_topic is not None:
+            flags |= 0x04 | (0x20 if self.will_retain else 0)
+            payload += 4 + len(self.will_topic) + len(self.will_msg)
+        if self.user is not None:
+            flags |= 0x80
+            payload += 2 + len(self.user)
+            if self.password is not None:
+                flags |= 0x40
+                payload += 2 + len(self.password)
+        rl = 10 + payload
+        pkt = bytearray(rl + 5)  # once per connect: allocation is fine here
+        pkt[0] = 0x10
+        p = _varint(pkt, 1, rl)
+        p = _str(pkt, p, b"MQTT")
+        pkt[p] = 4  # protocol level 3.1.1
+        pkt[p + 1] = flags
+        pkt[p + 2] = self.keepalive >> 8
+        pkt[p + 3] = self.keepalive & 0xFF
+        p = _str(pkt, p + 4, self.client_id)
+        if self.will_topic is not None:
+            p = _str(pkt, p, self.will_topic)
+            p = _str(pkt, p, self.will_msg)
+        if self.user is not None:
+            p = _str(pkt, p, self.user)
+            if self.password is not None:
+                p = _str(pkt, p, self.password)
+        return memoryview(pkt)[:p]
+
+    async def _open(self):
+        r, w = await asyncio.wait_for_ms(asyncio.open_connection(self.host, self.port), self.timeout_ms)
+        try:
+            w.write(self._connect_packet())
+            await asyncio.wait_for_ms(w.drain(), self.timeout_ms)
+            ack = await asyncio.wait_for_ms(r.readexactly(4), self.timeout_ms)
+            if ack[0] != _CONNACK or ack[1] != 2:
+                raise MQTTError("unexpected reply to CONNECT: %02x" % ack[0])
+            if ack[3]:
+                why = _REFUSED[ack[3]] if ack[3] < len(_REFUSED) else "code %d" % ack[3]
+                raise MQTTError("broker refused connection: " + why)
+        except BaseException:
+            w.close()
+            raise
+        return r, w
+
+    async def run(self):
+        """Connect, supervise, reconnect with backoff; forever (until disconnect())."""
+        delay = self.backoff_min_ms
+        while not self._closing:
+            try:
+                self._r, self._w = await self._open()
+            except (OSError, MQTTError, asyncio.TimeoutError) as e:
+                self._say("mqtt connect to %s:%d failed: %s %s; retry in %d ms"
+                          % (self.host, self.port, type(e).__name__, e, delay))
+                await asyncio.sleep_ms(delay)
+                delay = min(delay * 2, self.backoff_max_ms)
+                continue
+            delay = self.backoff_min_ms
+            self.connects += 1
+            self._last_rx = self._last_ping = time.ticks_ms()
+            self._fail.clear()
+            self._connected = True
+            self._ready.set()
+            self.down.clear()
+            self.up.set()
+            self._say("mqtt connected to %s:%d" % (self.host, self.port))
+            rx = asyncio.create_task(self._rx())
+            try:
+                why = await self._supervise()
+            finally:
+                rx.cancel()
+                self._drop()
+            self._say("mqtt disconnected: " + why)
+
+    def _drop(self):
+        self._connected = False
+        self._ready.clear()
+        self.up.clear()
+        self.down.set()
+        if self._tx_task is not None:
+            # A write blocked on a dead peer would wait forever: cancel it; publish()
+            # sees _tx_abort and reports the message as lost instead of raising.
+            self._tx_abort = True
+            self._tx_task.cancel()
+        if self._w is not None:
+            try:
+                self._w.close()
+            except OSError:
+                pass
+        self._r = self._w = None
+
+    def _broken(self, why):
+        if self._fail_why is None:
+            self._fail_why = why
+        self._fail.set()
+
+    async def _supervise(self):
+        self._fail_why = None
+        ka = self.keepalive * 1000
+        while True:
+            try:
+                await asyncio.wait_for_ms(self._fail.wait(), _TICK_MS)
+            except asyncio.TimeoutError:
+                pass
+            if self._fail.is_set():
+                return self._fail_why or "link failed"
+            if self._closing:
+                return "closing"
+            now = time.ticks_ms()
+            if self._tx_task is not None and time.ticks_diff(now, self._tx_since) > self.timeout_ms:
+                return "write stalled for %d ms" % self.timeout_ms
+            if ka:
+                if time.ticks_diff(now, self._last_rx) > ka:
+                    return "no reply from broker within keepalive (%d s)" % self.keepalive
+                if time.ticks_diff(now, self._last_ping) >= ka // 2 and not self._lock.locked():
+                    self._last_ping = now
+                    # In its own task: the supervisor must never block on the socket.
+                    asyncio.create_task(self._send(_PINGREQ))
+
+    async def _rx(self):
+        r = self._r
+        try:
+            while True:
+                hdr = await r.readexactly(2)
+                n = hdr[1] & 0x7F
+                if hdr[1] & 0x80:  # longer packets are never expected: drain them
+                    shift, b = 7, hdr[1]
+                    while b & 0x80:
+                        b = (await r.readexactly(1))[0]
+                        n |= (b & 0x7F) << shift
+                        shift += 7
+                if n:
+                    await r.readexactly(n)
+                self._last_rx = time.ticks_ms()  # PINGRESP or anything else: link alive
+        except (OSError, EOFError) as e:
+            self._broken("connection lost (%s)" % (type(e).__name__,))
+
+    # -- sending ------------------------------------------------------------------
+    async def _send(self, data):
+        """Write one whole packet under the lock. Returns False if the link broke."""
+        async with self._lock:
+            return await self._write(data)
+
+    async def _write(self, data):
+        # Caller holds the lock.
+        w = self._w
+        if w is None:
+            return False
+        self._tx_task = asyncio.current_task()
+        self._tx_since = time.ticks_ms()
+        self._tx_abort = False
+        try:
+            w.write(data)
+            await w.drain()
+            return True
+        except asyncio.CancelledError:
+            if self._tx_abort:
+                return False
+            raise
+        except OSError as e:
+            self._broken("write failed (%s)" % e)
+            return False
+        finally:
+            self._tx_task = None
+
+    async def publish(self, topic, msg, retain=False, qos=0):
+        """Publish once (QoS 0 only). Waits while disconnected. Returns True when
+        the packet was handed to TCP, False if the link broke during the write."""
+        if qos:
+            raise ValueError("qos 1 is not implemented in mqtt_min")
+        while not self._connected:
+            await self._ready.wait()
+        tl = len(topic)
+        ml = len(msg)
+        rl = 2 + tl + ml
+        async with self._lock:  # the packet buffer is shared: build under the lock
+            pkt = self._pkt
+            if rl + 5 > len(pkt):
+                pkt = bytearray(rl + 5)  # rare (long payload): allocate rather than fail
+            pkt[0] = _PUBLISH | (1 if retain else 0)
+            p = _varint(pkt, 1, rl)
+            p = _str(pkt, p, topic)
+            pkt[p:p + ml] = msg
+            ok = await self._write(memoryview(pkt)[:p + ml])
+        if ok:
+            self.published += 1
+        else:
+            self.failed += 1
+        return ok
+
+    async def disconnect(self):
+        """Clean DISCONNECT (the broker then does NOT send the LWT) and stop run()."""
+        self._closing = True
+        if self._connected:
+            await self._send(_DISCONNECT)
+            self._broken("disconnect requested")

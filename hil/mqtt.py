@@ -1,0 +1,103 @@
+"""The rig's MQTT subscriber: what a Zabbix template or a dashboard would see.
+
+A real paho-mqtt client subscribed to `<base>/#`; every message is kept with
+the host time it arrived, and tests wait on a condition instead of sleeping.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import paho.mqtt.client as mqtt
+
+
+class MqttError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    payload: bytes
+    retain: bool
+    at: float  # time.monotonic() on arrival
+
+    @property
+    def name(self) -> str:
+        return self.topic.rsplit("/", 1)[-1]
+
+    @property
+    def text(self) -> str:
+        return self.payload.decode("utf-8", "replace")
+
+
+class Subscriber:
+    def __init__(self, host: str, port: int, user: str, password: str, base_topic: str):
+        self.base_topic = base_topic
+        self.messages: list[Message] = []
+        self._cond = threading.Condition()
+        self._subscribed = threading.Event()
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"hil-subscriber-{id(self):x}")
+        self._client.username_pw_set(user, password)
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = lambda *a: self._subscribed.set()
+        self._client.on_message = self._on_message
+        self._host, self._port = host, port
+
+    def __enter__(self) -> "Subscriber":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 10) -> "Subscriber":
+        self._client.connect(self._host, self._port, keepalive=30)
+        self._client.loop_start()
+        if not self._subscribed.wait(timeout):
+            self.stop()
+            raise MqttError(f"subscriber could not connect/subscribe to {self._host}:{self._port} within {timeout} s")
+        return self
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _on_connect(self, client, userdata, flags, reason, properties):
+        if reason.is_failure:
+            raise MqttError(f"subscriber refused by broker: {reason}")
+        client.subscribe(f"{self.base_topic}/#", qos=1)
+
+    def _on_message(self, client, userdata, msg):
+        with self._cond:
+            self.messages.append(Message(msg.topic, bytes(msg.payload), bool(msg.retain), time.monotonic()))
+            self._cond.notify_all()
+
+    def clear(self) -> None:
+        with self._cond:
+            self.messages.clear()
+
+    def snapshot(self) -> list[Message]:
+        with self._cond:
+            return list(self.messages)
+
+    def wait_for(self, predicate: Callable[[list[Message]], bool], timeout: float) -> bool:
+        """Wait until predicate(messages) holds; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self.messages):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def values(self, retained: bool = False) -> dict[str, list[Message]]:
+        """Messages per topic name (value topics only unless retained=True)."""
+        out: dict[str, list[Message]] = {}
+        for m in self.snapshot():
+            if m.retain and not retained:
+                continue
+            out.setdefault(m.name, []).append(m)
+        return out

@@ -1,0 +1,297 @@
+"""A MicroPython board over its serial port: raw REPL, files, logs.
+
+The one owner of a board's port (real /dev/ttyUSB* or a virtual board's pty).
+Raw-REPL work goes through mpremote's transport, wrapped here so a change in
+its (unstable) API touches one place. Every byte read from the port goes to the
+board's log with a timestamp and the board's role, and output of long-running
+commands is handed out line by line as it arrives.
+"""
+from __future__ import annotations
+
+import ast
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+from mpremote.transport import TransportError, TransportExecError
+from mpremote.transport_serial import SerialTransport
+
+
+class BoardError(Exception):
+    """Talking to a board failed; the message says what and where to look."""
+
+
+class BoardExecError(BoardError):
+    """Code raised on the board; carries the board's traceback."""
+
+    def __init__(self, role: str, code: str, traceback: str):
+        self.traceback = traceback
+        super().__init__(f"{role}: code raised on the board:\n{traceback.strip()}\n--- code ---\n{code.strip()[:500]}")
+
+
+class BoardTimeout(BoardError):
+    pass
+
+
+class BoardLog:
+    """Timestamped, role-prefixed log of what a port said, one file per board."""
+
+    def __init__(self, role: str, path: Path | None):
+        self.role = role
+        self.path = path
+        self._file = open(path, "ab", buffering=0) if path else None
+        self._partial = b""
+        self._lock = threading.Condition()
+        self.lines: list[str] = []
+        self.times: list[float] = []  # time.monotonic() of each line
+
+    def feed(self, data: bytes) -> None:
+        with self._lock:
+            text = self._partial + data
+            *complete, self._partial = text.split(b"\n")
+            for raw in complete:
+                line = raw.rstrip(b"\r").decode("utf-8", "replace")
+                self.lines.append(line)
+                self.times.append(time.monotonic())
+                self._lock.notify_all()
+                if self._file:
+                    self._file.write(f"{time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d} "
+                                     f"[{self.role}] {line}\n".encode())
+
+    def wait_for(self, regex: re.Pattern, start: int, timeout: float) -> tuple[int, re.Match] | None:
+        """First line from index `start` on that matches; waits for new lines."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            i = start
+            while True:
+                while i < len(self.lines):
+                    m = regex.search(self.lines[i])
+                    if m:
+                        return i, m
+                    i += 1
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._lock.wait(left)
+
+    def tail(self, n: int = 20) -> str:
+        with self._lock:
+            return "\n".join(self.lines[-n:])
+
+    def close(self) -> None:
+        if self._file:
+            self._file.close()
+
+
+class _LoggedSerial:
+    """pyserial port proxy that copies every byte read into the board log."""
+
+    def __init__(self, serial, log: BoardLog):
+        self._serial = serial
+        self._log = log
+
+    def read(self, size=1):
+        data = self._serial.read(size)
+        if data:
+            self._log.feed(data)
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self._serial, name)
+
+
+class Board:
+    """One board, by role ("emulator" / "bridge") and port."""
+
+    def __init__(self, role: str, port: str, log_path: Path | None = None):
+        self.role = role
+        self.port = port
+        self.log = BoardLog(role, log_path)
+        self._transport: SerialTransport | None = None
+        self._running = False  # a no-follow command is running on the board
+        self._monitor: threading.Thread | None = None
+        self._monitor_stop = threading.Event()
+
+    # --- connection ---
+    def open(self) -> "Board":
+        try:
+            # A read timeout: mpremote reads ptys without checking in_waiting.
+            transport = SerialTransport(self.port, baudrate=115200, timeout=0.5)
+        except TransportError as e:
+            raise BoardError(f"{self.role}: cannot open {self.port}: {e}. Is the board plugged in "
+                             "and no other program (miniterm, mpremote, Thonny) holding the port?") from e
+        transport.serial = _LoggedSerial(transport.serial, self.log)
+        self._transport = transport
+        return self
+
+    def close(self) -> None:
+        self.stop_monitor()
+        if self._transport is not None:
+            try:
+                self._transport.close()
+            except OSError:
+                pass
+            self._transport = None
+        self.log.close()
+
+    def __enter__(self) -> "Board":
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def transport(self) -> SerialTransport:
+        if self._transport is None:
+            raise BoardError(f"{self.role}: port {self.port} is not open")
+        return self._transport
+
+    def _where(self) -> str:
+        where = f" (board log: {self.log.path})" if self.log.path else ""
+        return f"{where}\nlast output from {self.role}:\n{self.log.tail()}"
+
+    def enter_raw_repl(self, soft_reset: bool = False) -> None:
+        """Interrupt whatever runs and take the raw REPL (no soft reset by
+        default: a soft reset would re-run boot.py on a board mid-test)."""
+        self.stop_monitor()
+        t = self.transport
+        try:
+            t.enter_raw_repl(soft_reset=soft_reset)
+        except TransportError as e:
+            raise BoardError(f"{self.role}: could not enter the raw REPL on {self.port}: {e}{self._where()}") from e
+        self._running = False
+
+    # --- code ---
+    def exec(self, code: str, timeout: float = 10) -> str:
+        t = self.transport
+        if not t.in_raw_repl:
+            self.enter_raw_repl()
+        try:
+            out, err = t.exec_raw(code, timeout=timeout)
+        except TransportError as e:
+            raise BoardTimeout(f"{self.role}: no answer within {timeout} s: {e}{self._where()}") from e
+        if err:
+            raise BoardExecError(self.role, code, err.decode("utf-8", "replace"))
+        return out.decode("utf-8", "replace")
+
+    def eval(self, expr: str, timeout: float = 10):
+        out = self.exec(f"print(repr({expr}))", timeout=timeout)
+        try:
+            return ast.literal_eval(out.strip())
+        except (ValueError, SyntaxError) as e:
+            raise BoardError(f"{self.role}: could not parse the board's answer to {expr!r}: {out!r}") from e
+
+    def put(self, data: bytes, remote: str) -> None:
+        t = self.transport
+        if not t.in_raw_repl:
+            self.enter_raw_repl()
+        try:
+            t.fs_writefile(remote, data, chunk_size=1024)
+        except (TransportError, TransportExecError, OSError) as e:
+            raise BoardError(f"{self.role}: writing {remote} failed: {e}{self._where()}") from e
+
+    def mkdir(self, remote: str) -> None:
+        self.exec(f"import os\ntry:\n os.mkdir({remote!r})\nexcept OSError:\n pass")
+
+    # --- long-running commands ---
+    def start(self, code: str) -> None:
+        """Start code that keeps running; read its output with lines()."""
+        t = self.transport
+        if not t.in_raw_repl:
+            self.enter_raw_repl()
+        try:
+            t.exec_raw_no_follow(code)
+        except TransportError as e:
+            raise BoardError(f"{self.role}: could not start code: {e}{self._where()}") from e
+        self._running = True
+
+    def lines(self, timeout: float, stop: Callable[[str], bool] | None = None) -> Iterator[tuple[float, str]]:
+        """Yield (host time, line) of a running command's output as it
+        arrives, until `stop(line)` is true, the command ends, or `timeout`.
+        Reads byte by byte so that nothing after the command's end (the raw
+        REPL's next prompt) is taken from the port."""
+        serial = self.transport.serial
+        deadline = time.monotonic() + timeout
+        line = bytearray()
+        while time.monotonic() < deadline:
+            byte = serial.read(1)
+            if not byte:
+                continue
+            if byte == b"\x04":
+                self._running = False
+                err = self._read_error_tail()
+                if err:
+                    raise BoardExecError(self.role, "(running command)", err)
+                return
+            if byte != b"\n":
+                line += byte
+                continue
+            text = line.rstrip(b"\r").decode("utf-8", "replace")
+            line.clear()
+            yield time.monotonic(), text
+            if stop and stop(text):
+                return
+        raise BoardTimeout(f"{self.role}: running command gave no end within {timeout} s{self._where()}")
+
+    def _read_error_tail(self) -> str:
+        """The raw REPL ends a command with `out \\x04 err \\x04`; return err."""
+        data = self.transport.read_until(1, b"\x04", timeout=5)
+        return data.rstrip(b"\x04").decode("utf-8", "replace")
+
+    def interrupt(self) -> None:
+        """Ctrl-C a running command and return to the raw REPL prompt."""
+        self.enter_raw_repl()
+
+    # --- reset ---
+    def machine_reset(self, expect: bytes | None = None, timeout: float = 15) -> str:
+        """machine.reset() from the raw REPL; on a real board the same as
+        pressing RST. Returns what the board printed until `expect` appears."""
+        t = self.transport
+        if not t.in_raw_repl:
+            self.enter_raw_repl()
+        t.exec_raw_no_follow("import machine\nmachine.reset()")
+        t.in_raw_repl = False
+        if expect is None:
+            return ""
+        data = t.read_until(1, expect, timeout=timeout)
+        if not data.endswith(expect):
+            raise BoardTimeout(f"{self.role}: {expect!r} not seen within {timeout} s after reset{self._where()}")
+        return data.decode("utf-8", "replace")
+
+    # --- free-running output (the bridge's log) ---
+    def start_monitor(self) -> None:
+        """Read the port in the background so the board's log keeps flowing
+        into the log file and expect_line() while the board runs on its own."""
+        if self._monitor is not None:
+            return
+        serial = self.transport.serial
+        self._monitor_stop.clear()
+
+        def pump():
+            while not self._monitor_stop.is_set():
+                try:
+                    serial.read(max(1, serial.in_waiting))
+                except (OSError, TypeError):
+                    return  # port closed or gone; the next user reports it
+
+        self._monitor = threading.Thread(target=pump, name=f"{self.role}-monitor", daemon=True)
+        self._monitor.start()
+
+    def stop_monitor(self) -> None:
+        if self._monitor is not None:
+            self._monitor_stop.set()
+            self._monitor.join()
+            self._monitor = None
+
+    def mark(self) -> int:
+        """Position in the log; expect_line(since=mark) looks only after it."""
+        return len(self.log.lines)
+
+    def expect_line(self, pattern: str, timeout: float, since: int = 0) -> re.Match:
+        """Wait for a log line matching `pattern` (needs the monitor running)."""
+        found = self.log.wait_for(re.compile(pattern), since, timeout)
+        if found is None:
+            raise BoardTimeout(f"{self.role}: no line matching {pattern!r} within {timeout} s{self._where()}")
+        return found[1]

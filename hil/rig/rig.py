@@ -1,0 +1,156 @@
+"""The rig as one object: emulator board, bridge board and broker.
+
+States are explicit (off → deployed → running) and a failed transition is
+kept and re-raised rather than retried into confusion. The rig talks to the
+boards only through their serial ports (raw REPL, log lines) and to the bridge's
+output only through MQTT; it knows nothing of the bridge firmware's insides
+except the files to copy and the config.json it documents.
+"""
+from __future__ import annotations
+
+import enum
+import json
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .firmware import FirmwareError, build as build_firmware
+from .board import Board, BoardError
+
+ROOT = Path(__file__).resolve().parents[2]
+EMULATOR_FIRMWARE = ROOT / "meter_emulator"
+BRIDGE_FIRMWARE = ROOT / "bridge_firmware"
+CAPTURE_DIR_ON_BOARD = "captures"
+_TELEGRAM_SENT = re.compile(r"^T (\d+) (-?\d+) (-?\d+) (\d+) (\S+)$")
+
+
+class RigError(Exception):
+    pass
+
+
+class RigState(enum.Enum):
+    OFF = "off"
+    DEPLOYED = "deployed"  # emulator ready, bridge flashed but not started
+    RUNNING = "running"  # bridge running and connected to the broker
+
+
+@dataclass(frozen=True)
+class BrokerAccess:
+    """How the bridge reaches the broker (host as seen from the board)."""
+    host: str
+    port: int
+    user: str
+    password: str
+
+
+@dataclass(frozen=True)
+class TelegramSent:
+    seq: int
+    capture: str
+    nbytes: int
+    host_end: float  # time.monotonic() when the emulator reported its last byte out
+
+
+class Rig:
+    def __init__(self, emulator: Board, bridge: Board, broker: BrokerAccess, *,
+                 base_topic: str = "p1", wifi: tuple[str, str] = ("hil-rig", "hil-rig-password"),
+                 reset_bridge: Callable[[], None] | None = None, build_dir: Path | None = None):
+        self.emulator = emulator
+        self.bridge = bridge
+        self.broker = broker
+        self.base_topic = base_topic
+        self.wifi = wifi
+        self._reset_bridge = reset_bridge
+        self.state = RigState.OFF
+        self._failure: BaseException | None = None
+        self._uploaded: set[str] = set()
+        self._build_dir = build_dir or Path(tempfile.mkdtemp(prefix="hil-build-"))
+
+    def _guard(self) -> None:
+        if self._failure is not None:
+            raise RigError(f"the rig failed earlier and was not recovered: {self._failure}") from self._failure
+
+    # --- emulator ---
+    def deploy_emulator(self, firmware: Path = EMULATOR_FIRMWARE) -> None:
+        self._guard()
+        try:
+            self._put_firmware(self.emulator, firmware)
+            self.emulator.mkdir(CAPTURE_DIR_ON_BOARD)
+            self.emulator.exec("import emulator\nemu = emulator.get()")
+        except BoardError as e:
+            self._failure = e
+            raise
+
+    def _put_firmware(self, board: Board, source: Path) -> None:
+        for name, data in build_firmware(source, self._build_dir / board.role):
+            board.put(data, name)
+
+    def upload_capture(self, name: str, data: bytes) -> str:
+        """Store telegram bytes on the emulator's flash; returns the path there."""
+        remote = f"{CAPTURE_DIR_ON_BOARD}/{name}"
+        self.emulator.put(data, remote)
+        self._uploaded.add(remote)
+        return remote
+
+    def set_inverted(self, inverted: bool) -> None:
+        self.emulator.exec(f"emu.set_inverted({bool(inverted)})")
+
+    def play(self, remotes: list[str], interval_ms: int = 1000, count: int = 1,
+             on_sent: Callable[[TelegramSent], None] | None = None,
+             timeout: float | None = None) -> list[TelegramSent]:
+        """Play capture files on the emulator and wait until they are sent."""
+        self._guard()
+        if timeout is None:
+            timeout = 10 + count * len(remotes) * (interval_ms / 1000 + 0.5)
+        self.emulator.start(f"emu.play({remotes!r}, interval_ms={int(interval_ms)}, count={int(count)})")
+        sent = []
+        for at, line in self.emulator.lines(timeout):
+            m = _TELEGRAM_SENT.match(line)
+            if m:
+                record = TelegramSent(int(m[1]), m[5], int(m[4]), at)
+                sent.append(record)
+                if on_sent:
+                    on_sent(record)
+        return sent
+
+    # --- bridge ---
+    def bridge_config(self, **overrides) -> dict:
+        cfg = {
+            "wifi": {"ssid": self.wifi[0], "password": self.wifi[1]},
+            "mqtt": {"host": self.broker.host, "port": self.broker.port,
+                     "user": self.broker.user, "password": self.broker.password,
+                     "client_id": "p1bridge-hil", "keepalive": 30},
+            "base_topic": self.base_topic,
+            "boot_window_ms": 1500,
+        }
+        cfg.update(overrides)
+        return cfg
+
+    def deploy_bridge(self, firmware: Path = BRIDGE_FIRMWARE, config: dict | None = None,
+                      timeout: float = 30) -> None:
+        """Copy the firmware and config.json, reset, and wait until the bridge
+        reports its MQTT connection. The emulator must be silent meanwhile:
+        the bridge's REPL shares its RX line with the P1 data."""
+        self._guard()
+        try:
+            if self.bridge.log.lines and self._reset_bridge is not None:
+                self._reset_bridge()  # a running bridge has detached its REPL
+            self.bridge.enter_raw_repl()
+            self._put_firmware(self.bridge, firmware)
+            self.bridge.put(json.dumps(config or self.bridge_config(), indent=1).encode(), "config.json")
+            self.state = RigState.DEPLOYED
+            since = self.bridge.mark()
+            self.bridge.machine_reset()
+            self.bridge.start_monitor()
+            self.bridge.expect_line(r"^bridge: .*mqtt.*connected", timeout, since=since)
+            self.state = RigState.RUNNING
+        except (BoardError, FirmwareError) as e:
+            self._failure = e
+            raise
+
+    def close(self) -> None:
+        for board in (self.emulator, self.bridge):
+            board.close()
+        self.state = RigState.OFF

@@ -1,0 +1,39 @@
+"""`python -m hil.sim DIR`: run the virtual rig until SIGTERM or Ctrl-C.
+
+Prints one JSON line with the boards' ports and the control socket once the
+rig is up, so a parent process can wait for it without sleeping.
+"""
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+from .rig import DEFAULT_HEAPSIZE, VirtualRig
+
+
+async def _main(args) -> None:
+    rig = VirtualRig(Path(args.workdir), heapsize=args.heapsize)
+    await rig.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(json.dumps({"ports": rig.ports, "control": rig.control_path,
+                      "flash": {n: str(b.flash_dir) for n, b in rig.boards.items()}}), flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await rig.stop()
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m hil.sim", description=__doc__)
+    parser.add_argument("workdir", help="directory for the boards' flash and the rig's sockets")
+    parser.add_argument("--heapsize", default=DEFAULT_HEAPSIZE, help="MicroPython -X heapsize per board")
+    asyncio.run(_main(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""ESP8266 `machine` for the virtual rig: UART over the rig's P1 line, register
+file for the UART inversion bits, resets. Hardware only: no rig policy here.
+
+Mirrors ports/esp8266: UART0 is RX+TX (its TX is the USB serial log), UART1 is
+TX only; UART init rewrites CONF0 and so clears the inversion bits; the RX ring
+(`rxbuf`) overflows when the firmware does not read, modelled by the rig.
+"""
+import io
+import os
+import select
+import socket
+import struct
+import sys
+import time
+
+import _simlink
+
+PWRON_RESET = 0
+WDT_RESET = 1
+SOFT_RESET = 4
+DEEPSLEEP_RESET = 5
+HARD_RESET = 6
+
+_UART0_CONF0 = 0x60000020
+_UART1_CONF0 = 0x60000F20
+_UART_RXD_INV = 1 << 19
+_UART_TXD_INV = 1 << 22
+_CONF0_8N1 = 0x1C  # what uart_config writes for 8N1: inversion bits cleared
+_TX_FIFO = 128  # ESP8266 UART TX FIFO: write() blocks beyond this
+_EAGAIN = 11
+_MSG_PEEK = 2
+_EXIT_HARD_RESET = 77  # tells the virtual board to run a hard reset
+
+
+class _Registers:
+    """machine.mem32: only the UART CONF0 registers mean anything here."""
+
+    def __init__(self):
+        self._regs = {_UART0_CONF0: _CONF0_8N1, _UART1_CONF0: _CONF0_8N1}
+        self._watch = {}
+
+    def __getitem__(self, addr):
+        return self._regs.get(addr, 0)
+
+    def __setitem__(self, addr, value):
+        self._regs[addr] = value & 0xFFFFFFFF
+        uart = self._watch.get(addr)
+        if uart is not None:
+            uart._send_config()
+
+
+mem32 = _Registers()
+
+
+class UART(io.IOBase):
+    def __init__(self, id, baudrate=115200, **kw):
+        if id not in (0, 1):
+            raise ValueError("UART(%d) doesn't exist" % id)
+        self._id = id
+        self._conf0 = _UART0_CONF0 if id == 0 else _UART1_CONF0
+        self._link = _simlink.connect(id)
+        self._sent = 0
+        self._acked = 0
+        self._poll = None
+        if self._link is not None and id == 0:
+            self._link.setblocking(False)
+            self._poll = select.poll()
+            self._poll.register(self._link, select.POLLIN)
+        mem32._watch[self._conf0] = self
+        self._rxbuf = 16
+        self._baud = 115200
+        self._bits = 8
+        self._parity = None
+        self._stop = 1
+        self._timeout = 0
+        self.init(baudrate, **kw)
+
+    def init(self, baudrate=None, bits=None, parity=0, stop=None, *, rxbuf=None,
+             timeout=None, timeout_char=None, tx=None, rx=None):
+        if baudrate is not None:
+            self._baud = baudrate
+        if bits is not None:
+            self._bits = bits
+        if parity != 0:
+            self._parity = parity
+        if stop is not None:
+            self._stop = stop
+        if rxbuf is not None:
+            if self._id != 0:
+                raise ValueError("only UART0 can receive")
+            self._rxbuf = rxbuf
+        if timeout is not None:
+            self._timeout = timeout
+        mem32._regs[self._conf0] = _CONF0_8N1
+        self._send_config()
+
+    def _send_config(self):
+        if self._link is None:
+            return
+        conf0 = mem32[self._conf0]
+        _simlink.send(self._link, _simlink.CONFIG, "{} {} {} {} {} {} {}".format(
+            self._baud, self._bits, self._parity, self._stop, self._rxbuf,
+            int(bool(conf0 & _UART_TXD_INV)), int(bool(conf0 & _UART_RXD_INV))).encode())
+
+    def deinit(self):
+        pass
+
+    # --- receive (UART0 only) ---
+    def any(self):
+        if self._id != 0 or self._link is None:
+            return 0
+        try:
+            return len(self._link.recv(self._rxbuf, _MSG_PEEK))
+        except OSError as e:
+            if e.errno == _EAGAIN:
+                return 0
+            raise
+
+    def _wait_rx(self):
+        if self._timeout > 0 and self._poll is not None:
+            self._poll.poll(self._timeout)
+
+    def readinto(self, buf, nbytes=-1):
+        if self._id != 0 or self._link is None:
+            return None
+        self._wait_rx()
+        mv = memoryview(buf)
+        if 0 <= nbytes < len(mv):
+            mv = mv[:nbytes]
+        n = self._link.readinto(mv)
+        if not n:
+            return None
+        _simlink.send(self._link, _simlink.CONSUMED, struct.pack(">I", n))
+        return n
+
+    def read(self, nbytes=-1):
+        size = self.any()
+        if size == 0:
+            self._wait_rx()
+            size = self.any()
+            if size == 0:
+                return None
+        if 0 <= nbytes < size:
+            size = nbytes
+        buf = bytearray(size)
+        n = self.readinto(buf)
+        return bytes(buf[:n]) if n else None
+
+    def readline(self):
+        line = bytearray()
+        while True:
+            c = self.read(1)
+            if not c:
+                return bytes(line) if line else None
+            line += c
+            if c == b"\n":
+                return bytes(line)
+
+    # --- transmit ---
+    def write(self, buf):
+        if self._id == 0:
+            # UART0 TX is the USB serial: it reaches the host whether or not
+            # the REPL is attached.
+            sys.stdout.buffer.write(buf)
+            return len(buf)
+        if self._link is None:
+            return len(buf)
+        mv = memoryview(buf)
+        i = 0
+        while i < len(mv):
+            self._wait_fifo(_TX_FIFO - 1)
+            room = _TX_FIFO - (self._sent - self._acked)
+            chunk = mv[i:i + room]
+            _simlink.send(self._link, _simlink.DATA, chunk)
+            self._sent += len(chunk)
+            i += len(chunk)
+        return len(buf)
+
+    def _wait_fifo(self, room):
+        ack = bytearray(4)
+        while self._sent - self._acked > room:
+            got = self._link.readinto(ack)
+            if not got:
+                raise OSError("virtual rig link closed")
+            if got < 4:
+                self._link.readinto(memoryview(ack)[got:])
+            self._acked = struct.unpack(">I", ack)[0]
+
+    def flush(self):
+        if self._link is not None and self._id == 1:
+            self._wait_fifo(0)
+
+    def txdone(self):
+        return self._sent == self._acked
+
+    def ioctl(self, req, arg):
+        if req == 10 and self._link is not None and self._id == 0:  # MP_STREAM_GET_FILENO
+            return self._link.fileno()
+        if req == 3:  # MP_STREAM_POLL
+            ready = 0
+            if arg & 1 and self.any():
+                ready |= 1
+            if arg & 4:
+                ready |= 4
+            return ready
+        return 0
+
+
+def reset():
+    sys.exit(_EXIT_HARD_RESET)
+
+
+def soft_reset():
+    sys.exit(0)
+
+
+def reset_cause():
+    return int(os.getenv("HIL_SIM_RESET_CAUSE") or PWRON_RESET)
+
+
+def unique_id():
+    name = _simlink.BOARD.encode()
+    return bytes((sum(name) + i * 31) & 0xFF for i in range(4))
+
+
+def freq(hz=None):
+    return 80000000 if hz is None else None
+
+
+def idle():
+    time.sleep_ms(1)
+
+
+def disable_irq():
+    return 0
+
+
+def enable_irq(state=0):
+    pass
+
+
+class WDT:
+    """Watchdog: accepts feeds; expiry is not modelled yet."""
+
+    def __init__(self, id=0, timeout=5000):
+        self._timeout = timeout
+        self.feed()
+
+    def feed(self):
+        self._last = time.ticks_ms()
+
+
+class Pin:
+    IN = 0
+    OUT = 1
+    OPEN_DRAIN = 2
+    PULL_UP = 1
+
+    def __init__(self, id, mode=-1, pull=-1, value=None):
+        self._id = id
+        self._value = 1 if value is None else value
+
+    def value(self, v=None):
+        if v is None:
+            return self._value
+        self._value = 1 if v else 0
+
+    def on(self):
+        self._value = 1
+
+    def off(self):
+        self._value = 0
+
+    __call__ = value

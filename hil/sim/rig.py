@@ -1,0 +1,191 @@
+"""The virtual rig: two virtual boards joined by the P1 line model.
+
+One asyncio process owns everything: the boards' ptys and interpreters, the
+Unix socket the boards' HAL UARTs connect to, the line's pacing clock, and a
+control socket for the host (reset a board, drop WiFi, adapter faults, stats).
+The bridge's UART0 RX ring is modelled here: the line only hands the HAL as
+many bytes as `rxbuf` leaves room for, and drops (and counts) the rest.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import struct
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from .board import VirtualBoard
+from .line import SAMPLE_RATE, P1Line
+
+TICK_S = 0.004  # pacing granularity: 4 ms of line time per step
+DEFAULT_HEAPSIZE = "96k"  # ESP8266: 38 KB heap ×2 for 64-bit objects, +16 KB for the HAL (ROM on the chip)
+
+
+class _Uart:
+    """A HAL UART link as the rig sees it."""
+
+    def __init__(self, board: str, uart: str, writer: asyncio.StreamWriter):
+        self.board, self.uart, self.writer = board, uart, writer
+        self.baud, self.rxbuf, self.tx_inv, self.rx_inv = 115200, 16, False, False
+        self.delivered = 0  # RX bytes handed to the HAL socket
+        self.consumed = 0  # RX bytes the firmware has read
+        self.acked = 0  # TX bytes that left the FIFO
+
+    @property
+    def in_ring(self) -> int:
+        return self.delivered - self.consumed
+
+
+class VirtualRig:
+    def __init__(self, workdir: Path, heapsize: str = DEFAULT_HEAPSIZE):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.link_path = str(self.workdir / "line.sock")
+        self.control_path = str(self.workdir / "control.sock")
+        self.line = P1Line()
+        self.rx_overflow = 0  # bytes lost because the bridge's RX ring was full
+        self._uarts: dict[tuple[str, str], _Uart] = {}
+        self.boards: dict[str, VirtualBoard] = {}
+        for name in ("emulator", "bridge"):
+            env = {"HIL_SIM_BOARD": name, "HIL_SIM_LINE": self.link_path,
+                   "HIL_SIM_WIFI_DOWN": str(self.workdir / f"{name}.wifi-down")}
+            self.boards[name] = VirtualBoard(
+                name, self.workdir / name / "flash", env, heapsize,
+                to_uart0_rx=(self._deliver_to_bridge if name == "bridge" else None))
+        self._t0 = 0.0
+        self._tasks: list[asyncio.Task] = []
+        self._servers: list[asyncio.base_events.Server] = []
+
+    @property
+    def ports(self) -> dict[str, str]:
+        return {name: b.usb_port for name, b in self.boards.items()}
+
+    async def start(self) -> None:
+        for path in (self.link_path, self.control_path):
+            if os.path.exists(path):
+                os.unlink(path)
+        self._servers.append(await asyncio.start_unix_server(self._serve_link, self.link_path))
+        self._servers.append(await asyncio.start_unix_server(self._serve_control, self.control_path))
+        self._t0 = time.monotonic()
+        self._tasks.append(asyncio.create_task(self._pace(), name="line-pacing"))
+        for board in self.boards.values():
+            await board.start()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for server in self._servers:
+            server.close()
+        for board in self.boards.values():
+            await board.stop()
+        for path in (self.link_path, self.control_path):
+            if os.path.exists(path):
+                os.unlink(path)
+
+    def _now(self) -> int:
+        return int((time.monotonic() - self._t0) * SAMPLE_RATE)
+
+    # --- the line ---
+    async def _pace(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            decoded, sent = self.line.advance(self._now())
+            tx = self._uarts.get(("emulator", "1"))
+            if sent and tx is not None:
+                tx.acked += sent
+                tx.writer.write(struct.pack(">I", tx.acked))
+            if decoded:
+                self._deliver_to_bridge(decoded)
+
+    def _deliver_to_bridge(self, data: bytes) -> None:
+        board = self.boards["bridge"]
+        if board.repl_attached:
+            board.uart0_rx_to_repl(data)
+            return
+        rx = self._uarts.get(("bridge", "0"))
+        room = rx.rxbuf - rx.in_ring if rx is not None else 0
+        if room < len(data):
+            self.rx_overflow += len(data) - max(room, 0)
+            data = data[:max(room, 0)]
+        if data:
+            rx.writer.write(data)
+            rx.delivered += len(data)
+
+    # --- HAL links ---
+    async def _serve_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        uart: _Uart | None = None
+        try:
+            while True:
+                head = await reader.readexactly(3)
+                payload = await reader.readexactly(struct.unpack(">H", head[1:])[0])
+                kind = head[:1]
+                if kind == b"H":
+                    board, uart_id = payload.decode().split()
+                    uart = _Uart(board, uart_id, writer)
+                    self._uarts[(board, uart_id)] = uart
+                elif uart is None:
+                    continue
+                elif kind == b"C":
+                    self._configure(uart, payload.decode().split())
+                elif kind == b"D":
+                    self.line.queue(payload, self._now())
+                elif kind == b"R":
+                    uart.consumed += struct.unpack(">I", payload)[0]
+                elif kind == b"T":
+                    self.boards[uart.board].repl_attached = payload == b"1"
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            if uart is not None and self._uarts.get((uart.board, uart.uart)) is uart:
+                del self._uarts[(uart.board, uart.uart)]
+                if uart.board == "bridge":
+                    self.boards["bridge"].repl_attached = True  # interpreter restarted
+            writer.close()
+
+    def _configure(self, uart: _Uart, fields: list[str]) -> None:
+        baud, _bits, _parity, _stop, rxbuf, tx_inv, rx_inv = fields
+        uart.baud, uart.rxbuf = int(baud), int(rxbuf)
+        uart.tx_inv, uart.rx_inv = tx_inv == "1", rx_inv == "1"
+        if (uart.board, uart.uart) == ("emulator", "1"):
+            self.line.tx.baud, self.line.tx.invert = uart.baud, uart.tx_inv
+        elif (uart.board, uart.uart) == ("bridge", "0"):
+            self.line.configure_rx(uart.baud, uart.rx_inv)
+
+    # --- host control ---
+    async def _serve_control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readline():
+                try:
+                    reply = self.command(json.loads(line))
+                except (KeyError, ValueError, TypeError) as e:
+                    reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+                writer.write(json.dumps(reply).encode() + b"\n")
+                await writer.drain()
+        finally:
+            writer.close()
+
+    def command(self, msg: dict) -> dict:
+        cmd = msg["cmd"]
+        if cmd == "stats":
+            return {"ok": True, "line": asdict(self.line.stats), "rx_overflow": self.rx_overflow,
+                    "tx": {"baud": self.line.tx.baud, "invert": self.line.tx.invert},
+                    "rx": {"baud": self.line.rx_baud, "invert": self.line.rx_invert},
+                    "adapter": self.line.adapter,
+                    "repl_attached": {n: b.repl_attached for n, b in self.boards.items()},
+                    "resets": {n: b.resets for n, b in self.boards.items()}}
+        if cmd == "reset":
+            self.boards[msg["board"]].hard_reset()
+            return {"ok": True}
+        if cmd == "wifi":
+            flag = self.workdir / f"{msg['board']}.wifi-down"
+            flag.unlink(missing_ok=True) if msg["up"] else flag.touch()
+            return {"ok": True}
+        if cmd == "adapter":
+            if msg["mode"] not in ("ok", "missing", "stuck_low", "stuck_high"):
+                raise ValueError(f"adapter mode must be ok|missing|stuck_low|stuck_high, not {msg['mode']!r}")
+            self.line.adapter = msg["mode"]
+            return {"ok": True}
+        raise ValueError(f"unknown command {cmd!r}")

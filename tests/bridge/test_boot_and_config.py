@@ -1,0 +1,71 @@
+"""config.json validation and main.py's boot flow (fake board modules), on MicroPython."""
+
+import json
+import os
+import subprocess
+
+from conftest import FIRMWARE, MPY_SCRIPTS, micropython_path, run_mpy
+
+GOOD = {"wifi": {"ssid": "net", "password": "pw"},
+        "mqtt": {"host": "127.0.0.1", "port": 1883, "user": "p1bridge", "password": "x",
+                 "client_id": "p1bridge", "keepalive": 60},
+        "base_topic": "p1", "boot_window_ms": 0, "uart_rxbuf": 1024}
+
+
+def validate(*docs):
+    return json.loads(run_mpy("run_config.py", *[json.dumps(d) for d in docs]).splitlines()[-1])
+
+
+def test_example_config_is_valid():
+    (r,) = json.loads(run_mpy("run_config.py", "@" + str(FIRMWARE / "config.example.json")).splitlines()[-1])
+    assert r["problems"] == []
+    assert r["cfg"]["mqtt"]["keepalive"] == 60
+
+
+def test_defaults_filled_and_problems_named():
+    minimal = {"wifi": {"ssid": "n"}, "mqtt": {"host": "h"}}
+    bad = {"wifi": {"ssid": ""}, "mqtt": {"host": "h", "port": True, "keepalive": -1, "colour": 1},
+           "base_topic": "p1/#", "uart_rxbuf": 10, "extra": 1}
+    ok, b = validate(minimal, bad)
+    assert ok["problems"] == []
+    assert ok["cfg"]["base_topic"] == "p1" and ok["cfg"]["uart_rxbuf"] == 1024
+    assert ok["cfg"]["mqtt"]["port"] == 1883 and ok["cfg"]["boot_window_ms"] == 2000
+    text = "\n".join(b["problems"])
+    for frag in ("wifi.ssid", "mqtt.port: must be an integer", "mqtt.keepalive", "mqtt.colour: unknown key",
+                 "base_topic", "uart_rxbuf", "extra: unknown key"):
+        assert frag in text, f"{frag!r} not reported in:\n{text}"
+
+
+def _boot(tmp_path, cfg_text):
+    if cfg_text is not None:
+        (tmp_path / "config.json").write_text(cfg_text)
+    env = dict(os.environ, MICROPYPATH=os.pathsep.join(
+        [".frozen", str(MPY_SCRIPTS / "fakeboard"), str(FIRMWARE), str(MPY_SCRIPTS)]))
+    return subprocess.run([micropython_path(), str(MPY_SCRIPTS / "run_main.py")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_bad_config_stops_at_repl_without_detaching(tmp_path):
+    cfg = dict(GOOD, mqtt={"host": "h", "port": 0})
+    r = _boot(tmp_path, json.dumps(cfg))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "bridge: p1 -> mqtt bridge" in r.stdout and "reset cause 0" in r.stdout
+    assert "bridge: config problem: mqtt.port: 0 is outside 1..65535" in r.stdout
+    assert "bridge: not started" in r.stdout
+    assert "dupterm" not in r.stdout and "UART" not in r.stdout
+    assert "fake: main.py returned to the REPL" in r.stdout
+
+
+def test_missing_and_broken_config(tmp_path):
+    r = _boot(tmp_path, None)
+    assert "config problem: config.json: cannot read" in r.stdout and "dupterm" not in r.stdout
+    r = _boot(tmp_path, "{not json")
+    assert "config problem: config.json: not valid JSON" in r.stdout and "dupterm" not in r.stdout
+
+
+def test_good_config_detaches_repl_then_opens_uart(tmp_path):
+    r = _boot(tmp_path, json.dumps(dict(GOOD, uart_rxbuf=2048)))
+    out = r.stdout
+    assert "bridge: boot window 0 ms" in out
+    assert out.index("fake: dupterm(None, 1)") < out.index("fake: UART(0, baudrate=115200, rxbuf=2048)")
+    assert r.returncode == 3, out + r.stderr

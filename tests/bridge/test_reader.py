@@ -1,0 +1,193 @@
+"""P1 reader + snapshot on the real MicroPython interpreter, heap locked while feeding.
+
+Expectations are computed here in CPython from the capture bytes with a regex and
+an independent bitwise CRC, never with the firmware's own code.
+"""
+
+import json
+import re
+
+import pytest
+
+from conftest import CAPTURES, run_mpy
+
+SX = (CAPTURES / "sx631_aux_3ph.p1").read_bytes()
+SAG = (CAPTURES / "sagemcom_eon_hu_3ph.p1").read_bytes()
+
+# The contract table, written out independently of bridge_firmware/obis.py.
+CONTRACT = {"0-0:17.0.0": "power_limiter_limit", "1-0:1.8.0": "positive_energy_total",
+            "1-0:2.8.0": "negative_energy_total", "1-0:3.8.0": "positive_reactive_energy_total",
+            "1-0:4.8.0": "negative_reactive_energy_total", "1-0:15.8.0": "absolute_active_energy_total",
+            "1-0:13.7.0": "instantaneous_power_factor", "1-0:14.7.0": "frequency",
+            "1-0:1.7.0": "positive_active_instantaneous_power",
+            "1-0:2.7.0": "negative_active_instantaneous_power"}
+for t in range(1, 5):
+    CONTRACT[f"1-0:1.8.{t}"] = f"positive_energy_tariff_{t}"
+    CONTRACT[f"1-0:2.8.{t}"] = f"negative_energy_tariff_{t}"
+for q, c in enumerate((5, 6, 7, 8), 1):
+    CONTRACT[f"1-0:{c}.8.0"] = f"reactive_energy_total_Q{q}"
+    CONTRACT[f"1-0:{c}.7.0"] = f"reactive_power_instantaneous_Q{q}"
+for ph, (v, i, pf) in zip((1, 2, 3), ((32, 31, 33), (52, 51, 53), (72, 71, 73))):
+    CONTRACT[f"1-0:{v}.7.0"] = f"instantaneous_voltage_in_phase_L{ph}"
+    CONTRACT[f"1-0:{i}.7.0"] = f"instantaneous_current_in_phase_L{ph}"
+    CONTRACT[f"1-0:{pf}.7.0"] = f"instantaneous_power_factor_in_phase_L{ph}"
+assert len(CONTRACT) == 35
+
+
+def crc_arc(data: bytes) -> int:
+    crc = 0
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def expected(telegram: bytes) -> dict:
+    out = {}
+    for m in re.finditer(rb"^(\d+-\d+:\d+\.\d+\.\d+)\(([^)*]*)", telegram, re.M):
+        name = CONTRACT.get(m.group(1).decode())
+        if name:
+            s = m.group(2).decode()
+            neg = s.startswith("-")
+            body = s[1:] if neg else s
+            whole, dot, frac = body.partition(".")
+            out[name] = ("-" if neg else "") + (whole.lstrip("0") or "0") + dot + frac
+    return out
+
+
+def make_telegram(lines, crc_digits=4) -> bytes:
+    body = b"/TST5TEST-METER\r\n\r\n" + b"".join(l + b"\r\n" for l in lines) + b"!"
+    crc = crc_arc(body)
+    return body + (b"%04X" % crc if crc_digits == 4 else b"%X" % crc) + b"\r\n"
+
+
+def feed(tmp_path, stream: bytes, seed=7, log=False) -> dict:
+    p = tmp_path / f"stream{seed}.bin"
+    p.write_bytes(stream)
+    args = [p, seed] + (["log"] if log else [])
+    return json.loads(run_mpy("run_reader.py", *args).strip().splitlines()[-1])
+
+
+def test_crc16_of_captures():
+    for cap, want in ((CAPTURES / "sx631_aux_3ph.p1", "5C2E"), (CAPTURES / "sagemcom_eon_hu_3ph.p1", "99DA")):
+        whole, resumed = run_mpy("run_crc.py", cap).split()
+        assert whole == want and resumed == want  # resumed = crc continued across chunks
+        assert cap.read_bytes().rstrip().endswith(b"!" + want.encode())
+
+
+def test_expected_values_sanity():
+    # The brief's examples, to make sure this test's own oracle is right.
+    e = expected(SX)
+    assert e["positive_energy_total"] == "812.421"
+    assert e["negative_energy_total"] == "1714.369"
+    assert e["positive_active_instantaneous_power"] == "0.250"
+    assert expected(SAG)["instantaneous_current_in_phase_L1"] == "3"
+    assert len(e) == 35 and len(expected(SAG)) == 35
+
+
+@pytest.mark.parametrize("cap", [SX, SAG], ids=["sx631", "sagemcom"])
+@pytest.mark.parametrize("seed", [1, 99, 12345])
+def test_capture_in_random_chunks(tmp_path, cap, seed):
+    r = feed(tmp_path, cap, seed)
+    assert r["values"] == expected(cap)
+    assert r["counters"]["telegrams_ok"] == 1
+    assert r["counters"]["crc_errors"] == r["counters"]["garbage"] == r["counters"]["truncated"] == 0
+    assert r["commits"] == 1
+
+
+def test_back_to_back_telegrams_supersede_unpublished(tmp_path):
+    r = feed(tmp_path, SX + SAG + SX)
+    assert r["counters"]["telegrams_ok"] == 3
+    assert r["superseded"] == 2  # nobody published in between
+    assert r["values"] == expected(SX)
+
+
+@pytest.mark.parametrize("offset", [40, 600, 1500, 2395])
+def test_corrupted_byte_is_crc_error_and_stages_nothing(tmp_path, offset):
+    bad = bytearray(SX)
+    assert bad[offset] not in b"/!\r\n"
+    bad[offset] ^= 0x01
+    r = feed(tmp_path, bytes(bad))
+    assert r["counters"]["crc_errors"] == 1
+    assert r["counters"]["telegrams_ok"] == 0
+    assert r["commits"] == 0 and r["values"] == {}
+
+
+def test_crc_error_then_good_publishes_only_good(tmp_path):
+    bad = bytearray(SX)
+    bad[SX.index(b"000812.421") + 3] ^= 0x02  # a mapped value: must not leak out
+    r = feed(tmp_path, bytes(bad) + SAG)
+    assert r["counters"]["crc_errors"] == 1 and r["counters"]["telegrams_ok"] == 1
+    assert r["values"] == expected(SAG)
+
+
+def test_truncated_then_good(tmp_path):
+    cut = SX[:SX.index(b"1-0:14.7.0")]  # ends mid-telegram, before the CRC line
+    r = feed(tmp_path, cut + SAG)
+    assert r["counters"]["truncated"] == 1
+    assert r["counters"]["telegrams_ok"] == 1
+    assert r["values"] == expected(SAG)  # nothing from the truncated SX631 telegram
+
+
+def test_truncated_inside_crc_line_then_good(tmp_path):
+    r = feed(tmp_path, SX[:SX.index(b"!") + 3] + SAG)
+    assert r["counters"]["truncated"] == 1 and r["counters"]["telegrams_ok"] == 1
+    assert r["values"] == expected(SAG)
+
+
+def test_garbage_before_slash(tmp_path):
+    junk = bytes(range(0x80, 0x100)) + b"noise 1-0:1.8.0(999999.999*kWh)\r\n" + b"\xff" * 50
+    assert b"/" not in junk
+    r = feed(tmp_path, junk + SX)
+    assert r["counters"]["garbage"] == len(junk) - 2  # CR LF between telegrams are not garbage
+    assert r["counters"]["telegrams_ok"] == 1
+    assert r["values"] == expected(SX)
+
+
+def test_three_digit_crc(tmp_path):
+    # Find a telegram whose CRC is < 0x1000 so the unpadded 3-digit form is real.
+    for i in range(100000):
+        lines = [b"1-0:1.8.0(%010.3f*kWh)" % (i / 1000), b"1-0:32.7.0(231.5*V)"]
+        t = make_telegram(lines, crc_digits=3)
+        if len(t.rsplit(b"!", 1)[1].strip()) == 3:
+            break
+    else:
+        pytest.fail("no short CRC found")
+    r = feed(tmp_path, t)
+    assert r["counters"]["telegrams_ok"] == 1, r
+    assert r["values"] == expected(t)
+    # And the same telegram with one wrong digit is rejected.
+    bad = t[:-3] + (b"0" if t[-3:-2] != b"0" else b"1") + t[-2:]
+    r = feed(tmp_path, bad)
+    assert r["counters"]["crc_errors"] == 1 and r["values"] == {}
+
+
+def test_overlong_lines(tmp_path):
+    t = make_telegram([
+        b"0-0:96.13.0(" + b"\xff" * 10000 + b")",  # far beyond the SX631's 1024 bytes
+        b"1-0:1.8.0(" + b"1" * 40 + b"*kWh)",  # a mapped value too long for its buffer
+        b"1-0:2.8.0(000001.500*kWh)",
+        b"1-0:1.7.0(-00.5*kW)",
+    ])
+    r = feed(tmp_path, t)
+    assert r["counters"]["telegrams_ok"] == 1
+    assert r["counters"]["overlong"] == 1
+    assert r["values"] == {"negative_energy_total": "1.500", "positive_active_instantaneous_power": "-0.5"}
+
+
+def test_non_numeric_mapped_value_is_skipped(tmp_path):
+    t = make_telegram([b"1-0:1.8.0(12a.5*kWh)", b"1-0:2.8.0(7.5*kWh)"])
+    r = feed(tmp_path, t)
+    assert r["counters"]["bad_values"] == 1
+    assert r["values"] == {"negative_energy_total": "7.5"}
+
+
+def test_log_lines(tmp_path):
+    bad = bytearray(SX)
+    bad[100] ^= 1
+    r = feed(tmp_path, SX + bytes(bad) + SX[:500] + SAG, log=True)
+    assert r["log"][0] == "telegram ok crc=5C2E values=35"
+    assert re.fullmatch(r"crc error got=5C2E want=[0-9A-F]{4}", r["log"][1])
+    assert r["log"][2] == "truncated telegram"
+    assert r["log"][3] == "telegram ok crc=99DA values=35"

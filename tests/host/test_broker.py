@@ -1,0 +1,137 @@
+"""hil/broker.py against a real mosquitto and a real paho-mqtt 2.2 client."""
+
+import os
+import queue
+import threading
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from hil import broker as broker_mod
+from hil.broker import BrokerError, Mosquitto
+
+
+def _client(b, password=None, client_id=""):
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    c.username_pw_set(b.user, b.password if password is None else password)
+    return c
+
+
+def _connect(c, b, timeout=5.0):
+    """Connect and return the CONNACK reason code (event-based, no sleeps)."""
+    done = threading.Event()
+    result = {}
+
+    def on_connect(client, userdata, flags, reason_code, properties):
+        result["rc"] = reason_code
+        done.set()
+
+    c.on_connect = on_connect
+    c.connect(b.host, b.port, keepalive=10)
+    c.loop_start()
+    assert done.wait(timeout), "no CONNACK"
+    return result["rc"]
+
+
+@pytest.fixture
+def broker():
+    with Mosquitto() as b:
+        yield b
+
+
+def test_authenticated_round_trip(broker):
+    got = queue.Queue()
+    sub = _client(broker)
+    subscribed = threading.Event()
+    sub.on_subscribe = lambda *a: subscribed.set()
+    sub.on_message = lambda c, u, m: got.put((m.topic, m.payload, m.retain))
+    try:
+        assert _connect(sub, broker) == 0
+        sub.subscribe("rig/#")
+        assert subscribed.wait(5)
+        pub = _client(broker)
+        try:
+            assert _connect(pub, broker) == 0
+            pub.publish("rig/x", b"42.0").wait_for_publish(5)
+        finally:
+            pub.loop_stop()
+            pub.disconnect()
+        assert got.get(timeout=5) == ("rig/x", b"42.0", False)
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+    assert "p1bridge" in broker.log_tail(200) or broker.user in broker.log_tail(200)
+
+
+def test_wrong_password_is_refused(broker):
+    c = _client(broker, password="not-" + broker.password)
+    try:
+        rc = _connect(c, broker)
+    finally:
+        c.loop_stop()
+        c.disconnect()
+    assert rc != 0 and rc.is_failure, f"wrong password accepted: {rc}"
+
+
+def test_anonymous_is_refused(broker):
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    try:
+        rc = _connect(c, broker)
+    finally:
+        c.loop_stop()
+        c.disconnect()
+    assert rc.is_failure
+
+
+def test_stop_leaves_no_process_and_is_idempotent():
+    b = Mosquitto()
+    b.start()
+    pid = b.pid
+    assert b.is_running()
+    b.pause()  # stop() must cope with a SIGSTOPped broker too
+    b.stop()
+    b.stop()
+    assert not b.is_running()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    b.cleanup()
+
+
+def test_restart_keeps_port_and_accepts_again():
+    with Mosquitto() as b:
+        port = b.port
+        b.restart()
+        assert b.port == port
+        c = _client(b)
+        try:
+            assert _connect(c, b) == 0
+        finally:
+            c.loop_stop()
+            c.disconnect()
+
+
+def test_missing_mosquitto_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(broker_mod, "_SBIN_CANDIDATES", ("/nonexistent/mosquitto",))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(BrokerError, match="apt-get install mosquitto"):
+        Mosquitto().start()
+
+
+def test_start_failure_carries_log_tail():
+    # Occupy the port on the same address: mosquitto fails to bind and exits.
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    b = Mosquitto(port=s.getsockname()[1], start_timeout=5)
+    try:
+        with pytest.raises(BrokerError) as ei:
+            b.start()
+        msg = str(ei.value)
+        assert "tail of" in msg and "Fix:" in msg
+        assert "Address already in use" in msg
+        assert not b.is_running()
+    finally:
+        b.cleanup()
+        s.close()

@@ -1,0 +1,111 @@
+"""hil.oracle: dsmr-parser's view of the captures, checked against the raw text."""
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from hil import oracle, p1
+from hil.contract import OBIS_BY_TOPIC, TOPICS
+
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+SX631 = (CAPTURES / "sx631_aux_3ph.p1").read_bytes()
+SAGEMCOM = (CAPTURES / "sagemcom_eon_hu_3ph.p1").read_bytes()
+BOTH = pytest.mark.parametrize("telegram", [SX631, SAGEMCOM], ids=["sx631", "sagemcom"])
+
+
+def test_contract_is_the_frozen_table():
+    # The table in ARCHITECTURE.md section 4 lists 35 OBIS codes.
+    assert len(TOPICS) == 35
+    assert len(set(TOPICS.values())) == 35
+    assert TOPICS["1-0:32.7.0"] == "instantaneous_voltage_in_phase_L1"
+    assert TOPICS["1-0:8.7.0"] == "reactive_power_instantaneous_Q4"
+    assert OBIS_BY_TOPIC["power_limiter_limit"] == "0-0:17.0.0"
+    with pytest.raises(TypeError):
+        TOPICS["1-0:1.8.0"] = "renamed"
+
+
+def test_installed_dsmr_parser_fits_the_contract():
+    oracle.check_spec()  # raises OracleSpecError otherwise
+
+
+def _contract_lines(telegram):
+    """Contract OBIS code -> (number, unit) straight from the raw text."""
+    found = {}
+    for obis, groups in p1.cosem_values(telegram).items():
+        if obis in TOPICS:
+            number, _, unit = groups[0].decode("ascii").partition("*")
+            found[obis] = (Decimal(number), unit or None)
+    return found
+
+
+@BOTH
+def test_every_contract_code_in_the_capture_is_extracted_and_agrees(telegram):
+    raw = _contract_lines(telegram)
+    assert raw, "capture has no contract lines"
+    exp = oracle.expect(telegram)
+    missing = sorted(obis for obis in raw if TOPICS[obis] not in exp.values)
+    assert missing == [], "dsmr-parser did not extract %s" % missing
+    extra = sorted(topic for topic in exp.values if OBIS_BY_TOPIC[topic] not in raw)
+    assert extra == [], "dsmr-parser invented %s" % extra
+    disagree = {TOPICS[obis]: (raw_value, exp.values[TOPICS[obis]])
+                for obis, (raw_value, _) in raw.items() if exp.values[TOPICS[obis]] != raw_value}
+    assert disagree == {}, "dsmr-parser vs raw text (raw, parsed): %s" % disagree
+    units = {TOPICS[obis]: unit for obis, (_, unit) in raw.items()}
+    assert dict(exp.units) == units
+
+
+def test_both_captures_carry_the_whole_contract():
+    for telegram in (SX631, SAGEMCOM):
+        assert set(oracle.expected_values(telegram)) == set(TOPICS.values())
+
+
+def test_sx631_values():
+    values = oracle.expected_values(SX631)
+    assert values["instantaneous_voltage_in_phase_L1"] == Decimal("234.0")
+    assert values["positive_energy_total"] == Decimal("812.421")
+    assert values["instantaneous_current_in_phase_L1"] == Decimal("1")
+    assert values["instantaneous_power_factor"] == Decimal("0.336")
+    assert values["frequency"] == Decimal("49.99")
+    assert values["power_limiter_limit"] == Decimal("90.000")
+    assert all(isinstance(v, Decimal) for v in values.values())
+
+
+def test_sagemcom_values():
+    values = oracle.expected_values(SAGEMCOM)
+    assert values["instantaneous_voltage_in_phase_L1"] == Decimal("240.4")
+    assert values["negative_active_instantaneous_power"] == Decimal("2.601")
+    assert values["reactive_power_instantaneous_Q3"] == Decimal("0.504")
+    # As sent by the meter (> 1); the oracle does not second-guess the meter.
+    assert values["instantaneous_power_factor"] == Decimal("4.556")
+
+
+def test_sx631_0xff_message_is_skipped_quietly(caplog):
+    exp = oracle.expect(SX631)
+    assert exp.unparsed == ("TEXT_MESSAGE",)
+    assert not [r for r in caplog.records if r.name.startswith("dsmr_parser")]
+
+
+def test_bad_crc_raises_typed_error():
+    with pytest.raises(oracle.OracleChecksumError, match="CRC"):
+        oracle.expected_values(SX631.replace(b"!5C2E", b"!5C2F"))
+
+
+@pytest.mark.parametrize("data", [b"", b"hello", SX631[:-8]], ids=["empty", "text", "no-crc"])
+def test_incomplete_telegram_raises_oracle_error(data):
+    with pytest.raises(oracle.OracleError):
+        oracle.expected_values(data)
+
+
+def test_str_input_is_refused():
+    with pytest.raises(TypeError):
+        oracle.expected_values(SX631.decode("latin-1"))
+
+
+def test_skipped_contract_line_raises():
+    # Lower-case unit letters are fine for dsmr-parser, but a '+' sign is outside its
+    # value alphabet: it logs the line as unparseable and moves on. The oracle must
+    # not silently drop a contract topic.
+    changed = p1.replace_value(SX631, "1-0:32.7.0", "+234.0")
+    with pytest.raises(oracle.OracleError, match="INSTANTANEOUS_VOLTAGE_L1"):
+        oracle.expected_values(changed)
