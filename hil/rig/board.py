@@ -291,7 +291,19 @@ class Board:
 
     def expect_line(self, pattern: str, timeout: float, since: int = 0) -> re.Match:
         """Wait for a log line matching `pattern` (needs the monitor running)."""
-        found = self.log.wait_for(re.compile(pattern), since, timeout)
-        if found is None:
-            raise BoardTimeout(f"{self.role}: no line matching {pattern!r} within {timeout} s{self._where()}")
-        return found[1]
+        return self.expect_lines(pattern, 1, timeout, since)[0]
+
+    def expect_lines(self, pattern: str, count: int, timeout: float, since: int = 0) -> list[re.Match]:
+        """Wait until `count` log lines from `since` on match `pattern`."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        found: list[re.Match] = []
+        start = since
+        while len(found) < count:
+            hit = self.log.wait_for(regex, start, max(0.0, deadline - time.monotonic()))
+            if hit is None:
+                raise BoardTimeout(f"{self.role}: {len(found)} of {count} lines matching {pattern!r} "
+                                   f"within {timeout} s{self._where()}")
+            found.append(hit[1])
+            start = hit[0] + 1
+        return found

@@ -150,6 +150,14 @@ class Rig:
             self._failure = e
             raise
 
+    def evidence(self, lines: int = 25) -> list[tuple[str, str]]:
+        """(title, excerpt) of each board's log, for failure messages."""
+        out = []
+        for board in (self.bridge, self.emulator):
+            where = f" ({board.log.path})" if board.log.path else ""
+            out.append((f"{board.role} log, last {lines} lines{where}", board.log.tail(lines)))
+        return out
+
     def close(self) -> None:
         for board in (self.emulator, self.bridge):
             board.close()

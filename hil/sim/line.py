@@ -96,12 +96,17 @@ class TxConfig:
     invert: bool = False  # UART1 CONF0 UART_TXD_INV, as the emulator set it
 
 
+BURST_GAP = SAMPLE_RATE // 500  # 2 ms of idle line ends a burst (a telegram)
+
+
 @dataclass
 class LineStats:
     bytes_sent: int = 0
     bytes_received: int = 0
     framing_errors: int = 0
     busy_samples: int = 0
+    # [start sample, end sample, bytes] of recent bursts, oldest first
+    bursts: deque = field(default_factory=lambda: deque(maxlen=2000))
 
 
 @dataclass
@@ -138,6 +143,14 @@ class P1Line:
     def pending(self) -> int:
         return sum(len(c[0]) for c in self._chunks)
 
+    def _note_burst(self, start: int, end: int) -> None:
+        bursts = self.stats.bursts
+        if bursts and start - bursts[-1][1] <= BURST_GAP:
+            bursts[-1][1] = end
+            bursts[-1][2] += 1
+        else:
+            bursts.append([start, end, 1])
+
     def _wire(self, tx_levels: bytes) -> bytes:
         """TX pin levels → levels at the bridge's RX pin."""
         if self.adapter in ("missing", "stuck_high"):
@@ -164,6 +177,7 @@ class P1Line:
             frame, frac = _frame(chunk[0][0], self._frac, spb)
             if t + len(frame) > now:
                 break
+            self._note_burst(t, t + len(frame))
             levels += frame
             t += len(frame)
             self._frac = frac

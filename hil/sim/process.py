@@ -26,6 +26,7 @@ class VirtualRigProcess:
     def __init__(self, workdir: Path | None = None, heapsize: str | None = None):
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="hil-sim-")
         self.workdir = Path(workdir or self._tmp.name)
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.heapsize = heapsize
         self.proc: subprocess.Popen | None = None
         self.ports: dict[str, str] = {}

@@ -170,7 +170,11 @@ class VirtualRig:
     def command(self, msg: dict) -> dict:
         cmd = msg["cmd"]
         if cmd == "stats":
-            return {"ok": True, "line": asdict(self.line.stats), "rx_overflow": self.rx_overflow,
+            stats = asdict(self.line.stats)
+            # Line time → the host's monotonic clock, which all local processes share.
+            stats["bursts"] = [[self._t0 + a / SAMPLE_RATE, self._t0 + b / SAMPLE_RATE, n]
+                               for a, b, n in self.line.stats.bursts]
+            return {"ok": True, "line": stats, "rx_overflow": self.rx_overflow,
                     "tx": {"baud": self.line.tx.baud, "invert": self.line.tx.invert},
                     "rx": {"baud": self.line.rx_baud, "invert": self.line.rx_invert},
                     "adapter": self.line.adapter,

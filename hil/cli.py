@@ -1,0 +1,137 @@
+"""The `hil` command: run the rig from a terminal.
+
+    hil demo   replay captures through the virtual rig and watch MQTT live
+    hil sim    start the virtual rig and print its ports until Ctrl-C
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import statistics
+import sys
+import threading
+import time
+from decimal import Decimal
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from .captures import load_index
+from .mqtt import Subscriber
+from .oracle import expected_values
+
+console = Console()
+
+
+def _values_table(title: str, expected: dict[str, Decimal], latest: dict[str, tuple[str, int]]) -> Table:
+    table = Table(title=title, expand=False)
+    table.add_column("topic", no_wrap=True, min_width=38)
+    table.add_column("expected (dsmr-parser)", justify="right")
+    table.add_column("received", justify="right")
+    table.add_column("n", justify="right")
+    table.add_column("")
+    for name, want in expected.items():
+        got, count = latest.get(name, ("", 0))
+        ok = got != "" and Decimal(got) == want
+        table.add_row(name, str(want), got or "…", str(count), "[green]✓[/]" if ok else ("[red]✗[/]" if got else ""))
+    return table
+
+
+def cmd_demo(args) -> int:
+    from .session import virtual_rig_session
+
+    captures = [c for c in load_index() if args.capture in (None, c.file)]
+    if not captures:
+        console.print(f"[red]no capture named {args.capture!r}; have: {[c.file for c in load_index()]}")
+        return 2
+    summary = {"sent": 0, "received": 0, "values": 0, "matched": 0, "latency": []}
+    with virtual_rig_session(progress=lambda m: console.print(f"[cyan]…[/] {m}")) as (rig, broker):
+        console.print(f"[green]rig up:[/] emulator {rig.emulator.port}, bridge {rig.bridge.port}, "
+                      f"mosquitto {broker.host}:{broker.port}, topics {rig.base_topic}/#")
+        with Subscriber(broker.host, broker.port, broker.user, broker.password, rig.base_topic) as sub:
+            for cap in captures:
+                expected = expected_values(cap.data)
+                remote = rig.upload_capture(cap.file, cap.data)
+                latest: dict[str, tuple[str, int]] = {}
+                sub.clear()
+                since = rig.bridge.mark()
+                bursts_before = len(rig.sim.control(cmd="stats")["line"]["bursts"])
+                done = threading.Event()
+                with Live(_values_table(cap.file, expected, latest), console=console, refresh_per_second=8) as live:
+                    def on_sent(t):
+                        console.print(f"[yellow]→[/] telegram {t.seq} on the P1 line: {t.nbytes} bytes of {cap.file}")
+
+                    player = threading.Thread(target=lambda: (rig.play([remote], args.interval_ms, args.count,
+                                                                       on_sent=on_sent), done.set()), daemon=True)
+                    player.start()
+                    deadline = None
+                    while True:
+                        for m in sub.snapshot():
+                            if not m.retain and m.name in expected:
+                                latest[m.name] = (m.text, sum(1 for x in sub.snapshot() if x.name == m.name and not x.retain))
+                        live.update(_values_table(cap.file, expected, latest))
+                        if done.is_set():
+                            deadline = deadline or time.monotonic() + 5
+                            complete = all(c >= args.count for _, c in latest.values()) and len(latest) == len(expected)
+                            if complete or time.monotonic() > deadline:
+                                break
+                        time.sleep(0.1)  # screen refresh pace, not synchronisation
+                    player.join()
+                by_name = sub.values()
+                ok_lines = [l for l in rig.bridge.log.lines[since:] if l.startswith("bridge: telegram ok")]
+                bursts = rig.sim.control(cmd="stats")["line"]["bursts"][bursts_before:]
+                for i, (_s, end, _n) in enumerate(bursts):
+                    arrivals = [msgs[i].at for name, msgs in by_name.items() if name in expected and len(msgs) > i]
+                    if len(arrivals) == len(expected):
+                        summary["latency"].append(max(arrivals) - end)
+                summary["sent"] += args.count
+                summary["received"] += len(ok_lines)
+                summary["values"] += len(expected) * args.count
+                summary["matched"] += sum(1 for name, want in expected.items()
+                                          for m in by_name.get(name, []) if Decimal(m.text) == want)
+    lat = summary["latency"]
+    lat_text = (f"median {statistics.median(lat) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms"
+                if lat else "n/a")
+    good = summary["matched"] == summary["values"] and summary["received"] == summary["sent"]
+    console.rule("[green]summary" if good else "[red]summary")
+    console.print(f"telegrams sent by the emulator:    {summary['sent']}")
+    console.print(f"telegrams received by the bridge:  {summary['received']}")
+    console.print(f"values matched (MQTT vs oracle):   {summary['matched']} / {summary['values']}")
+    console.print(f"end of telegram → last value:      {lat_text}")
+    return 0 if good else 1
+
+
+def cmd_sim(args) -> int:
+    from .sim.process import VirtualRigProcess
+
+    with VirtualRigProcess(args.workdir) as sim:
+        console.print_json(json.dumps({"ports": sim.ports, "control": sim.control_path}))
+        console.print("virtual rig running; Ctrl-C to stop")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *a: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="hil", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="replay captures through the virtual rig, show MQTT values live")
+    demo.add_argument("--count", type=int, default=3, help="telegrams per capture (default 3)")
+    demo.add_argument("--interval-ms", type=int, default=1000, help="time between telegrams (the meter: 10000)")
+    demo.add_argument("--capture", help="only this capture file (default: all in captures/)")
+    demo.set_defaults(func=cmd_demo)
+    sim = sub.add_parser("sim", help="start the virtual rig and print its ports until Ctrl-C")
+    sim.add_argument("--workdir", help="directory for the boards' flash (default: a temporary one)")
+    sim.set_defaults(func=cmd_sim)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Bring up a whole rig (broker, virtual boards, firmwares) as one context.
+
+Shared by the `hil` command; the pytest fixtures compose the same parts one
+fixture each so a test can override any of them.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .broker import Mosquitto
+from .rig.board import Board
+from .rig.rig import BrokerAccess, Rig
+from .sim.process import VirtualRigProcess
+
+
+@contextlib.contextmanager
+def virtual_rig_session(workdir: Path | None = None,
+                        progress: Callable[[str], None] = lambda msg: None) -> Iterator[tuple[Rig, Mosquitto]]:
+    """Broker + virtual rig + both firmwares deployed; everything stopped on exit."""
+    with contextlib.ExitStack() as stack:
+        workdir = Path(workdir or stack.enter_context(tempfile.TemporaryDirectory(prefix="hil-")))
+        progress("starting mosquitto")
+        broker = stack.enter_context(Mosquitto(workdir=workdir / "broker"))
+        progress("starting the virtual rig (two MicroPython boards, P1 line)")
+        sim = stack.enter_context(VirtualRigProcess(workdir / "sim"))
+        logs = workdir / "logs"
+        logs.mkdir(exist_ok=True)
+        emulator = Board("emulator", sim.ports["emulator"], logs / "emulator.log").open()
+        bridge = Board("bridge", sim.ports["bridge"], logs / "bridge.log").open()
+        rig = Rig(emulator, bridge, BrokerAccess(broker.host, broker.port, broker.user, broker.password),
+                  base_topic=f"p1demo{os.getpid()}", build_dir=workdir / "build",
+                  reset_bridge=lambda: sim.control(cmd="reset", board="bridge"))
+        stack.callback(rig.close)
+        progress("deploying the meter emulator firmware")
+        rig.deploy_emulator()
+        progress("deploying the bridge firmware and waiting for its MQTT connection")
+        rig.deploy_bridge()
+        rig.sim = sim
+        yield rig, broker
