@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .procutil import die_with_parent
+
 __all__ = ["BrokerError", "Mosquitto", "find_mosquitto"]
 
 _INSTALL_HINT = "install it with `sudo apt-get install mosquitto` (or run `scripts/bootstrap`)"
@@ -175,6 +177,7 @@ class Mosquitto:
             stdout=self._stderr,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C in the terminal must not reach it first
+            preexec_fn=die_with_parent,
         )
         self._paused = False
         self._wait_ready()

@@ -11,7 +11,6 @@ UART0 RX (shared with the P1 line), as on a D1 mini.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import errno
 import fcntl
 import os
@@ -22,6 +21,8 @@ import termios
 import tty
 from pathlib import Path
 from typing import Callable
+
+from ..procutil import die_with_parent
 
 HAL_DIR = Path(__file__).with_name("hal")
 EXIT_HARD_RESET = 77  # machine.reset() in the HAL
@@ -50,8 +51,7 @@ def _child_setup() -> None:
     # host becomes SIGINT → KeyboardInterrupt as on a board; die with the rig.
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    die_with_parent(signal.SIGKILL)
     # Until MicroPython installs its own handler, Ctrl-C must not kill the
     # CPython wrapper that loads it (a chip ignores Ctrl-C while booting).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -99,6 +99,7 @@ class VirtualBoard:
         self._supervisor: asyncio.Task | None = None
         self._reset_request: int | None = None
         self._stopping = False
+        self._spawned = asyncio.Event()
         self.usb_master, self._usb_slave = _open_pty(raw=True)
         self.usb_port = os.ttyname(self._usb_slave)
 
@@ -107,6 +108,7 @@ class VirtualBoard:
         loop = asyncio.get_running_loop()
         loop.add_reader(self.usb_master, self._on_usb_input)
         self._supervisor = asyncio.create_task(self._supervise(), name=f"board-{self.name}")
+        await self._spawned.wait()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -163,6 +165,7 @@ class VirtualBoard:
                 preexec_fn=_child_setup)
         finally:
             os.close(slave)
+        self._spawned.set()
         rc = await self._proc.wait()
         loop.remove_reader(master)
         self._drain(master)

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..procutil import die_with_parent
+
 
 class VirtualRigError(Exception):
     pass
@@ -45,7 +47,8 @@ class VirtualRigProcess:
             cmd += ["--heapsize", self.heapsize]
         self._log = open(self.workdir / "sim.log", "wb")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log,
-                                     cwd=Path(__file__).resolve().parents[2], start_new_session=True)
+                                     cwd=Path(__file__).resolve().parents[2], start_new_session=True,
+                                     preexec_fn=die_with_parent)
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
         if not sel.select(timeout):

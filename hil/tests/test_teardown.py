@@ -1,0 +1,39 @@
+"""Stopping the virtual rig leaves no interpreter, process or pty behind."""
+from __future__ import annotations
+
+import os
+import re
+
+from hil.sim.process import VirtualRigProcess
+
+
+def _descendants(pid: int) -> set[int]:
+    children = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(re.sub(r"^.*\) ", "", f.read()).split()[1])
+        except OSError:
+            continue
+        if ppid == pid:
+            children.add(int(entry))
+            children |= _descendants(int(entry))
+    return children
+
+
+def test_stop_leaves_no_process_or_pty(tmp_path):
+    sim = VirtualRigProcess(tmp_path / "sim").start()
+    try:
+        rig_pid = sim.proc.pid
+        interpreters = _descendants(rig_pid)
+        ports = list(sim.ports.values())
+        assert len(interpreters) >= 2, f"expected two board interpreters under the rig, found {interpreters}"
+        assert all(os.path.exists(p) for p in ports)
+    finally:
+        sim.stop()
+
+    alive = [pid for pid in interpreters | {rig_pid} if os.path.exists(f"/proc/{pid}")]
+    assert not alive, f"processes left after stop: {alive}"
+    assert not any(os.path.exists(p) for p in ports), f"ptys left after stop: {ports}"
