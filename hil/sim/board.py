@@ -57,7 +57,7 @@ def _child_setup() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _open_pty(raw: bool) -> tuple[int, int]:
+def open_pty(raw: bool) -> tuple[int, int]:
     master, slave = os.openpty()
     attrs = termios.tcgetattr(slave)
     if raw:
@@ -100,7 +100,7 @@ class VirtualBoard:
         self._reset_request: int | None = None
         self._stopping = False
         self._spawned = asyncio.Event()
-        self.usb_master, self._usb_slave = _open_pty(raw=True)
+        self.usb_master, self._usb_slave = open_pty(raw=True)
         self.usb_port = os.ttyname(self._usb_slave)
 
     # --- lifecycle ---
@@ -152,7 +152,7 @@ class VirtualBoard:
                 self._entering_raw = self._raw_mode
 
     async def _run_interpreter(self, cause: int, run_main: bool) -> int:
-        master, slave = _open_pty(raw=False)
+        master, slave = open_pty(raw=False)
         env = dict(os.environ, **self._env, MICROPYPATH=str(HAL_DIR),
                    HIL_SIM_RESET_CAUSE=str(cause), HIL_SIM_RUN_MAIN="1" if run_main else "0")
         self._int_master = master

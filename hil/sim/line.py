@@ -130,6 +130,10 @@ class P1Line:
         self._time = 0  # samples of line time already generated
         self._frac = 0.0
         self._receiver = UartReceiver(self.rx_baud, self.rx_invert)
+        # A USB-UART adapter listening on the adapter's output (115200 8N1),
+        # as a user records a real meter: what `hil capture` reads.
+        self._tap = UartReceiver(115200)
+        self.tapped = b""
 
     def configure_rx(self, baud: int, invert: bool) -> None:
         if (baud, invert) != (self._receiver.baud, self._receiver.invert):
@@ -191,7 +195,9 @@ class P1Line:
             t = now
         self._time = t
         self.stats.bytes_sent += sent
-        decoded = self._receiver.feed(self._wire(bytes(levels))) if levels else b""
+        wire = self._wire(bytes(levels)) if levels else b""
+        decoded = self._receiver.feed(wire) if wire else b""
+        self.tapped = self._tap.feed(wire) if wire else b""
         self.stats.bytes_received += len(decoded)
         self.stats.framing_errors = self._receiver.framing_errors
         return decoded, sent

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .board import VirtualBoard
+from .board import VirtualBoard, open_pty
 from .line import SAMPLE_RATE, P1Line
 
 TICK_S = 0.004  # pacing granularity: 4 ms of line time per step
@@ -54,13 +54,17 @@ class VirtualRig:
             self.boards[name] = VirtualBoard(
                 name, self.workdir / name / "flash", env, heapsize,
                 to_uart0_rx=(self._deliver_to_bridge if name == "bridge" else None))
+        self._tap_master, self._tap_slave = open_pty(raw=True)
+        self.tap_port = os.ttyname(self._tap_slave)
         self._t0 = 0.0
         self._tasks: list[asyncio.Task] = []
         self._servers: list[asyncio.base_events.Server] = []
 
     @property
     def ports(self) -> dict[str, str]:
-        return {name: b.usb_port for name, b in self.boards.items()}
+        ports = {name: b.usb_port for name, b in self.boards.items()}
+        ports["p1"] = self.tap_port  # a USB-UART adapter on the P1 line
+        return ports
 
     async def start(self) -> None:
         for path in (self.link_path, self.control_path):
@@ -81,6 +85,8 @@ class VirtualRig:
             server.close()
         for board in self.boards.values():
             await board.stop()
+        os.close(self._tap_master)
+        os.close(self._tap_slave)
         for path in (self.link_path, self.control_path):
             if os.path.exists(path):
                 os.unlink(path)
@@ -99,6 +105,11 @@ class VirtualRig:
                 tx.writer.write(struct.pack(">I", tx.acked))
             if decoded:
                 self._deliver_to_bridge(decoded)
+            if self.line.tapped:
+                try:
+                    os.write(self._tap_master, self.line.tapped)
+                except BlockingIOError:
+                    pass  # nobody reading the adapter: bytes lost, as on the wire
 
     def _deliver_to_bridge(self, data: bytes) -> None:
         board = self.boards["bridge"]
