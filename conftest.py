@@ -30,6 +30,8 @@ def pytest_addoption(parser):
     group.addoption("--broker-host", default=None,
                     help="address the broker listens on and the bridge connects to "
                          "(default 127.0.0.1 for sim; required for usb: the PC's LAN address)")
+    group.addoption("--bridge-firmware", default=None, metavar="DIR",
+                    help="bridge firmware directory to test (default: this checkout's bridge_firmware/)")
     group.addoption("--rig-config", default=None,
                     help="JSON file with WiFi settings for real boards: "
                          '{"wifi": {"ssid": ..., "password": ...}} (never commit it)')
@@ -93,9 +95,10 @@ def rig(request, rig_kind, broker, board_ports, tmp_path_factory):
     bridge = Board("bridge", board_ports["bridge"], logs / "bridge.log").open()
     r = Rig(emulator, bridge, BrokerAccess(broker.host, broker.port, broker.user, broker.password),
             base_topic=f"p1hil{os.getpid()}", wifi=wifi, reset_bridge=reset_bridge)
+    firmware = request.config.getoption("--bridge-firmware")
     try:
         r.deploy_emulator()
-        r.deploy_bridge()
+        r.deploy_bridge(**({"firmware": Path(firmware)} if firmware else {}))
         yield r
     finally:
         r.close()

@@ -2,30 +2,66 @@
 
 A meter sends 115200 8N1 with inverted logic; the emulator does the same by
 setting UART_TXD_INV in UART1 CONF0 (the ESP8266 port has no `invert`
-argument). The host drives it through the raw REPL: `play()` runs until its
-count is done or the host sends Ctrl-C, and prints one timing record per
-telegram so the host can measure latency without trusting the bridge.
+argument, and UART init rewrites CONF0, so the bit is set after every init and
+read back). Telegrams stream from flash in small chunks; faults a real
+installation sees are applied on the way, byte-exact and reported.
 """
+import asyncio
+import os
 import time
 
 from machine import UART, mem32
 from micropython import const
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 _UART1_CONF0 = const(0x60000F20)
 _UART_TXD_INV = const(1 << 22)
 _CHUNK = const(256)
+_RECORDS = const(32)
+
+
+class Faults:
+    """Faults armed for the next telegram (one shot)."""
+
+    def __init__(self):
+        self.clear()
+
+    def clear(self):
+        self.corrupt_at = -1
+        self.corrupt_xor = 1
+        self.truncate_at = -1
+        self.drop_crc = False
+        self.noise = 0
+        self.pause_at = -1
+        self.pause_ms = 0
+
+    def armed(self):
+        out = []
+        if self.corrupt_at >= 0:
+            out.append("corrupt=%d:%d" % (self.corrupt_at, self.corrupt_xor))
+        if self.truncate_at >= 0:
+            out.append("truncate=%d" % self.truncate_at)
+        if self.drop_crc:
+            out.append("nocrc")
+        if self.noise:
+            out.append("noise=%d" % self.noise)
+        if self.pause_at >= 0:
+            out.append("pause=%d:%d" % (self.pause_at, self.pause_ms))
+        return out
 
 
 class Emulator:
     def __init__(self, baudrate=115200, inverted=True):
-        self.sent_telegrams = 0
-        self.sent_bytes = 0
+        self.telegrams = 0
+        self.bytes = 0
+        self.sending = False
+        self.faults = Faults()
+        self.records = []  # [seq, first byte ticks_ms, last byte ticks_ms, bytes]
         self._buf = bytearray(_CHUNK)
+        self._seed = 0x2545F491
         self.configure(baudrate, inverted)
 
     def configure(self, baudrate=115200, inverted=True):
-        # UART init rewrites CONF0, so the inversion bit is set afterwards.
         self.uart = UART(1, baudrate)
         self.baudrate = baudrate
         self.set_inverted(inverted)
@@ -38,55 +74,78 @@ class Emulator:
             raise OSError("UART1 CONF0 inversion bit did not stick")
         self.inverted = bool(inverted)
 
-    def send_file(self, path):
-        """Stream one capture file to the line; returns (start, end, bytes)."""
+    def _noise(self, n):
+        # xorshift: noise without allocating a random module's state
         mv = memoryview(self._buf)
-        total = 0
+        while n > 0:
+            k = min(n, _CHUNK)
+            for i in range(k):
+                x = self._seed
+                x ^= (x << 13) & 0xFFFFFFFF
+                x ^= x >> 17
+                x ^= (x << 5) & 0xFFFFFFFF
+                self._seed = x
+                mv[i] = x & 0xFF
+            self.uart.write(mv[:k])
+            n -= k
+
+    async def send(self, path):
+        """Stream one telegram file with the armed faults; returns its record."""
+        f = self.faults
+        applied = f.armed()
+        if f.noise:
+            self._noise(f.noise)
+        mv = memoryview(self._buf)
+        sent = 0
+        self.sending = True
         start = time.ticks_ms()
-        with open(path, "rb") as f:
+        with open(path, "rb") as fh:
             while True:
-                n = f.readinto(self._buf)
+                n = fh.readinto(self._buf)
                 if not n:
                     break
-                self.uart.write(mv[:n])
-                total += n
+                end = n
+                if 0 <= f.truncate_at < sent + end:
+                    end = f.truncate_at - sent
+                tail = b""
+                if f.drop_crc:
+                    bang = bytes(mv[:end]).find(b"!")
+                    if bang >= 0:
+                        # Send the end line without its CRC digits, then stop.
+                        end, tail = bang + 1, b"\r\n"
+                        f.truncate_at = sent + end
+                if sent <= f.corrupt_at < sent + end:
+                    mv[f.corrupt_at - sent] ^= f.corrupt_xor
+                if sent <= f.pause_at < sent + end:
+                    cut = f.pause_at - sent
+                    self.uart.write(mv[:cut])
+                    self.uart.flush()
+                    await asyncio.sleep_ms(f.pause_ms)
+                    self.uart.write(mv[cut:end])
+                else:
+                    self.uart.write(mv[:end])
+                if tail:
+                    self.uart.write(tail)
+                sent += end + len(tail)
+                if end < n or 0 <= f.truncate_at <= sent:
+                    break
+                await asyncio.sleep_ms(0)
         self.uart.flush()
-        end = time.ticks_ms()
-        self.sent_telegrams += 1
-        self.sent_bytes += total
-        return start, end, total
-
-    def play(self, paths, interval_ms=10000, count=1):
-        """Send each file in `paths` in turn, one every `interval_ms` (0: back
-        to back), `count` rounds (0: until Ctrl-C). Start times follow a fixed
-        schedule so they do not drift with the time spent sending."""
-        if isinstance(paths, str):
-            paths = [paths]
-        due = time.ticks_ms()
-        rounds = 0
-        while count == 0 or rounds < count:
-            for path in paths:
-                if interval_ms:
-                    wait = time.ticks_diff(due, time.ticks_ms())
-                    if wait > 0:
-                        time.sleep_ms(wait)
-                    due = time.ticks_add(due, interval_ms)
-                start, end, n = self.send_file(path)
-                print("T", self.sent_telegrams, start, end, n, path)
-            rounds += 1
-        print("DONE", self.sent_telegrams, self.sent_bytes)
-
-    def status(self):
-        return {"version": VERSION, "baudrate": self.baudrate, "inverted": self.inverted,
-                "telegrams": self.sent_telegrams, "bytes": self.sent_bytes}
+        last = time.ticks_ms()
+        self.sending = False
+        f.clear()
+        self.telegrams += 1
+        self.bytes += sent
+        record = [self.telegrams, start, last, sent]
+        self.records.append(record)
+        if len(self.records) > _RECORDS:
+            self.records.pop(0)
+        return record, applied
 
 
-_emulator = None
-
-
-def get():
-    """The board's one emulator, created on first use."""
-    global _emulator
-    if _emulator is None:
-        _emulator = Emulator()
-    return _emulator
+def exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False

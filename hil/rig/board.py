@@ -164,10 +164,15 @@ class Board:
         self._running = False
 
     # --- code ---
-    def exec(self, code: str, timeout: float = 10) -> str:
+    def _idle_raw_repl(self) -> SerialTransport:
+        """The raw REPL prompt, interrupting a running command if need be."""
         t = self.transport
-        if not t.in_raw_repl:
+        if not t.in_raw_repl or self._running:
             self.enter_raw_repl()
+        return t
+
+    def exec(self, code: str, timeout: float = 10) -> str:
+        t = self._idle_raw_repl()
         try:
             out, err = t.exec_raw(code, timeout=timeout)
         except TransportError as e:
@@ -184,9 +189,7 @@ class Board:
             raise BoardError(f"{self.role}: could not parse the board's answer to {expr!r}: {out!r}") from e
 
     def put(self, data: bytes, remote: str) -> None:
-        t = self.transport
-        if not t.in_raw_repl:
-            self.enter_raw_repl()
+        t = self._idle_raw_repl()
         try:
             t.fs_writefile(remote, data, chunk_size=1024)
         except (TransportError, TransportExecError, OSError) as e:
@@ -198,9 +201,7 @@ class Board:
     # --- long-running commands ---
     def start(self, code: str) -> None:
         """Start code that keeps running; read its output with lines()."""
-        t = self.transport
-        if not t.in_raw_repl:
-            self.enter_raw_repl()
+        t = self._idle_raw_repl()
         try:
             t.exec_raw_no_follow(code)
         except TransportError as e:
@@ -248,9 +249,7 @@ class Board:
     def machine_reset(self, expect: bytes | None = None, timeout: float = 15) -> str:
         """machine.reset() from the raw REPL; on a real board the same as
         pressing RST. Returns what the board printed until `expect` appears."""
-        t = self.transport
-        if not t.in_raw_repl:
-            self.enter_raw_repl()
+        t = self._idle_raw_repl()
         t.exec_raw_no_follow("import machine\nmachine.reset()")
         t.in_raw_repl = False
         if expect is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import json
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +17,12 @@ from typing import Callable
 
 from .firmware import FirmwareError, build as build_firmware
 from .board import Board, BoardError
+from .emulator import EmulatorClient, TelegramSent
 
 ROOT = Path(__file__).resolve().parents[2]
 EMULATOR_FIRMWARE = ROOT / "meter_emulator"
 BRIDGE_FIRMWARE = ROOT / "bridge_firmware"
 CAPTURE_DIR_ON_BOARD = "captures"
-_TELEGRAM_SENT = re.compile(r"^T (\d+) (-?\d+) (-?\d+) (\d+) (\S+)$")
 
 
 class RigError(Exception):
@@ -45,19 +44,12 @@ class BrokerAccess:
     password: str
 
 
-@dataclass(frozen=True)
-class TelegramSent:
-    seq: int
-    capture: str
-    nbytes: int
-    host_end: float  # time.monotonic() when the emulator reported its last byte out
-
-
 class Rig:
     def __init__(self, emulator: Board, bridge: Board, broker: BrokerAccess, *,
                  base_topic: str = "p1", wifi: tuple[str, str] = ("hil-rig", "hil-rig-password"),
                  reset_bridge: Callable[[], None] | None = None, build_dir: Path | None = None):
         self.emulator = emulator
+        self.emu = EmulatorClient(emulator)
         self.bridge = bridge
         self.broker = broker
         self.base_topic = base_topic
@@ -78,7 +70,7 @@ class Rig:
         try:
             self._put_firmware(self.emulator, firmware)
             self.emulator.mkdir(CAPTURE_DIR_ON_BOARD)
-            self.emulator.exec("import emulator\nemu = emulator.get()")
+            self.emu.start()
         except BoardError as e:
             self._failure = e
             raise
@@ -90,30 +82,20 @@ class Rig:
     def upload_capture(self, name: str, data: bytes) -> str:
         """Store telegram bytes on the emulator's flash; returns the path there."""
         remote = f"{CAPTURE_DIR_ON_BOARD}/{name}"
+        self.emu.stop_serving()
         self.emulator.put(data, remote)
         self._uploaded.add(remote)
         return remote
 
     def set_inverted(self, inverted: bool) -> None:
-        self.emulator.exec(f"emu.set_inverted({bool(inverted)})")
+        self.emu.command(f"line invert={int(bool(inverted))}")
 
     def play(self, remotes: list[str], interval_ms: int = 1000, count: int = 1,
              on_sent: Callable[[TelegramSent], None] | None = None,
              timeout: float | None = None) -> list[TelegramSent]:
         """Play capture files on the emulator and wait until they are sent."""
         self._guard()
-        if timeout is None:
-            timeout = 10 + count * len(remotes) * (interval_ms / 1000 + 0.5)
-        self.emulator.start(f"emu.play({remotes!r}, interval_ms={int(interval_ms)}, count={int(count)})")
-        sent = []
-        for at, line in self.emulator.lines(timeout):
-            m = _TELEGRAM_SENT.match(line)
-            if m:
-                record = TelegramSent(int(m[1]), m[5], int(m[4]), at)
-                sent.append(record)
-                if on_sent:
-                    on_sent(record)
-        return sent
+        return self.emu.play(remotes, interval_ms, count, on_sent=on_sent, timeout=timeout)
 
     # --- bridge ---
     def bridge_config(self, **overrides) -> dict:
@@ -135,6 +117,8 @@ class Rig:
         the bridge's REPL shares its RX line with the P1 data."""
         self._guard()
         try:
+            if self.emu.serving:
+                self.emu.command("stop")  # the bridge's REPL shares its RX with the P1 line
             if self.bridge.log.lines and self._reset_bridge is not None:
                 self._reset_bridge()  # a running bridge has detached its REPL
             self.bridge.enter_raw_repl()

@@ -38,3 +38,22 @@ def telegram_end_times(request, rig_kind):
         bursts = sim.control(cmd="stats")["line"]["bursts"]
         return [end for _start, end, _n in bursts[-len(sent):]]
     return from_line
+
+
+@pytest.fixture
+def bridge_resets(request, rig_kind, rig):
+    """() → how often the bridge has (re)started, as far as the rig can tell:
+    the virtual board's reset list, or boot banners in a real board's log."""
+    if rig_kind == "sim":
+        sim = request.getfixturevalue("virtual_rig")
+        return lambda: len(sim.control(cmd="stats")["resets"]["bridge"])
+    return lambda: sum("p1 -> mqtt bridge" in line for line in rig.bridge.log.lines)
+
+
+@pytest.fixture
+def line_stats(request, rig_kind):
+    """() → the virtual P1 line's counters (bytes, framing errors); None on real boards."""
+    if rig_kind != "sim":
+        return lambda: None
+    sim = request.getfixturevalue("virtual_rig")
+    return lambda: sim.control(cmd="stats")["line"]

@@ -1,0 +1,218 @@
+"""The emulator's command protocol on its USB serial port (see PROTOCOL.md).
+
+One command per line in, one `@`-prefixed JSON line out per command, plus
+`@` event lines while playing. A bad command gets an error reply and changes
+nothing; playing goes on meanwhile.
+"""
+import asyncio
+import json
+import sys
+import time
+
+import emulator
+
+PROTOCOL = 1
+
+
+class CommandError(Exception):
+    pass
+
+
+def _reply(obj):
+    sys.stdout.write("@" + json.dumps(obj) + "\n")
+
+
+def _args(words):
+    out = {}
+    for w in words:
+        key, sep, value = w.partition("=")
+        if not sep:
+            out[w] = True
+        else:
+            out[key] = value
+    return out
+
+
+def _int(args, key, default, lo, hi):
+    if key not in args:
+        return default
+    try:
+        value = int(args[key])
+    except ValueError:
+        raise CommandError("%s must be an integer, not %r" % (key, args[key]))
+    if not lo <= value <= hi:
+        raise CommandError("%s must be in %d..%d, got %d" % (key, lo, hi, value))
+    return value
+
+
+def _pair(text, what):
+    a, sep, b = text.partition(":")
+    try:
+        return int(a), (int(b) if sep else None)
+    except ValueError:
+        raise CommandError("%s wants N or N:M with integers, not %r" % (what, text))
+
+
+class Server:
+    def __init__(self, emu):
+        self.emu = emu
+        self.player = None
+        self.playing = None  # dict describing what plays
+        self._stop = False
+
+    def status(self):
+        e = self.emu
+        return {"ok": True, "playing": self.playing, "telegrams": e.telegrams, "bytes": e.bytes,
+                "baud": e.baudrate, "inverted": e.inverted, "armed": e.faults.armed(),
+                "protocol": PROTOCOL, "firmware": emulator.VERSION}
+
+    def handle(self, line):
+        words = line.split()
+        if not words:
+            return None
+        cmd, args = words[0], _args(words[1:])
+        if cmd == "version":
+            return {"ok": True, "protocol": PROTOCOL, "firmware": emulator.VERSION}
+        if cmd == "status":
+            return self.status()
+        if cmd == "timing":
+            return {"ok": True, "records": self.emu.records}
+        if cmd == "play":
+            return self._play(words[1:], args)
+        if cmd == "stop":
+            was = self.playing is not None
+            self._stop = True
+            if was and not self.emu.sending:
+                self.player.cancel()  # waiting for the next slot: stop now
+            return {"ok": True, "stopping": was}
+        if cmd == "line":
+            return self._line(args)
+        if cmd == "fault":
+            return self._fault(args)
+        if cmd == "help":
+            return {"ok": True, "commands": ["version", "status", "timing", "play FILE[,FILE] [interval_ms=N] [count=N]",
+                                             "stop", "line [baud=N] [invert=0|1]",
+                                             "fault corrupt=N[:XOR] | truncate=N | nocrc | noise=N | pause=N:MS | clear"]}
+        raise CommandError("unknown command %r; send 'help'" % cmd)
+
+    def _play(self, words, args):
+        if self.playing is not None:
+            raise CommandError("already playing %s; send 'stop' first" % self.playing["files"])
+        if not words or "=" in words[0]:
+            raise CommandError("play needs a file: play FILE[,FILE...] [interval_ms=N] [count=N]")
+        files = words[0].split(",")
+        for path in files:
+            if not emulator.exists(path):
+                raise CommandError("no such file on the emulator: %r" % path)
+        interval = _int(args, "interval_ms", 10000, 0, 3600000)
+        count = _int(args, "count", 1, 0, 10000000)
+        unknown = [k for k in args if k not in ("interval_ms", "count") and k != words[0]]
+        if unknown:
+            raise CommandError("play: unknown option(s) %s" % unknown)
+        self.playing = {"files": files, "interval_ms": interval, "count": count, "round": 0}
+        self._stop = False
+        self.player = asyncio.create_task(self._run(files, interval, count))
+        return {"ok": True, "playing": self.playing}
+
+    async def _run(self, files, interval, count):
+        due = time.ticks_ms()
+        rounds = 0
+        try:
+            while (count == 0 or rounds < count) and not self._stop:
+                for path in files:
+                    if self._stop:
+                        break
+                    if interval:
+                        # A fixed schedule: start times do not drift with send time.
+                        wait = time.ticks_diff(due, time.ticks_ms())
+                        if wait > 0:
+                            await asyncio.sleep_ms(wait)
+                        due = time.ticks_add(due, interval)
+                    record, faults = await self.emu.send(path)
+                    _reply({"event": "sent", "seq": record[0], "start": record[1], "end": record[2],
+                            "bytes": record[3], "file": path, "faults": faults})
+                rounds += 1
+                self.playing["round"] = rounds
+        finally:
+            self.playing = None
+            _reply({"event": "done", "telegrams": self.emu.telegrams, "bytes": self.emu.bytes})
+
+    def _line(self, args):
+        unknown = [k for k in args if k not in ("baud", "invert")]
+        if unknown:
+            raise CommandError("line: unknown option(s) %s" % unknown)
+        baud = _int(args, "baud", self.emu.baudrate, 300, 921600)
+        invert = _int(args, "invert", int(self.emu.inverted), 0, 1)
+        self.emu.configure(baud, bool(invert))
+        return {"ok": True, "baud": self.emu.baudrate, "inverted": self.emu.inverted}
+
+    def _fault(self, args):
+        f = self.emu.faults
+        if "clear" in args:
+            f.clear()
+            return {"ok": True, "armed": []}
+        # Validate everything before arming anything: a bad command changes nothing.
+        plan = {}
+        for key, value in args.items():
+            if key == "corrupt":
+                at, xor = _pair(value, key)
+                if at < 0 or not 0 < (xor or 1) < 256:
+                    raise CommandError("corrupt wants BYTE_INDEX[:XOR] with XOR 1..255")
+                plan[key] = (at, xor or 1)
+            elif key in ("truncate", "noise"):
+                plan[key] = _int(args, key, 0, 0, 1000000)
+            elif key == "nocrc":
+                plan[key] = True
+            elif key == "pause":
+                at, ms = _pair(value, key)
+                if at < 0 or ms is None or not 0 <= ms <= 600000:
+                    raise CommandError("pause wants BYTE_INDEX:MS with MS 0..600000")
+                plan[key] = (at, ms)
+            else:
+                raise CommandError("unknown fault %r; faults: corrupt, truncate, nocrc, noise, pause, clear" % key)
+        if not plan:
+            raise CommandError("fault needs one of corrupt=N[:XOR] truncate=N nocrc noise=N pause=N:MS clear")
+        if "corrupt" in plan:
+            f.corrupt_at, f.corrupt_xor = plan["corrupt"]
+        if "truncate" in plan:
+            f.truncate_at = plan["truncate"]
+        if "nocrc" in plan:
+            f.drop_crc = True
+        if "noise" in plan:
+            f.noise = plan["noise"]
+        if "pause" in plan:
+            f.pause_at, f.pause_ms = plan["pause"]
+        return {"ok": True, "armed": f.armed()}
+
+
+async def _serve(server):
+    reader = asyncio.StreamReader(sys.stdin)
+    _reply({"event": "ready", "protocol": PROTOCOL, "firmware": emulator.VERSION})
+    while True:
+        line = await reader.readline()
+        if not line:
+            return
+        try:
+            text = line.decode().strip() if isinstance(line, bytes) else line.strip()
+            reply = server.handle(text)
+        except CommandError as e:
+            reply = {"ok": False, "error": str(e)}
+        except Exception as e:  # noqa: B902 - a command must never take the emulator down
+            reply = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
+        if reply is not None:
+            _reply(reply)
+
+
+_server = None
+
+
+def serve():
+    """Run the command loop until Ctrl-C (the host's way back to the REPL)."""
+    global _server
+    if _server is None:
+        _server = Server(emulator.Emulator())
+    try:
+        asyncio.run(_serve(_server))
+    finally:
+        _server.playing = None
+        asyncio.new_event_loop()
