@@ -1,11 +1,31 @@
-"""The project's capture library: captures/*.p1 and their index."""
+"""The project's capture library: captures/*.p1 and their index.
+
+A capture file holds one or more telegrams back to back, byte-exact as on the
+wire. :func:`check_file` says, per telegram, whether framing, CRC and the
+oracle's parse (dsmr-parser) are clean; :func:`import_capture` copies a clean
+file into the library and appends its index entry.
+"""
 from __future__ import annotations
 
+import datetime
+import hashlib
+import os
+import re
+import tempfile
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import p1
+from .oracle import OracleError, expect
+
 CAPTURE_DIR = Path(__file__).resolve().parents[1] / "captures"
+PROFILE = "Hungarian E.ON P1 (DSMR 5 based)"
+INDEX_FIELDS = ("file", "source", "meter", "profile", "date", "bytes", "crc", "sha256", "notes")
+
+
+class CaptureError(Exception):
+    """A capture cannot be imported or read; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -14,6 +34,12 @@ class Capture:
     meter: str
     crc: str
     path: Path
+    source: str = ""
+    profile: str = ""
+    date: datetime.date | None = None
+    bytes: int = 0
+    sha256: str = ""
+    notes: str = ""
 
     @property
     def data(self) -> bytes:
@@ -21,6 +47,231 @@ class Capture:
 
 
 def load_index(directory: Path = CAPTURE_DIR) -> list[Capture]:
-    with open(directory / "index.toml", "rb") as f:
-        entries = tomllib.load(f)["capture"]
-    return [Capture(e["file"], e["meter"], e["crc"], directory / e["file"]) for e in entries]
+    with open(Path(directory) / "index.toml", "rb") as f:
+        entries = tomllib.load(f).get("capture", [])
+    return [Capture(e["file"], e["meter"], e["crc"], Path(directory) / e["file"],
+                    source=e.get("source", ""), profile=e.get("profile", ""), date=e.get("date"),
+                    bytes=e.get("bytes", 0), sha256=e.get("sha256", ""), notes=e.get("notes", ""))
+            for e in entries]
+
+
+# --- validation ---
+
+_CLOCK_RE = re.compile(rb"^0-0:1\.0\.0\((\d{12})([SW])\)", re.MULTILINE)
+
+
+@dataclass
+class TelegramReport:
+    """What is wrong (if anything) with one telegram of a file."""
+    number: int  # 1-based position in the file
+    offset: int  # byte offset in the file
+    size: int
+    crc: str  # the CRC field as carried ('' if none)
+    clock: str  # 0-0:1.0.0 value ('' if none)
+    values: int = 0  # contract values the oracle extracted
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class FileReport:
+    path: str
+    size: int
+    telegrams: list[TelegramReport]
+    problems: list[str]  # problems outside any telegram (stray bytes, truncation, empty)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(t.ok for t in self.telegrams)
+
+
+def check_telegram(telegram: bytes, number: int = 1, offset: int = 0) -> TelegramReport:
+    """Framing and CRC (hil.p1.validate), then the oracle's parse."""
+    bang = telegram.rfind(b"\n!")
+    crc = telegram[bang + 2:].strip().decode("latin-1") if bang >= 0 else ""
+    clock = _CLOCK_RE.search(telegram)
+    report = TelegramReport(number, offset, len(telegram), crc,
+                            (clock.group(1) + clock.group(2)).decode() if clock else "")
+    report.problems.extend(p1.validate(telegram))
+    if clock is None:
+        report.problems.append("no 0-0:1.0.0 timestamp line (YYMMDDhhmmssX)")
+    else:
+        try:
+            _clock_date(clock.group(1))
+        except ValueError as e:
+            report.problems.append("0-0:1.0.0 %s is not a valid time: %s" % (report.clock, e))
+    try:
+        report.values = len(expect(telegram).values)
+    except OracleError as e:
+        if not any("CRC" in p for p in report.problems):  # a bad CRC is reported once
+            report.problems.append("oracle (dsmr-parser): %s" % e)
+    return report
+
+
+def check_bytes(data: bytes, path: str = "<bytes>") -> FileReport:
+    """Check every telegram in ``data`` and every byte between them."""
+    data = bytes(data)
+    problems = []
+    telegrams = []
+    if not data:
+        problems.append("file is empty")
+    pos = 0
+    for n, frame in enumerate(p1.split_telegrams(data), start=1):
+        at = data.find(frame, pos)
+        if at > pos:
+            problems.append("%d bytes outside any telegram at byte %d: %r" % (at - pos, pos, data[pos:at][:40]))
+        telegrams.append(check_telegram(frame, n, at))
+        pos = at + len(frame)
+    if pos < len(data):
+        rest = data[pos:]
+        what = "an incomplete telegram" if rest.lstrip(b"\r\n").startswith(b"/") else "bytes outside any telegram"
+        problems.append("%d bytes of %s at the end (byte %d): %r" % (len(rest), what, pos, rest[:40]))
+    if data and not telegrams:
+        problems.append("no complete telegram ('/' header line through '!CRC' line)")
+    return FileReport(path, len(data), telegrams, problems)
+
+
+def check_file(path) -> FileReport:
+    path = Path(path)
+    return check_bytes(path.read_bytes(), str(path))
+
+
+def _clock_date(digits: bytes) -> datetime.date:
+    yy, mm, dd = int(digits[0:2]), int(digits[2:4]), int(digits[4:6])
+    hh, mi, ss = int(digits[6:8]), int(digits[8:10]), int(digits[10:12])
+    datetime.time(hh, mi, ss)  # raises ValueError when out of range
+    return datetime.date(2000 + yy, mm, dd)
+
+
+def telegram_date(telegram: bytes) -> datetime.date:
+    m = _CLOCK_RE.search(telegram)
+    if m is None:
+        raise CaptureError("telegram has no 0-0:1.0.0 timestamp")
+    return _clock_date(m.group(1))
+
+
+# --- the index ---
+
+def _toml_str(text: str) -> str:
+    """A TOML basic string (spec: escape backslash, quote and control characters)."""
+    out = ['"']
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch in "\b\t\n\f\r":
+            out.append({"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append("\\u%04X" % ord(ch))
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def index_entry(file: str, data: bytes, *, meter: str, source: str, notes: str = "",
+                profile: str = PROFILE) -> dict:
+    """The index fields for capture bytes (date and crc from the first / last telegram)."""
+    frames = p1.split_telegrams(data)
+    if not frames:
+        raise CaptureError("no complete telegram in %s" % file)
+    last = frames[-1]
+    crc = last[last.rindex(b"!") + 1:].strip().decode("ascii")
+    if len(frames) > 1:
+        notes = ("%d telegrams back to back; crc is the last one's. " % len(frames) + notes).strip()
+    return {"file": file, "source": source, "meter": meter, "profile": profile,
+            "date": telegram_date(frames[0]), "bytes": len(data), "crc": crc,
+            "sha256": hashlib.sha256(data).hexdigest(), "notes": notes}
+
+
+def format_entry(entry: dict) -> str:
+    """One ``[[capture]]`` table, fields in the index's order.
+
+    Written by hand: no TOML writer is among the pinned dependencies (tomllib
+    only reads); :func:`append_entry` reads the result back to check it.
+    """
+    lines = ["[[capture]]"]
+    for key in INDEX_FIELDS:
+        value = entry[key]
+        if isinstance(value, datetime.date):
+            text = value.isoformat()
+        elif isinstance(value, int):
+            text = str(value)
+        else:
+            text = _toml_str(str(value))
+        lines.append("%s = %s" % (key, text))
+    return "\n".join(lines) + "\n"
+
+
+def append_entry(index_path: Path, entry: dict) -> None:
+    """Append ``entry`` to index.toml atomically, after checking it reads back equal."""
+    index_path = Path(index_path)
+    old = index_path.read_text(encoding="utf-8") if index_path.exists() else ""
+    sep = "" if not old or old.endswith("\n\n") else ("\n" if old.endswith("\n") else "\n\n")
+    new = old + sep + format_entry(entry)
+    parsed = tomllib.loads(new).get("capture", [])
+    if not parsed or parsed[-1] != entry:
+        raise CaptureError("index entry did not read back equal (a bug in format_entry): %r" % (entry,))
+    fd, tmp = tempfile.mkstemp(dir=index_path.parent, prefix=".index.", suffix=".toml")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(new)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, index_path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def import_capture(src, *, meter: str, source: str, notes: str = "", name: str | None = None,
+                   directory: Path = CAPTURE_DIR, anonymise: bool = False, seed=None) -> dict:
+    """Validate ``src``, copy it (anonymised if asked) into ``directory`` and index it.
+
+    Refuses: a file with any problem, a name that exists, a name not ending in
+    .p1, and content already in the index (same sha256). Returns the entry.
+    """
+    src = Path(src)
+    directory = Path(directory)
+    data = src.read_bytes()
+    report = check_bytes(data, str(src))
+    if not report.ok:
+        raise CaptureError("%s does not validate; run `hil captures validate %s`" % (src, src))
+    if anonymise:
+        from .anonymise import anonymise as rewrite
+        data = rewrite(data, seed)
+        report = check_bytes(data, str(src) + " (anonymised)")
+        if not report.ok:  # pragma: no cover - anonymise keeps frames valid; guard anyway
+            raise CaptureError("anonymised %s does not validate" % src)
+    name = name or src.name
+    if "/" in name or not name.endswith(".p1"):
+        raise CaptureError("capture name %r must be a plain file name ending in .p1 (use --name)" % name)
+    dest = directory / name
+    if dest.exists():
+        raise CaptureError("%s exists; refusing to overwrite (choose another --name)" % dest)
+    index_path = directory / "index.toml"
+    digest = hashlib.sha256(data).hexdigest()
+    known = load_index(directory) if index_path.exists() else []
+    for cap in known:
+        if cap.file == name:
+            raise CaptureError("index already has an entry for %s" % name)
+        if cap.sha256 == digest:
+            raise CaptureError("the same bytes are already in the library as %s" % cap.file)
+    entry = index_entry(name, data, meter=meter, source=source, notes=notes)
+    with open(dest, "xb") as f:  # exclusive: never overwrite, even in a race
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        append_entry(index_path, entry)
+    except BaseException:
+        dest.unlink()
+        raise
+    if dest.read_bytes() != data:  # pragma: no cover - a filesystem fault
+        raise CaptureError("%s does not read back byte-exact" % dest)
+    return entry
