@@ -57,3 +57,13 @@ def line_stats(request, rig_kind):
         return lambda: None
     sim = request.getfixturevalue("virtual_rig")
     return lambda: sim.control(cmd="stats")["line"]
+
+
+@pytest.fixture
+def line_bursts(request, rig_kind):
+    """(n) → the last n bursts on the virtual P1 line as [start, end, bytes]
+    (host monotonic seconds); None on real boards."""
+    if rig_kind != "sim":
+        return lambda n: None
+    sim = request.getfixturevalue("virtual_rig")
+    return lambda n: sim.control(cmd="stats")["line"]["bursts"][-n:]
