@@ -1,7 +1,9 @@
 """The `hil` command: run the rig from a terminal.
 
-    hil demo   replay captures through the virtual rig and watch MQTT live
-    hil sim    start the virtual rig and print its ports until Ctrl-C
+    hil demo       replay captures through the virtual rig and watch MQTT live
+    hil sim        start the virtual rig and print its ports until Ctrl-C
+    hil captures   validate, import, anonymise, synthesize, upload captures
+    hil capture    record telegrams from a real meter through a USB-UART adapter
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from . import capture_cli
 from .captures import load_index
 from .mqtt import Subscriber
 from .oracle import expected_values
@@ -129,6 +132,7 @@ def main(argv=None) -> int:
     sim = sub.add_parser("sim", help="start the virtual rig and print its ports until Ctrl-C")
     sim.add_argument("--workdir", help="directory for the boards' flash (default: a temporary one)")
     sim.set_defaults(func=cmd_sim)
+    capture_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
