@@ -123,6 +123,12 @@ class P1Line:
     rx_baud: int = 115200
     rx_invert: bool = False  # UART0 CONF0 UART_RXD_INV on the bridge
     adapter: str = "ok"
+    # Delay from a TX edge to the RX pin crossing the logic threshold, for RX
+    # rising and falling edges (the adapter's R·C; docs/circuit's SPICE check).
+    # Unequal delays stretch one level and shrink the other: pulse-width
+    # distortion, which past about half a bit gives bit errors, as on the bench.
+    rise_delay_s: float = 0.0
+    fall_delay_s: float = 0.0
     stats: LineStats = field(default_factory=LineStats)
 
     def __post_init__(self):
@@ -133,6 +139,7 @@ class P1Line:
         # A USB-UART adapter listening on the adapter's output (115200 8N1),
         # as a user records a real meter: what `hil capture` reads.
         self._tap = UartReceiver(115200)
+        self._carry = 0
         self.tapped = b""
 
     def configure_rx(self, baud: int, invert: bool) -> None:
@@ -163,7 +170,32 @@ class P1Line:
             return SPACE * len(tx_levels)
         # The meter (and so the emulator) sends inverted; the adapter inverts back.
         wire = tx_levels.translate(_INVERT) if self.tx.invert else tx_levels
-        return wire.translate(_INVERT)
+        return self._edges(wire.translate(_INVERT))
+
+    def _edges(self, levels: bytes) -> bytes:
+        """Shift each edge by its threshold-crossing delay (in whole samples)."""
+        shift = round((self.fall_delay_s - self.rise_delay_s) * SAMPLE_RATE)
+        if not shift and not self._carry:
+            return levels
+        out = bytearray()
+        # Runs of equal level; a mark run gains `shift` samples, a space run loses them.
+        pos, n = 0, len(levels)
+        carry = self._carry
+        while pos < n:
+            level = levels[pos:pos + 1]
+            end = levels.find(SPACE if level == MARK else MARK, pos)
+            end = n if end < 0 else end
+            length = end - pos + carry
+            carry = 0
+            if end < n:  # a complete run: its far edge is known
+                length += shift if level == MARK else -shift
+                if length < 0:
+                    carry = length  # the pulse vanished; eat into the next run
+                    length = 0
+            out += level * length
+            pos = end
+        self._carry = carry
+        return bytes(out)
 
     def advance(self, now: int) -> tuple[bytes, int]:
         spb = SAMPLE_RATE / self.tx.baud

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .board import VirtualBoard, open_pty
-from .line import SAMPLE_RATE, P1Line
+from .line import ADAPTER_MODES, SAMPLE_RATE, P1Line
 
 TICK_S = 0.004  # pacing granularity: 4 ms of line time per step
 DEFAULT_HEAPSIZE = "96k"  # ESP8266: 38 KB heap ×2 for 64-bit objects, +16 KB for the HAL (ROM on the chip)
@@ -188,7 +188,8 @@ class VirtualRig:
             return {"ok": True, "line": stats, "rx_overflow": self.rx_overflow,
                     "tx": {"baud": self.line.tx.baud, "invert": self.line.tx.invert},
                     "rx": {"baud": self.line.rx_baud, "invert": self.line.rx_invert},
-                    "adapter": self.line.adapter,
+                    "adapter": {"mode": self.line.adapter, "rise_us": self.line.rise_delay_s * 1e6,
+                                "fall_us": self.line.fall_delay_s * 1e6},
                     "repl_attached": {n: b.repl_attached for n, b in self.boards.items()},
                     "resets": {n: b.resets for n, b in self.boards.items()}}
         if cmd == "reset":
@@ -199,8 +200,13 @@ class VirtualRig:
             flag.unlink(missing_ok=True) if msg["up"] else flag.touch()
             return {"ok": True}
         if cmd == "adapter":
-            if msg["mode"] not in ("ok", "missing", "stuck_low", "stuck_high"):
-                raise ValueError(f"adapter mode must be ok|missing|stuck_low|stuck_high, not {msg['mode']!r}")
-            self.line.adapter = msg["mode"]
-            return {"ok": True}
+            mode = msg.get("mode", self.line.adapter)
+            if mode not in ADAPTER_MODES:
+                raise ValueError(f"adapter mode must be one of {'|'.join(ADAPTER_MODES)}, not {mode!r}")
+            rise, fall = float(msg.get("rise_us", 0)), float(msg.get("fall_us", 0))
+            if not (0 <= rise < 1e6 and 0 <= fall < 1e6):
+                raise ValueError("rise_us and fall_us are edge delays in microseconds, 0 or more")
+            self.line.adapter = mode
+            self.line.rise_delay_s, self.line.fall_delay_s = rise * 1e-6, fall * 1e-6
+            return {"ok": True, "adapter": mode, "rise_us": rise, "fall_us": fall}
         raise ValueError(f"unknown command {cmd!r}")
