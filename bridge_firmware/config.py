@@ -10,11 +10,16 @@ import json
 DEFAULTS = {
     "wifi": {"ssid": None, "password": ""},
     "mqtt": {"host": None, "port": 1883, "user": None, "password": None,
-             "client_id": "p1bridge", "keepalive": 60},
+             "client_id": "p1bridge", "keepalive": 60, "qos": 1, "max_inflight": 4,
+             "timeout_ms": 10000, "backoff_max_ms": 4000, "backend": "auto"},
     "base_topic": "p1",
     "boot_window_ms": 2000,
     "uart_rxbuf": 1024,
+    "telegram_timeout_ms": 1000,
+    "status_interval_s": 60,
 }
+
+BACKENDS = ("auto", "builtin", "mqtt_as")
 
 # (section or None, key, type, required, min, max); ints are checked against the range,
 # strings against their length.
@@ -27,9 +32,16 @@ _RULES = (
     ("mqtt", "password", str, False, 0, 256),
     ("mqtt", "client_id", str, False, 1, 23),
     ("mqtt", "keepalive", int, False, 0, 65535),
+    ("mqtt", "qos", int, False, 0, 1),
+    ("mqtt", "max_inflight", int, False, 1, 16),
+    ("mqtt", "timeout_ms", int, False, 500, 120000),
+    ("mqtt", "backoff_max_ms", int, False, 100, 600000),
+    ("mqtt", "backend", str, False, 1, 16),
     (None, "base_topic", str, False, 1, 64),
     (None, "boot_window_ms", int, False, 0, 60000),
     (None, "uart_rxbuf", int, False, 64, 8192),
+    (None, "telegram_timeout_ms", int, False, 50, 60000),
+    (None, "status_interval_s", int, False, 1, 86400),
 )
 
 
@@ -81,6 +93,8 @@ def validate(raw):
     if isinstance(t, str) and ("+" in t or "#" in t or t.startswith("/") or t.endswith("/")):
         problems.append("base_topic: %r must not contain + or # nor start/end with /" % t)
     m = cfg["mqtt"]
+    if isinstance(m["backend"], str) and m["backend"] not in BACKENDS:
+        problems.append("mqtt.backend: %r is not one of %s" % (m["backend"], ", ".join(BACKENDS)))
     if m["password"] is not None and m["user"] is None:
         problems.append("mqtt.password: given without mqtt.user")
     return cfg, problems

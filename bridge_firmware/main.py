@@ -16,7 +16,6 @@ import os
 
 import bridge
 import config
-from mqtt_min import MQTTClient
 
 _RESTART_DELAY_MS = 5000
 _WIFI_RETRY_MS = 30000
@@ -38,46 +37,44 @@ def _boot_window(ms):
     return True
 
 
-async def _wifi(wlan, ssid, password, log):
-    # The ESP8266 reconnects on its own; this task logs transitions and kicks a
-    # fresh connect() if the link stays down, so an AP reboot never needs a reset.
+async def _wifi(wlan, ssid, password, log, app):
+    # The ESP8266 reconnects on its own; this task logs transitions, counts
+    # reconnections for the status topic and, unless the MQTT backend manages
+    # WiFi itself (mqtt_as), kicks a fresh connect() if the link stays down, so
+    # an AP reboot never needs a reset.
     was = None
     down_since = time.ticks_ms()
+    kick = not app.client.manages_wifi
     while True:
         up = wlan.isconnected()
         if up != was:
             log("wifi %s status=%d" % ("connected" if up else "down", wlan.status()))
+            if up and was is False:
+                app.wifi_reconnects += 1
             was = up
             down_since = time.ticks_ms()
-        elif not up and time.ticks_diff(time.ticks_ms(), down_since) > _WIFI_RETRY_MS:
+        elif kick and not up and time.ticks_diff(time.ticks_ms(), down_since) > _WIFI_RETRY_MS:
             log("wifi reconnecting")
             wlan.connect(ssid, password)
             down_since = time.ticks_ms()
         await asyncio.sleep_ms(1000)
 
 
-def _client(cfg, log):
-    m = cfg["mqtt"]
-
-    def b(s):
-        return None if s is None else s.encode()
-
-    return MQTTClient(
-        m["host"], m["port"], client_id=m["client_id"].encode(), user=b(m["user"]),
-        password=b(m["password"]), keepalive=m["keepalive"],
-        will_topic=bridge.online_topic(cfg["base_topic"]).encode(), will_msg=b"offline",
-        will_retain=True, log=log)
-
-
-async def _app(cfg, uart, wlan, log):
-    app = bridge.Bridge(_client(cfg, log), cfg["base_topic"], log)
+async def _app(cfg, uart, wlan, log, cause):
+    app = bridge.from_config(cfg, log, cause)
     w = cfg["wifi"]
-    await asyncio.gather(_wifi(wlan, w["ssid"], w["password"], log), app.run(uart))
+    await asyncio.gather(_wifi(wlan, w["ssid"], w["password"], log, app), app.run(uart))
+
+
+# ESP8266 rst_info reasons, as machine.reset_cause() returns them.
+_CAUSES = ("power on", "hardware watchdog", "exception", "software watchdog", "soft restart",
+           "deep-sleep wake", "reset pin")
 
 
 def run():
-    print("bridge: p1 -> mqtt bridge %s, reset cause %d, free %d"
-          % (bridge.VERSION, machine.reset_cause(), gc.mem_free()))
+    cause = machine.reset_cause()
+    print("bridge: p1 -> mqtt bridge %s, reset cause %d (%s), free %d"
+          % (bridge.VERSION, cause, _CAUSES[cause] if 0 <= cause < len(_CAUSES) else "?", gc.mem_free()))
     cfg, problems = config.load("config.json")
     window = config.DEFAULTS["boot_window_ms"]
     if cfg is not None and isinstance(cfg["boot_window_ms"], int) and 0 <= cfg["boot_window_ms"] <= 60000:
@@ -98,7 +95,7 @@ def run():
     wlan.connect(cfg["wifi"]["ssid"], cfg["wifi"]["password"])
     while True:
         try:
-            asyncio.run(_app(cfg, uart, wlan, log))
+            asyncio.run(_app(cfg, uart, wlan, log, cause))
         except KeyboardInterrupt:
             log("stopped by KeyboardInterrupt")
             return

@@ -1,18 +1,26 @@
 """Compact asyncio MQTT 3.1.1 publisher: the bridge's built-in MQTT backend.
 
 Mechanism only: CONNECT (clean session, username/password, retained LWT,
-keepalive), PUBLISH QoS 0, PINGREQ, and a run() task that reconnects with
-exponential backoff. It never subscribes. The interface mirrors mqtt_as
-(`up`/`down` events, `isconnected()`, `await publish(topic, msg, retain, qos)`)
-so an mqtt_as backend can be dropped in behind the same calls later.
+keepalive), PUBLISH QoS 0 and 1, PINGREQ, and a run() task that reconnects with
+exponential backoff. It never subscribes. The interface (see mqtt_backend.py):
+`up`/`down` events, `isconnected()`, `await publish(topic, msg, retain, qos)`,
+`await run()`, counters.
+
+QoS 1 keeps at most max_inflight PUBLISHes unacknowledged; publish() waits while
+the window is full. A PUBACK (or CONNACK, or a write) that takes longer than
+timeout_ms drops the connection. Unacknowledged messages are forgotten on a
+drop, never retransmitted: the bridge republishes its latest values after the
+reconnect instead, so a dead broker can never make anything pile up here.
 """
 
+from array import array
 from micropython import const
 import asyncio
 import time
 
 _CONNACK = const(0x20)
 _PUBLISH = const(0x30)
+_PUBACK = const(0x40)
 _PINGREQ = b"\xc0\x00"
 _DISCONNECT = b"\xe0\x00"
 _TICK_MS = const(500)  # supervision granularity: keepalive and stuck-write checks
@@ -52,9 +60,13 @@ def _str(buf, pos, s):
 
 
 class MQTTClient:
+    name = "builtin"
+    manages_wifi = False
+
     def __init__(self, host, port=1883, client_id=b"p1bridge", user=None, password=None,
                  keepalive=60, will_topic=None, will_msg=None, will_retain=True, log=None,
-                 backoff_min_ms=1000, backoff_max_ms=60000, timeout_ms=10000, pktbuf=192):
+                 backoff_min_ms=1000, backoff_max_ms=4000, timeout_ms=10000, pktbuf=400,
+                 max_inflight=4):
         self.host = host
         self.port = port
         self.client_id = client_id
@@ -84,9 +96,24 @@ class MQTTClient:
         self._fail_why = None
         self._last_rx = 0
         self._last_ping = 0
+        # QoS 1 window: packet id per slot (0 = free) and when it was sent.
+        self.max_inflight = max_inflight
+        self._pids = array("H", [0] * max_inflight)
+        self._sent_at = array("l", [0] * max_inflight)
+        self._nfl = 0
+        self._pid = 0
+        self._window = asyncio.Event()  # set when a window slot frees (or the link drops)
         self.connects = 0
-        self.published = 0
-        self.failed = 0  # publishes lost because the link broke under them
+        self.published = 0  # PUBLISH packets handed to TCP
+        self.pubacks = 0  # PUBACKs received for them (QoS 1)
+        self.failed = 0  # publishes lost because the link broke under the write
+        self.unacked = 0  # QoS 1 messages forgotten unacknowledged at a drop
+
+    def inflight(self):
+        return self._nfl
+
+    def stats(self):
+        return (self.connects, self.published, self.pubacks, self.failed + self.unacked)
 
     def _say(self, msg):
         if self.log is not None:
@@ -177,6 +204,12 @@ class MQTTClient:
         self._ready.clear()
         self.up.clear()
         self.down.set()
+        # Latest-value semantics: what was in flight is forgotten, not resent.
+        self.unacked += self._nfl
+        self._nfl = 0
+        for i in range(self.max_inflight):
+            self._pids[i] = 0
+        self._window.set()
         if self._tx_task is not None:
             # A write blocked on a dead peer would wait forever: cancel it; publish()
             # sees _tx_abort and reports the message as lost instead of raising.
@@ -209,6 +242,10 @@ class MQTTClient:
             now = time.ticks_ms()
             if self._tx_task is not None and time.ticks_diff(now, self._tx_since) > self.timeout_ms:
                 return "write stalled for %d ms" % self.timeout_ms
+            if self._nfl:
+                for i in range(self.max_inflight):
+                    if self._pids[i] and time.ticks_diff(now, self._sent_at[i]) > self.timeout_ms:
+                        return "no PUBACK for %d ms (%d in flight)" % (self.timeout_ms, self._nfl)
             if ka:
                 if time.ticks_diff(now, self._last_rx) > ka:
                     return "no reply from broker within keepalive (%d s)" % self.keepalive
@@ -230,7 +267,9 @@ class MQTTClient:
                         n |= (b & 0x7F) << shift
                         shift += 7
                 if n:
-                    await r.readexactly(n)
+                    body = await r.readexactly(n)
+                    if hdr[0] == _PUBACK and n == 2:
+                        self._acked((body[0] << 8) | body[1])
                 self._last_rx = time.ticks_ms()  # PINGRESP or anything else: link alive
         except (OSError, EOFError) as e:
             self._broken("connection lost (%s)" % (type(e).__name__,))
@@ -263,30 +302,61 @@ class MQTTClient:
         finally:
             self._tx_task = None
 
+    def _acked(self, pid):
+        for i in range(self.max_inflight):
+            if self._pids[i] == pid:
+                self._pids[i] = 0
+                self._nfl -= 1
+                self.pubacks += 1
+                self._window.set()
+                return
+
     async def publish(self, topic, msg, retain=False, qos=0):
-        """Publish once (QoS 0 only). Waits while disconnected. Returns True when
-        the packet was handed to TCP, False if the link broke during the write."""
-        if qos:
-            raise ValueError("qos 1 is not implemented in mqtt_min")
-        while not self._connected:
-            await self._ready.wait()
+        """Publish once, QoS 0 or 1. Waits while disconnected and, for QoS 1, while
+        max_inflight messages are unacknowledged. Returns True when the packet was
+        handed to TCP (the PUBACK comes later), False if the link broke first."""
         tl = len(topic)
         ml = len(msg)
-        rl = 2 + tl + ml
-        async with self._lock:  # the packet buffer is shared: build under the lock
-            pkt = self._pkt
-            if rl + 5 > len(pkt):
-                pkt = bytearray(rl + 5)  # rare (long payload): allocate rather than fail
-            pkt[0] = _PUBLISH | (1 if retain else 0)
-            p = _varint(pkt, 1, rl)
-            p = _str(pkt, p, topic)
-            pkt[p:p + ml] = msg
-            ok = await self._write(memoryview(pkt)[:p + ml])
-        if ok:
-            self.published += 1
-        else:
-            self.failed += 1
-        return ok
+        rl = 2 + tl + ml + (2 if qos else 0)
+        while True:
+            while not self._connected:
+                await self._ready.wait()
+            if qos and self._nfl >= self.max_inflight:
+                # Window full: wait for a PUBACK. A PUBACK that never comes is the
+                # supervisor's business (timeout_ms), which also wakes us here.
+                self._window.clear()
+                await self._window.wait()
+                continue
+            await self._lock.acquire()  # the packet buffer is shared: build under the lock
+            try:
+                if not self._connected or (qos and self._nfl >= self.max_inflight):
+                    continue  # changed while we waited for the lock: check again
+                pkt = self._pkt
+                if rl + 5 > len(pkt):
+                    pkt = bytearray(rl + 5)  # rare (long payload): allocate rather than fail
+                pkt[0] = _PUBLISH | (2 if qos else 0) | (1 if retain else 0)
+                p = _varint(pkt, 1, rl)
+                p = _str(pkt, p, topic)
+                if qos:
+                    self._pid = self._pid % 65535 + 1
+                    pkt[p] = self._pid >> 8
+                    pkt[p + 1] = self._pid & 0xFF
+                    p += 2
+                    for i in range(self.max_inflight):
+                        if not self._pids[i]:
+                            self._pids[i] = self._pid
+                            self._sent_at[i] = time.ticks_ms()
+                            self._nfl += 1
+                            break
+                pkt[p:p + ml] = msg
+                ok = await self._write(memoryview(pkt)[:p + ml])
+            finally:
+                self._lock.release()
+            if ok:
+                self.published += 1
+            else:
+                self.failed += 1
+            return ok
 
     async def disconnect(self):
         """Clean DISCONNECT (the broker then does NOT send the LWT) and stop run()."""

@@ -1,11 +1,14 @@
 """Bridge app + built-in MQTT client (mqtt_min) on the MicroPython unix port against a
 real, password-protected mosquitto, checked by a paho-mqtt subscriber."""
 
+import json
 import queue
 import socket
 import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -43,16 +46,33 @@ class Subscriber:
         self.c.disconnect()
 
 
+def bridge_config(broker, password=None, **over):
+    """A config.json for the bridge under test; mqtt.* keys and top-level keys in `over`."""
+    mqtt_keys = {"qos", "max_inflight", "timeout_ms", "backoff_max_ms", "keepalive", "backend"}
+    mqtt = {"host": broker.host, "port": broker.port, "user": broker.user,
+            "password": broker.password if password is None else password,
+            "client_id": "p1bridge-test", "keepalive": 60}
+    mqtt.update({k: v for k, v in over.items() if k in mqtt_keys})
+    cfg = {"wifi": {"ssid": "test"}, "mqtt": mqtt, "base_topic": BASE, "boot_window_ms": 0}
+    cfg.update({k: v for k, v in over.items() if k not in mqtt_keys})
+    return cfg
+
+
 class Bridge:
     """The MicroPython bridge process plus the TCP socket that plays its UART0."""
 
-    def __init__(self, broker, password=None, keepalive=60):
+    def __init__(self, broker, password=None, heapsize="256k", path=None, **over):
         self.srv = socket.create_server(("127.0.0.1", 0))
         self.srv.settimeout(20)
-        args = [broker.host, broker.port, broker.user, broker.password if password is None else password,
-                BASE, "127.0.0.1", self.srv.getsockname()[1], keepalive]
-        self.proc = subprocess.Popen(mpy_cmd("run_bridge.py", *args), env=mpy_env(), cwd=str(ROOT),
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self._dir = tempfile.TemporaryDirectory(prefix="p1bridge-test-")
+        cfg_path = Path(self._dir.name) / "config.json"
+        cfg_path.write_text(json.dumps(bridge_config(broker, password, **over)))
+        env = mpy_env()
+        if path is not None:  # e.g. precompiled .mpy modules instead of the sources
+            env["MICROPYPATH"] = path
+        self.proc = subprocess.Popen(mpy_cmd("run_bridge.py", cfg_path, "127.0.0.1", self.srv.getsockname()[1],
+                                             heapsize=heapsize),
+                                     env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.lines = []
         self._cv = threading.Condition()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -65,9 +85,12 @@ class Bridge:
                 self._cv.notify_all()
 
     def wait_line(self, text, count=1, timeout=15):
+        """Wait until `text` was logged `count` times; return the time of the last one."""
         with self._cv:
             ok = self._cv.wait_for(lambda: sum(text in l for l in self.lines) >= count, timeout)
+            at = time.monotonic()
         assert ok, f"bridge never logged {text!r} x{count}; log:\n" + "\n".join(self.lines)
+        return at
 
     def output(self):
         return "\n".join(self.lines)
@@ -78,9 +101,13 @@ class Bridge:
         self.proc.wait(10)
         self.uart.close()
         self.srv.close()
+        self._dir.cleanup()
 
 
-def collect_telegram(sub, bridge, broker, n=35, timeout=15):
+SERVICE = (BASE + "/online", BASE + "/status")
+
+
+def collect_telegram(sub, bridge, broker, n=44, timeout=15):
     got = {}
     deadline = time.monotonic() + timeout
     while len(got) < n:
@@ -89,13 +116,28 @@ def collect_telegram(sub, bridge, broker, n=35, timeout=15):
             raise AssertionError(f"got {len(got)}/{n} values: {sorted(got)}\nbridge log:\n{bridge.output()}\n"
                                  f"broker log ({broker.log_path}):\n{broker.log_tail(20)}")
         topic, payload, retain = sub.get(left, "telegram values")
-        if topic == BASE + "/online":
+        if topic in SERVICE:
             continue
         name = topic[len(BASE) + 1:]
         assert name not in got, f"{name} published twice for one telegram"
         assert not retain, f"{topic} must not be retained"
         got[name] = payload
     return got
+
+
+def collect_latest(sub, bridge, want, timeout=15):
+    """Read messages until the latest payload of every topic in `want` equals it."""
+    latest = {}
+    deadline = time.monotonic() + timeout
+    while any(latest.get(k) != v for k, v in want.items()):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            wrong = {k: latest.get(k) for k, v in want.items() if latest.get(k) != v}
+            raise AssertionError(f"not the latest values within {timeout} s: {wrong}\nbridge log:\n{bridge.output()}")
+        topic, payload, _ = sub.get(left, "latest values")
+        if topic not in SERVICE:
+            latest[topic[len(BASE) + 1:]] = payload
+    return {k: latest[k] for k in want}
 
 
 @pytest.fixture
@@ -110,10 +152,11 @@ def test_bridge_publishes_every_value_online_and_lwt(broker):
     try:
         bridge.wait_line("bridge: mqtt connected to 127.0.0.1:%d" % broker.port)
         assert sub.get(10, "online after connect") == (BASE + "/online", "online", False)
+        assert sub.get(10, "status after connect")[0] == BASE + "/status"
 
         bridge.uart.sendall(SX)
         assert collect_telegram(sub, bridge, broker) == expected(SX)
-        bridge.wait_line("bridge: telegram ok crc=5C2E values=35")
+        bridge.wait_line("bridge: telegram ok crc=5C2E values=44")
         bridge.uart.sendall(SAG)
         assert collect_telegram(sub, bridge, broker) == expected(SAG)
 
@@ -133,13 +176,15 @@ def test_bridge_publishes_every_value_online_and_lwt(broker):
         assert collect_telegram(sub, bridge, broker) == expected(SX)
 
         # Broker outage: restart on the same port; the bridge reconnects and goes on.
+        # After the reconnect it republishes its latest values (the SX631's), and
+        # then the next telegram's; the last message per topic is the newest value.
         broker.restart()
         bridge.wait_line("bridge: mqtt disconnected")
         bridge.wait_line("bridge: mqtt connected to", count=2)
         sub.close()
         sub = Subscriber(broker)
         bridge.uart.sendall(SAG)
-        assert collect_telegram(sub, bridge, broker) == expected(SAG)
+        assert collect_latest(sub, bridge, expected(SAG)) == expected(SAG)
 
         # Death without DISCONNECT: the broker publishes the retained LWT.
         bridge.kill()

@@ -1,16 +1,21 @@
-# Run the bridge application (bridge.Bridge + mqtt_min) on the unix port: P1 bytes
+# Run the bridge application exactly as main.py builds it (bridge.from_config:
+# backend choice, Bridge, reader, publisher, health) on the unix port: P1 bytes
 # come from a TCP socket standing in for UART0 (same readinto/poll interface),
 # log lines go to stdout exactly as they would go to UART0 TX.
-# usage: run_bridge.py <mqtt host> <port> <user> <password> <base> <p1 host> <p1 port> [keepalive]
+# usage: run_bridge.py <config.json path> <p1 host> <p1 port>
 import sys
 import socket
 import asyncio
+import gc
 
 import bridge
-from mqtt_min import MQTTClient
+import config
 
-host, port, user, pw, base, p1host, p1port = sys.argv[1:8]
-keepalive = int(sys.argv[8]) if len(sys.argv) > 8 else 60
+cfg, problems = config.load(sys.argv[1])
+if problems:
+    print("run_bridge: config problems: %r" % problems)
+    sys.exit(2)
+p1host, p1port = sys.argv[2], int(sys.argv[3])
 
 
 class Out:
@@ -20,13 +25,12 @@ class Out:
 
 
 log = bridge.make_log(Out())
-client = MQTTClient(host, int(port), client_id=b"p1bridge-test", user=user.encode(), password=pw.encode(),
-                    keepalive=keepalive, will_topic=(base + "/online").encode(), will_msg=b"offline",
-                    will_retain=True, log=log, backoff_min_ms=200, backoff_max_ms=1000)
 p1 = socket.socket()
-p1.connect(socket.getaddrinfo(p1host, int(p1port))[0][-1])
+p1.connect(socket.getaddrinfo(p1host, p1port)[0][-1])
 p1.setblocking(False)
-app = bridge.Bridge(client, base, log)
+app = bridge.from_config(cfg, log, 0)
+gc.collect()
+log("started, free %d" % gc.mem_free())
 try:
     asyncio.run(app.run(p1))
 finally:

@@ -1,0 +1,39 @@
+"""Pick the bridge's MQTT backend: mqtt_as when it is installed, else mqtt_min.
+
+Both backends give the bridge the same small interface:
+  up, down          asyncio.Event: set on (re)connect / on a drop; the user clears them
+  isconnected()     True while the broker link is up
+  await publish(topic, msg, retain=False, qos=0) -> bool
+                    waits while disconnected (and, QoS 1, while the window is full)
+  await run()       the connection task: connect, keep connected, reconnect; forever
+  stats()           (connects, published, pubacks, lost)
+  name              "builtin" or "mqtt_as"
+  manages_wifi      True when the backend (re)connects WiFi itself
+"""
+
+
+def make_client(cfg, log, will_topic):
+    """A client for cfg (config.validate() output); will_topic is the LWT topic
+    (str) on which the broker publishes a retained "offline"."""
+    m = cfg["mqtt"]
+    backend = m["backend"]
+    if backend != "builtin":
+        try:
+            import mqtt_as
+        except ImportError:
+            if backend == "mqtt_as":
+                log("mqtt_as not installed; using the built-in MQTT client")
+        else:
+            import mqtt_as_adapter
+
+            return mqtt_as_adapter.Client(mqtt_as, cfg, log, will_topic)
+    from mqtt_min import MQTTClient
+
+    def b(s):
+        return None if s is None else s.encode()
+
+    c = MQTTClient(
+        m["host"], m["port"], client_id=b(m["client_id"]), user=b(m["user"]), password=b(m["password"]),
+        keepalive=m["keepalive"], will_topic=b(will_topic), will_msg=b"offline", will_retain=True, log=log,
+        backoff_max_ms=m["backoff_max_ms"], timeout_ms=m["timeout_ms"], max_inflight=m["max_inflight"])
+    return c
