@@ -89,47 +89,58 @@ class Emulator:
             self.uart.write(mv[:k])
             n -= k
 
-    async def send(self, path):
-        """Stream one telegram file with the armed faults; returns its record."""
+    async def send(self, path, offset=0):
+        """Stream the telegram at `offset` of a capture file (one telegram or a
+        recorded sequence) with the armed faults. Returns its record, the
+        faults applied, and the offset of the next telegram (0: end of file)."""
         f = self.faults
         applied = f.armed()
         if f.noise:
             self._noise(f.noise)
         mv = memoryview(self._buf)
-        sent = 0
+        pos = 0  # bytes of this telegram read from the file
+        sent = 0  # bytes put on the line
+        bang = done = muted = False
         self.sending = True
         start = time.ticks_ms()
         with open(path, "rb") as fh:
-            while True:
+            fh.seek(offset)
+            while not done:
                 n = fh.readinto(self._buf)
                 if not n:
                     break
+                chunk = bytes(mv[:n])
+                here = -1
+                if not bang:
+                    here = chunk.find(b"!")
+                    bang = here >= 0
                 end = n
-                if 0 <= f.truncate_at < sent + end:
-                    end = f.truncate_at - sent
-                tail = b""
-                if f.drop_crc:
-                    bang = bytes(mv[:end]).find(b"!")
-                    if bang >= 0:
-                        # Send the end line without its CRC digits, then stop.
-                        end, tail = bang + 1, b"\r\n"
-                        f.truncate_at = sent + end
-                if sent <= f.corrupt_at < sent + end:
-                    mv[f.corrupt_at - sent] ^= f.corrupt_xor
-                if sent <= f.pause_at < sent + end:
-                    cut = f.pause_at - sent
+                if bang:
+                    lf = chunk.find(b"\n", max(here, 0))
+                    if lf >= 0:
+                        end, done = lf + 1, True
+                hi, tail = (0 if muted else end), b""
+                if 0 <= f.truncate_at < pos + hi:
+                    hi, muted = max(0, f.truncate_at - pos), True
+                if f.drop_crc and 0 <= here < hi:
+                    # The end line without its CRC digits; the rest is not sent.
+                    hi, tail, muted = here + 1, b"\r\n", True
+                if pos <= f.corrupt_at < pos + hi:
+                    mv[f.corrupt_at - pos] ^= f.corrupt_xor
+                if hi and pos <= f.pause_at < pos + hi:
+                    cut = f.pause_at - pos
                     self.uart.write(mv[:cut])
                     self.uart.flush()
                     await asyncio.sleep_ms(f.pause_ms)
-                    self.uart.write(mv[cut:end])
-                else:
-                    self.uart.write(mv[:end])
+                    self.uart.write(mv[cut:hi])
+                elif hi:
+                    self.uart.write(mv[:hi])
                 if tail:
                     self.uart.write(tail)
-                sent += end + len(tail)
-                if end < n or 0 <= f.truncate_at <= sent:
-                    break
+                sent += hi + len(tail)
+                pos += end
                 await asyncio.sleep_ms(0)
+            size = fh.seek(0, 2)
         self.uart.flush()
         last = time.ticks_ms()
         self.sending = False
@@ -140,7 +151,8 @@ class Emulator:
         self.records.append(record)
         if len(self.records) > _RECORDS:
             self.records.pop(0)
-        return record, applied
+        nxt = offset + pos
+        return record, applied, (nxt if nxt < size else 0)
 
 
 def exists(path):

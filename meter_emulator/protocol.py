@@ -120,17 +120,20 @@ class Server:
         try:
             while (count == 0 or rounds < count) and not self._stop:
                 for path in files:
-                    if self._stop:
-                        break
-                    if interval:
-                        # A fixed schedule: start times do not drift with send time.
-                        wait = time.ticks_diff(due, time.ticks_ms())
-                        if wait > 0:
-                            await asyncio.sleep_ms(wait)
-                        due = time.ticks_add(due, interval)
-                    record, faults = await self.emu.send(path)
-                    _reply({"event": "sent", "seq": record[0], "start": record[1], "end": record[2],
-                            "bytes": record[3], "file": path, "faults": faults})
+                    offset = 0
+                    while not self._stop:
+                        if interval:
+                            # A fixed schedule: start times do not drift with send time.
+                            wait = time.ticks_diff(due, time.ticks_ms())
+                            if wait > 0:
+                                await asyncio.sleep_ms(wait)
+                            due = time.ticks_add(due, interval)
+                        at = offset
+                        record, faults, offset = await self.emu.send(path, offset)
+                        _reply({"event": "sent", "seq": record[0], "start": record[1], "end": record[2],
+                                "bytes": record[3], "file": path, "offset": at, "faults": faults})
+                        if not offset:
+                            break
                 rounds += 1
                 self.playing["round"] = rounds
         finally:

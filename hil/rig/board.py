@@ -188,10 +188,11 @@ class Board:
         except (ValueError, SyntaxError) as e:
             raise BoardError(f"{self.role}: could not parse the board's answer to {expr!r}: {out!r}") from e
 
-    def put(self, data: bytes, remote: str) -> None:
+    def put(self, data: bytes, remote: str, progress: Callable[[int, int], None] | None = None) -> None:
+        """Write a file to the board's flash; progress(done, total) as it goes."""
         t = self._idle_raw_repl()
         try:
-            t.fs_writefile(remote, data, chunk_size=1024)
+            t.fs_writefile(remote, data, chunk_size=1024, progress_callback=progress)
         except (TransportError, TransportExecError, OSError) as e:
             raise BoardError(f"{self.role}: writing {remote} failed: {e}{self._where()}") from e
 

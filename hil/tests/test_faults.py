@@ -128,3 +128,16 @@ def test_bad_commands_are_rejected_and_playing_goes_on(rig, why, telegrams):
         rig.emu.command("stop")
         while not any(m.get("event") == "done" for m in seen):
             seen.append(rig.emu._next(5)[1])
+
+
+def test_a_sequence_file_plays_one_telegram_per_slot(rig, subscriber, why, telegrams):
+    """A recorded sequence (telegrams back to back in one file) is played
+    telegram by telegram, each in its own interval slot."""
+    remote = rig.upload_capture("pair.p1", telegrams["marked"] + telegrams["good"])
+    sent = rig.play([remote], interval_ms=300, count=1)
+    assert [s.nbytes for s in sent] == [len(telegrams["marked"]), len(telegrams["good"])], why([f"{sent}"])
+    gap = sent[1].board_start - sent[0].board_start
+    assert 280 <= gap <= 320, why([f"second telegram started {gap} ms after the first; interval 300 ms"])
+    subscriber.wait_for(lambda msgs: sum(m.name == "instantaneous_voltage_in_phase_L1" for m in msgs) >= 2, 10)
+    volts = [m.text for m in subscriber.values()["instantaneous_voltage_in_phase_L1"]]
+    assert volts == [str(MARK), "234.0"], why([f"L1 voltages published: {volts}"])
