@@ -32,6 +32,8 @@ def pytest_addoption(parser):
                          "(default 127.0.0.1 for sim; required for usb: the PC's LAN address)")
     group.addoption("--bridge-firmware", default=None, metavar="DIR",
                     help="bridge firmware directory to test (default: this checkout's bridge_firmware/)")
+    group.addoption("--bridge-lib", action="append", default=[], metavar="DIR",
+                    help="extra modules to put on the bridge (e.g. a directory with mqtt_as.py); repeatable")
     group.addoption("--rig-config", default=None,
                     help="JSON file with WiFi settings for real boards: "
                          '{"wifi": {"ssid": ..., "password": ...}} (never commit it)')
@@ -53,7 +55,9 @@ def rig_kind(pytestconfig) -> str:
 @pytest.fixture(scope="session")
 def broker(pytestconfig, rig_kind, tmp_path_factory):
     host = pytestconfig.getoption("--broker-host") or "127.0.0.1"
-    if rig_kind == "usb" and host.startswith("127."):
+    ports = [pytestconfig.getoption("--emulator-port"), pytestconfig.getoption("--bridge-port")]
+    virtual = all(p and p.startswith("/dev/pts/") for p in ports)  # a running `hil sim`
+    if rig_kind == "usb" and host.startswith("127.") and not virtual:
         pytest.skip("--rig usb needs --broker-host set to this PC's LAN address, reachable by the bridge over WiFi")
     with Mosquitto(host=host, workdir=tmp_path_factory.mktemp("broker")) as b:
         yield b
@@ -90,7 +94,9 @@ def rig(request, rig_kind, broker, board_ports, tmp_path_factory):
     reset_bridge = None
     if rig_kind == "sim":
         sim = request.getfixturevalue("virtual_rig")
-        reset_bridge = lambda: sim.control(cmd="reset", board="bridge")  # noqa: E731
+
+        def reset_bridge():
+            sim.control(cmd="reset", board="bridge")
     emulator = Board("emulator", board_ports["emulator"], logs / "emulator.log").open()
     bridge = Board("bridge", board_ports["bridge"], logs / "bridge.log").open()
     r = Rig(emulator, bridge, BrokerAccess(broker.host, broker.port, broker.user, broker.password),
@@ -98,7 +104,8 @@ def rig(request, rig_kind, broker, board_ports, tmp_path_factory):
     firmware = request.config.getoption("--bridge-firmware")
     try:
         r.deploy_emulator()
-        r.deploy_bridge(**({"firmware": Path(firmware)} if firmware else {}))
+        r.deploy_bridge(**({"firmware": Path(firmware)} if firmware else {}),
+                        libs=[Path(d) for d in request.config.getoption("--bridge-lib")])
         yield r
     finally:
         r.close()
@@ -108,3 +115,28 @@ def rig(request, rig_kind, broker, board_ports, tmp_path_factory):
 def subscriber(rig, broker):
     with Subscriber(broker.host, broker.port, broker.user, broker.password, rig.base_topic) as sub:
         yield sub
+
+
+_LOG_MARKS = pytest.StashKey[dict]()
+
+
+@pytest.fixture(autouse=True)
+def _mark_board_logs(request):
+    """Remember where each board's log stood when a rig test began."""
+    if "rig" in request.fixturenames:
+        rig = request.getfixturevalue("rig")
+        request.node.stash[_LOG_MARKS] = {b.role: (b, b.mark()) for b in (rig.emulator, rig.bridge)}
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach each board's output during a failed test to its report."""
+    outcome = yield
+    report = outcome.get_result()
+    marks = item.stash.get(_LOG_MARKS, None)
+    if report.failed and marks:
+        for role, (board, since) in marks.items():
+            lines = board.log.lines[since:]
+            where = f" (full log: {board.log.path})" if board.log.path else ""
+            report.sections.append((f"{role} serial output during the test{where}", "\n".join(lines[-400:])))

@@ -163,6 +163,28 @@ class Board:
             raise BoardError(f"{self.role}: could not enter the raw REPL on {self.port}: {e}{self._where()}") from e
         self._running = False
 
+    def discard_input(self) -> None:
+        """Drop what the port has buffered (stale output before a reset)."""
+        self.stop_monitor()
+        serial = self.transport.serial
+        while serial.in_waiting:
+            serial.read(serial.in_waiting)
+
+    def catch_boot(self, timeout: float = 20) -> None:
+        """Right after a reset: wait until the board offers a way in (a
+        firmware's boot window, or a prompt when there is no main.py), then
+        take the raw REPL with Ctrl-C before the firmware takes the port."""
+        self.stop_monitor()
+        serial = self.transport.serial
+        deadline = time.monotonic() + timeout
+        seen = b""
+        while time.monotonic() < deadline:
+            seen = (seen + serial.read(max(1, serial.in_waiting)))[-512:]
+            if re.search(rb"boot window|>>> $|raw REPL; CTRL-B to exit\r\n>$", seen):
+                self.enter_raw_repl()
+                return
+        raise BoardTimeout(f"{self.role}: no boot window or prompt within {timeout} s after reset{self._where()}")
+
     # --- code ---
     def _idle_raw_repl(self) -> SerialTransport:
         """The raw REPL prompt, interrupting a running command if need be."""

@@ -111,18 +111,26 @@ class Rig:
         return cfg
 
     def deploy_bridge(self, firmware: Path = BRIDGE_FIRMWARE, config: dict | None = None,
-                      timeout: float = 30) -> None:
-        """Copy the firmware and config.json, reset, and wait until the bridge
-        reports its MQTT connection. The emulator must be silent meanwhile:
-        the bridge's REPL shares its RX line with the P1 data."""
+                      libs: list[Path] = (), timeout: float = 30) -> None:
+        """Copy the firmware, extra library modules (e.g. mqtt_as) and
+        config.json, reset, and wait until the bridge reports its MQTT
+        connection. The emulator must be silent meanwhile: the bridge's REPL
+        shares its RX line with the P1 data."""
         self._guard()
         try:
             if self.emu.serving:
                 self.emu.command("stop")  # the bridge's REPL shares its RX with the P1 line
-            if self.bridge.log.lines and self._reset_bridge is not None:
-                self._reset_bridge()  # a running bridge has detached its REPL
-            self.bridge.enter_raw_repl()
+            if self._reset_bridge is not None:
+                # A bridge that runs has detached its REPL: reset it and catch
+                # the boot window with Ctrl-C.
+                self.bridge.discard_input()
+                self._reset_bridge()
+                self.bridge.catch_boot()
+            else:
+                self.bridge.enter_raw_repl()
             self._put_firmware(self.bridge, firmware)
+            for lib in libs:
+                self._put_firmware(self.bridge, lib)
             self.bridge.put(json.dumps(config or self.bridge_config(), indent=1).encode(), "config.json")
             self.state = RigState.DEPLOYED
             since = self.bridge.mark()
