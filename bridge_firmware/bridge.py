@@ -113,7 +113,9 @@ class Bridge:
 
     # -- health ----------------------------------------------------------------------
     def sample_heap(self):
-        """Track the lowest free heap seen (called at every telegram commit)."""
+        """Track the lowest free heap (after a collection, so it measures live
+        data, not garbage): called at every telegram commit and every status."""
+        gc.collect()
         f = gc.mem_free()
         if f < self.heap_min_free:
             self.heap_min_free = f
@@ -129,9 +131,8 @@ class Bridge:
 
     def status_json(self):
         """Write the status JSON into the preallocated buffer; return its length."""
-        gc.collect()
-        free = gc.mem_free()
         self.sample_heap()
+        free = gc.mem_free()
         r = self.reader
         connects, published, pubacks, lost = self.client.stats()
         values = (self.uptime_s(), self.reset_cause, free, self.heap_min_free, r.telegrams_ok,
@@ -165,11 +166,11 @@ class Bridge:
                 c.up.clear()
             if not c.isconnected():
                 continue  # the next connect sends a fresh status
+            n = self.status_json()
+            await c.publish(self.status_topic, memoryview(self._status)[:n], True, self.qos)
             # "online" again with every status: a stale connection's LWT, delivered
             # late by a broker that was frozen, cannot leave it at "offline".
             await c.publish(self.online_topic, b"online", True, self.qos)
-            n = self.status_json()
-            await c.publish(self.status_topic, memoryview(self._status)[:n], True, self.qos)
             if fresh:
                 # After a (re)connect: whatever was in flight was dropped, so the
                 # latest values go out again (not the old packets).

@@ -231,10 +231,9 @@ class MQTTClient:
         self._fail_why = None
         ka = self.keepalive * 1000
         while True:
-            try:
-                await asyncio.wait_for_ms(self._fail.wait(), _TICK_MS)
-            except asyncio.TimeoutError:
-                pass
+            # A plain sleep: wait_for_ms would allocate a task every tick; a
+            # broken link is noticed within one tick instead of at once.
+            await asyncio.sleep_ms(_TICK_MS)
             if self._fail.is_set():
                 return self._fail_why or "link failed"
             if self._closing:

@@ -151,8 +151,8 @@ def test_bridge_publishes_every_value_online_and_lwt(broker):
     bridge = Bridge(broker)
     try:
         bridge.wait_line("bridge: mqtt connected to 127.0.0.1:%d" % broker.port)
-        assert sub.get(10, "online after connect") == (BASE + "/online", "online", False)
         assert sub.get(10, "status after connect")[0] == BASE + "/status"
+        assert sub.get(10, "online after connect") == (BASE + "/online", "online", False)
 
         bridge.uart.sendall(SX)
         assert collect_telegram(sub, bridge, broker) == expected(SX)
