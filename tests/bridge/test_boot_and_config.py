@@ -69,3 +69,25 @@ def test_good_config_detaches_repl_then_opens_uart(tmp_path):
     assert "bridge: boot window 0 ms" in out
     assert out.index("fake: dupterm(None, 1)") < out.index("fake: UART(0, baudrate=115200, rxbuf=2048)")
     assert r.returncode == 3, out + r.stderr
+
+
+def test_new_keys_defaults_and_ranges():
+    minimal = {"wifi": {"ssid": "n"}, "mqtt": {"host": "h"}}
+    good = {"wifi": {"ssid": "n"}, "mqtt": {"host": "h", "qos": 0, "max_inflight": 16, "timeout_ms": 500,
+                                            "backoff_max_ms": 600000, "backend": "mqtt_as"},
+            "telegram_timeout_ms": 50, "status_interval_s": 1}
+    bad = {"wifi": {"ssid": "n"}, "mqtt": {"host": "h", "qos": 2, "max_inflight": 0, "timeout_ms": 100,
+                                           "backoff_max_ms": "4000", "backend": "paho"},
+           "telegram_timeout_ms": 10, "status_interval_s": 0}
+    ok, g, b = validate(minimal, good, bad)
+    assert ok["problems"] == [] and g["problems"] == []
+    m = ok["cfg"]["mqtt"]
+    assert (m["qos"], m["max_inflight"], m["timeout_ms"], m["backoff_max_ms"], m["backend"]) == (1, 4, 10000, 4000, "auto")
+    assert ok["cfg"]["telegram_timeout_ms"] == 1000 and ok["cfg"]["status_interval_s"] == 60
+    text = "\n".join(b["problems"])
+    for frag in ("mqtt.qos: 2 is outside 0..1", "mqtt.max_inflight: 0 is outside 1..16",
+                 "mqtt.timeout_ms: 100 is outside", "mqtt.backoff_max_ms: must be an integer",
+                 "mqtt.backend: 'paho' is not one of auto, builtin, mqtt_as",
+                 "telegram_timeout_ms: 10 is outside", "status_interval_s: 0 is outside 1..86400"):
+        assert frag in text, f"{frag!r} not reported in:\n{text}"
+    assert len(b["problems"]) == 7
