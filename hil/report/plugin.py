@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from .data import ReportData
+from .data import ReportData, ReportDataError
 
 RECORDER = pytest.StashKey["ReportRecorder"]()
 LATENCY_PROPERTIES = {"latency_ms": 1e-3, "latency_s": 1.0}  # record_property name → seconds per unit
@@ -129,7 +129,10 @@ class ReportRecorder:
             scale = LATENCY_PROPERTIES.get(name)
             if scale is not None:
                 values = value if isinstance(value, (list, tuple)) else [value]
-                self.data.add_latencies(report.nodeid, [v * scale for v in values])
+                try:
+                    self.data.add_latencies(report.nodeid, [v * scale for v in values])
+                except (ReportDataError, TypeError) as e:  # a test's bad property must not crash the run
+                    rec["properties"].append(["report", f"{name} not plotted: {e}"])
 
     def pytest_collectreport(self, report):
         if report.failed:

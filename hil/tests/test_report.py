@@ -128,3 +128,12 @@ def test_a_report_that_cannot_be_rendered_fails_the_run_loudly(pytester, monkeyp
     result.stdout.fnmatch_lines(["*hil report: rendering FAILED*", "OSError: disk full",
                                  f"hil report: data kept in {out}/data.json*"])
     assert (out / "data.json").is_file() and (out / "junit.xml").is_file()
+
+
+def test_a_bad_latency_property_is_noted_not_fatal(pytester):
+    pytester.makepyfile(test_bad="def test_bad(record_property):\n    record_property('latency_ms', ['fast'])\n")
+    out = pytester.path / "out"
+    result = pytester.runpytest("-p", "hil.report.plugin", "-p", "no:cacheprovider", f"--report-dir={out}")
+    result.assert_outcomes(passed=1)
+    (test,) = json.loads((out / "data.json").read_text())["tests"]
+    assert any(name == "report" and "latency_ms not plotted" in text for name, text in test["properties"])
