@@ -1,0 +1,213 @@
+"""The USB commands (`hil boards|flash|deploy|play|monitor`) where they can run
+without boards: fake USB ports, the virtual rig's real ptys, a real mosquitto."""
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+import serial.tools.list_ports
+from rich.console import Console
+from serial.tools.list_ports_common import ListPortInfo
+
+from hil import usb_cli
+from hil.broker import Mosquitto
+from hil.sim.process import VirtualRigProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+CAPTURE = ROOT / "captures" / "sx631_aux_3ph.p1"
+
+
+@pytest.fixture
+def out(monkeypatch):
+    """What the commands print: (stdout, stderr) buffers."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(usb_cli, "console", Console(file=stdout, width=220, highlight=False))
+    monkeypatch.setattr(usb_cli, "err_console", Console(file=stderr, width=220, highlight=False))
+    return stdout, stderr
+
+
+def run(*argv) -> int:
+    return usb_cli.main([str(a) for a in argv])
+
+
+# --- boards ---
+
+def _port(device, vid, pid, serial_number=None, location=None, description="USB2.0-Serial"):
+    info = ListPortInfo(device, skip_link_detection=True)
+    info.vid, info.pid, info.serial_number, info.location, info.description = (
+        vid, pid, serial_number, location, description)
+    return info
+
+
+@pytest.fixture
+def fake_ports(monkeypatch):
+    attached = [_port("/dev/ttyUSB0", 0x1A86, 0x7523, location="1-1.2:1.0"),
+                _port("/dev/ttyUSB1", 0x1A86, 0x7523, location="1-1.3:1.0"),
+                _port("/dev/ttyACM0", 0x2341, 0x0043, serial_number="7503", description="Arduino Uno")]
+    monkeypatch.setattr(serial.tools.list_ports, "comports", lambda *a, **k: list(attached))
+    return attached
+
+
+def test_boards_lists_ports_and_role_bindings(out, fake_ports, tmp_path):
+    cfg = tmp_path / "rig.json"
+    cfg.write_text(json.dumps({"boards": {"emulator": "location:1-1.2", "bridge": "serial:nope"}}))
+    assert run("boards", "--rig-config", cfg) == 0
+    text = out[0].getvalue()
+    row0 = next(line for line in text.splitlines() if "/dev/ttyUSB0" in line)
+    assert "1a86:7523" in row0 and "CH340" in row0 and "1-1.2" in row0 and "emulator" in row0
+    assert "location:1-1.2" in row0
+    assert "/dev/ttyACM0" not in text  # not an ESP8266 adapter
+    assert "bridge:" in text and "matches no attached board" in text
+
+
+def test_boards_all_and_option_override(out, fake_ports):
+    assert run("boards", "--all", "--bridge-port", "location:1-1.3") == 0
+    text = out[0].getvalue()
+    assert "/dev/ttyACM0" in text and "serial:7503" in text
+    assert "bridge" in next(line for line in text.splitlines() if "/dev/ttyUSB1" in line)
+
+
+def test_boards_none_attached(out, monkeypatch):
+    monkeypatch.setattr(serial.tools.list_ports, "comports", lambda *a, **k: [])
+    assert run("boards") == 1
+    assert "no ESP8266 board attached" in out[0].getvalue()
+
+
+def test_commands_refuse_an_ambiguous_port(out, fake_ports, tmp_path):
+    image = tmp_path / "fw.bin"
+    image.write_bytes(b"\xe9" + bytes(100))
+    assert run("flash", "--image", image) == 2
+    err = out[1].getvalue()
+    assert "2 ESP8266 boards attached" in err and "--port location:1-1.3" in err
+
+
+# --- on the virtual rig ---
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    with VirtualRigProcess(tmp_path_factory.mktemp("sim")) as rig:
+        yield rig
+
+
+def test_flash_refuses_a_virtual_board(out, sim, tmp_path):
+    image = tmp_path / "ESP8266_GENERIC.bin"
+    image.write_bytes(b"\xe9" + bytes(100))
+    assert run("flash", "--port", sim.ports["bridge"], "--image", image) == 2
+    assert "virtual boards run the MicroPython unix port; nothing to flash" in out[1].getvalue()
+
+
+def test_deploy_emulator_then_play(out, sim):
+    assert run("deploy", "--role", "emulator", "--port", sim.ports["emulator"]) == 0
+    text = out[0].getvalue()
+    assert "deployed" in text and "emulator answers: protocol 1" in text
+    assert (sim.flash["emulator"] / "protocol.mpy").exists()
+
+    assert run("play", "--port", sim.ports["emulator"], CAPTURE, "--interval-ms", 0, "--count", 2) == 0
+    text = out[0].getvalue()
+    size = len(CAPTURE.read_bytes())
+    assert f"sent #1 {'captures/' + CAPTURE.name}: {size} bytes" in text
+    assert "sent #2" in text and "played 2 telegrams" in text
+    assert (sim.flash["emulator"] / "captures" / CAPTURE.name).read_bytes() == CAPTURE.read_bytes()
+
+    # the same file again: no upload, still plays
+    assert run("play", "--port", sim.ports["emulator"], CAPTURE, "--interval-ms", 0) == 0
+    assert "is on the emulator already" in out[0].getvalue()
+
+
+def test_play_without_emulator_firmware_says_deploy(out, tmp_path):
+    with VirtualRigProcess(tmp_path / "sim") as fresh:
+        assert run("play", "--port", fresh.ports["emulator"], CAPTURE, "--interval-ms", 0) == 2
+    assert "hil deploy --role emulator" in out[1].getvalue()
+
+
+def _rig_config(tmp_path, **extra) -> Path:
+    cfg = {"wifi": {"ssid": "bench", "password": "bench-pw"},
+           "broker": {"host": "192.0.2.10", "port": 1884, "user": "p1bridge", "password": "s3cret"},
+           "base_topic": "p1test", "bridge": {"boot_window_ms": 500}}
+    cfg.update(extra)
+    path = tmp_path / "rig.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def test_deploy_bridge_writes_config_json(out, sim, tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "extra_mod.py").write_text("X = 1\n")
+    cfg = _rig_config(tmp_path)
+    assert run("deploy", "--role", "bridge", "--port", sim.ports["bridge"], "--rig-config", cfg,
+               "--bridge-lib", lib, "--broker-port", 1885) == 0
+    assert "the bridge's RX (GPIO3) is also the P1 line" in out[1].getvalue()
+    flash = sim.flash["bridge"]
+    written = json.loads((flash / "config.json").read_text())
+    assert written == {"wifi": {"ssid": "bench", "password": "bench-pw"},
+                       "mqtt": {"host": "192.0.2.10", "port": 1885, "user": "p1bridge", "password": "s3cret"},
+                       "base_topic": "p1test", "boot_window_ms": 500}
+    assert (flash / "bridge.mpy").exists() and (flash / "main.py").exists() and (flash / "extra_mod.mpy").exists()
+
+
+def test_deploy_bridge_checks_config_before_touching_the_board(out, tmp_path):
+    cfg = _rig_config(tmp_path, base_topic="p1/#")
+    # the port does not matter: the check fails first
+    assert run("deploy", "--role", "bridge", "--port", "/dev/null", "--rig-config", cfg) == 2
+    assert "base_topic" in out[1].getvalue()
+    no_wifi = tmp_path / "nowifi.json"
+    no_wifi.write_text(json.dumps({"broker": {"host": "192.0.2.10"}}))
+    assert run("deploy", "--role", "bridge", "--port", "/dev/null", "--rig-config", no_wifi) == 2
+    assert "needs WiFi" in out[1].getvalue()
+
+
+# --- monitor against a real broker ---
+
+def test_monitor_shows_latest_values_and_status(out, tmp_path):
+    with Mosquitto(workdir=tmp_path / "broker") as broker:
+        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-publisher")
+        pub.username_pw_set(broker.user, broker.password)
+        pub.connect(broker.host, broker.port)
+        pub.loop_start()
+        try:
+            pub.publish("p1mon/online", "online", qos=1, retain=True).wait_for_publish(5)
+            pub.publish("p1mon/status", json.dumps({"version": "0.3.0", "telegrams": 12, "crc_errors": 0}),
+                        qos=1, retain=True).wait_for_publish(5)
+            stop = threading.Event()
+
+            def publish_values():
+                n = 0
+                while not stop.is_set():
+                    n += 1
+                    pub.publish("p1mon/instantaneous_voltage_in_phase_L1", f"{230 + n / 10:.1f}", qos=1)
+                    pub.publish("p1mon/positive_energy_total", "812.421", qos=1)
+                    stop.wait(0.2)
+
+            publisher = threading.Thread(target=publish_values)
+            publisher.start()
+            started = time.monotonic()
+            try:
+                code = run("monitor", "--broker-host", broker.host, "--broker-port", broker.port,
+                           "--user", broker.user, "--password", broker.password, "--base-topic", "p1mon",
+                           "--duration", 2)
+            finally:
+                stop.set()
+                publisher.join()
+            assert 1.5 < time.monotonic() - started < 15
+        finally:
+            pub.loop_stop()
+            pub.disconnect()
+    assert code == 0
+    text = out[0].getvalue()
+    assert "instantaneous_voltage_in_phase_L1" in text and "positive_energy_total" in text and "812.421" in text
+    assert "crc_errors" in text and "0.3.0" in text and "online" in text
+    rows = re.findall(r"positive_energy_total\s*│\s*812\.421\s*│\s*[\d.]+ s\s*│\s*(\d+)", text)
+    assert rows and int(rows[-1]) >= 5  # kept counting while it ran
+
+
+def test_monitor_unreachable_broker(out):
+    assert run("monitor", "--broker-host", "127.0.0.1", "--broker-port", 1, "--base-topic", "x",
+               "--duration", 1) == 2
+    assert "cannot subscribe" in out[1].getvalue()
