@@ -52,6 +52,7 @@ err_console = Console(stderr=True, highlight=False)
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = {"emulator": ROOT / "meter_emulator", "bridge": ROOT / "bridge_firmware"}
 ROLES = ("emulator", "bridge")
+BOOT_WINDOW_PROMPT = b"press Ctrl-C to stay at the REPL"  # bridge_firmware/main.py's boot window
 
 
 class UsageError(Exception):
@@ -231,7 +232,7 @@ def _open_repl(board, virtual: bool) -> None:
             raise BoardError(f"{first}\nA virtual board whose firmware runs detached: reset it through the "
                              "virtual rig's control socket (VirtualRigProcess.control(cmd='reset', "
                              f"board={board.role!r})) and deploy again within its boot window") from first
-    reset_board(board)
+    reset_board(board, wait_for=BOOT_WINDOW_PROMPT)
     board.enter_raw_repl()
 
 

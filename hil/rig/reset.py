@@ -106,11 +106,20 @@ def reset_port(path: str, hold: float = HOLD_S) -> None:
         s.close()
 
 
-def reset_board(board) -> None:
+def reset_board(board, wait_for: bytes | None = None, timeout: float = 10) -> str:
     """Hard-reset through an open hil.rig.board.Board's own port (one owner
     per port): the board reboots and runs boot.py and main.py; the raw REPL
-    is gone, so the next command re-enters it."""
+    is gone, so the next command re-enters it. With `wait_for`, returns what
+    the board printed up to that text (e.g. the bridge's boot-window prompt,
+    the moment a Ctrl-C keeps its REPL)."""
     refuse_virtual(board.port)
     transport = board.transport
     hard_reset(transport.serial)
     transport.in_raw_repl = False
+    if wait_for is None:
+        return ""
+    data = transport.read_until(1, wait_for, timeout=timeout)
+    if not data.endswith(wait_for):
+        raise ResetError(f"{board.role}: {wait_for.decode(errors='replace')!r} not seen within {timeout} s after a "
+                         f"hard reset on {board.port}; it printed: {data[-300:].decode(errors='replace')!r}")
+    return data.decode("utf-8", "replace")

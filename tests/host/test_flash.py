@@ -108,19 +108,38 @@ def test_is_virtual_false_for_other_paths(tmp_path):
     assert not reset_mod.is_virtual(str(tmp_path))
 
 
+class FakeTransport:
+    def __init__(self, output: bytes = b""):
+        self.serial = FakeSerial()
+        self.in_raw_repl = True
+        self.output = output
+
+    def read_until(self, min_num_bytes, ending, timeout=10):
+        i = self.output.find(ending)
+        return self.output if i < 0 else self.output[:i + len(ending)]
+
+
+class FakeBoard:
+    role = "bridge"
+    port = "/dev/ttyUSB0"
+
+    def __init__(self, output: bytes = b""):
+        self.transport = FakeTransport(output)
+
+
 def test_reset_board_uses_the_boards_own_port(timeline):
-    class Transport:
-        serial = FakeSerial()
-        in_raw_repl = True
-
-    class FakeBoard:
-        port = "/dev/ttyUSB0"
-        transport = Transport()
-
     board = FakeBoard()
-    reset_mod.reset_board(board)
+    assert reset_mod.reset_board(board) == ""
     assert ("RTS", True) in board.transport.serial.events
     assert board.transport.in_raw_repl is False  # the next command re-enters the raw REPL
+
+
+def test_reset_board_waits_for_the_boot_window(timeline):
+    boot = b"\x00garbage at 74880\r\nbridge: boot window 2000 ms: press Ctrl-C to stay at the REPL\r\n"
+    out = reset_mod.reset_board(FakeBoard(boot), wait_for=b"press Ctrl-C to stay at the REPL")
+    assert out.endswith("press Ctrl-C to stay at the REPL")
+    with pytest.raises(reset_mod.ResetError, match="not seen within 3 s"):
+        reset_mod.reset_board(FakeBoard(b"MicroPython v1.28.0\r\n>>> "), wait_for=b"press Ctrl-C", timeout=3)
 
 
 # --- flash: arguments, image checks, errors ---

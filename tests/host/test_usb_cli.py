@@ -211,3 +211,29 @@ def test_monitor_unreachable_broker(out):
     assert run("monitor", "--broker-host", "127.0.0.1", "--broker-port", 1, "--base-topic", "x",
                "--duration", 1) == 2
     assert "cannot subscribe" in out[1].getvalue()
+
+
+def test_deploy_catches_a_running_bridge_in_its_boot_window(monkeypatch):
+    """A real bridge has detached its REPL: hard reset (DTR/RTS), wait for the
+    boot-window prompt, then take the raw REPL; a virtual one gets the hint."""
+    from hil.rig import reset
+    from hil.rig.board import BoardError
+
+    class Board:
+        role, port = "bridge", "/dev/ttyUSB0"
+
+        def __init__(self):
+            self.attempts = 0
+
+        def enter_raw_repl(self):
+            self.attempts += 1
+            if self.attempts == 1:
+                raise BoardError("bridge: could not enter the raw REPL")
+
+    resets = []
+    monkeypatch.setattr(reset, "reset_board", lambda board, wait_for=None: resets.append(wait_for))
+    board = Board()
+    usb_cli._open_repl(board, virtual=False)
+    assert board.attempts == 2 and resets == [usb_cli.BOOT_WINDOW_PROMPT]
+    with pytest.raises(BoardError, match=r"control\(cmd='reset'"):
+        usb_cli._open_repl(Board(), virtual=True)
