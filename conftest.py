@@ -16,6 +16,7 @@ import pytest
 
 from hil.broker import Mosquitto
 from hil.mqtt import Subscriber
+from hil.rig import discover, reset
 from hil.rig.board import Board
 from hil.rig.rig import BrokerAccess, Rig
 from hil.sim.process import VirtualRigProcess
@@ -76,11 +77,11 @@ def board_ports(request, rig_kind) -> dict[str, str]:
     if rig_kind == "sim":
         return request.getfixturevalue("virtual_rig").ports
     cfg = request.config
-    ports = {"emulator": cfg.getoption("--emulator-port"), "bridge": cfg.getoption("--bridge-port")}
-    missing = [f"--{role}-port" for role, port in ports.items() if not port]
-    if missing:
-        pytest.skip(f"--rig usb needs {' and '.join(missing)} (e.g. /dev/ttyUSB0); no board attached")
-    return ports
+    bindings = {"emulator": cfg.getoption("--emulator-port"), "bridge": cfg.getoption("--bridge-port")}
+    try:
+        return discover.resolve_roles(bindings, {"emulator": "--emulator-port", "bridge": "--bridge-port"})
+    except discover.DiscoverError as e:
+        pytest.skip(f"--rig usb: {e}")
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +98,9 @@ def rig(request, rig_kind, broker, board_ports, tmp_path_factory):
 
         def reset_bridge():
             sim.control(cmd="reset", board="bridge")
+    elif not reset.is_virtual(board_ports["bridge"]):
+        def reset_bridge():
+            reset.hard_reset(bridge.transport.serial)  # DTR/RTS, as esptool does
     emulator = Board("emulator", board_ports["emulator"], logs / "emulator.log").open()
     bridge = Board("bridge", board_ports["bridge"], logs / "bridge.log").open()
     r = Rig(emulator, bridge, BrokerAccess(broker.host, broker.port, broker.user, broker.password),

@@ -4,6 +4,7 @@
     hil sim        start the virtual rig and print its ports until Ctrl-C
     hil captures   validate, import, anonymise, synthesize, upload captures
     hil capture    record telegrams from a real meter through a USB-UART adapter
+    hil boards | flash | deploy | play | monitor   work with real boards
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from . import capture_cli
+from . import capture_cli, usb_cli
 from .captures import load_index
 from .mqtt import Subscriber
 from .oracle import expected_values
@@ -133,6 +134,7 @@ def main(argv=None) -> int:
     sim.add_argument("--workdir", help="directory for the boards' flash (default: a temporary one)")
     sim.set_defaults(func=cmd_sim)
     capture_cli.add_parsers(sub)
+    usb_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

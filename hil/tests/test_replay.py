@@ -15,7 +15,7 @@ REPEATS = 3
 
 @pytest.mark.parametrize("capture", load_index(), ids=lambda c: c.file)
 def test_each_capture_replayed_three_times_matches_oracle(rig, subscriber, why, capture, record_property,
-                                                          telegram_end_times):
+                                                          telegram_end_times, rig_kind):
     expected = expected_values(capture.data)
     remote = rig.upload_capture(capture.file, capture.data)
     since = rig.bridge.mark()
@@ -40,4 +40,7 @@ def test_each_capture_replayed_three_times_matches_oracle(rig, subscriber, why, 
     record_property("latency_ms", [round(x * 1000, 1) for x in latencies])
     print(f"{capture.file}: end of telegram → last value at subscriber: "
           f"median {statistics.median(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")
-    assert all(0 < x < 5 for x in latencies), why([f"latencies out of range: {latencies}"])
+    # On real boards the end time is when the emulator's report arrived over
+    # USB, which may come after the values: only the upper bound holds there.
+    lower = 0 if rig_kind == "sim" else -1
+    assert all(lower < x < 5 for x in latencies), why([f"latencies out of range: {latencies}"])
