@@ -8,7 +8,6 @@ everything down.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 from hil.broker import Mosquitto
 from hil.mqtt import Subscriber
-from hil.rig import discover, reset
+from hil.rig import benchconfig, discover, reset
 from hil.rig.board import Board
 from hil.rig.rig import BrokerAccess, Rig
 from hil.sim.process import VirtualRigProcess
@@ -35,9 +34,9 @@ def pytest_addoption(parser):
                     help="bridge firmware directory to test (default: this checkout's bridge_firmware/)")
     group.addoption("--bridge-lib", action="append", default=[], metavar="DIR",
                     help="extra modules to put on the bridge (e.g. a directory with mqtt_as.py); repeatable")
-    group.addoption("--rig-config", default=None,
-                    help="JSON file with WiFi settings for real boards: "
-                         '{"wifi": {"ssid": ..., "password": ...}} (never commit it)')
+    group.addoption("--rig-config", default=None, metavar="FILE",
+                    help="the bench's rig config for real boards: WiFi, broker host, board bindings "
+                         "(JSON, see rig.example.json; never commit it)")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -54,8 +53,16 @@ def rig_kind(pytestconfig) -> str:
 
 
 @pytest.fixture(scope="session")
-def broker(pytestconfig, rig_kind, tmp_path_factory):
-    host = pytestconfig.getoption("--broker-host") or "127.0.0.1"
+def rig_config(pytestconfig) -> dict:
+    try:
+        return benchconfig.load_rig_config(pytestconfig.getoption("--rig-config"))
+    except benchconfig.RigConfigError as e:
+        raise pytest.UsageError(str(e)) from e
+
+
+@pytest.fixture(scope="session")
+def broker(pytestconfig, rig_kind, rig_config, tmp_path_factory):
+    host = pytestconfig.getoption("--broker-host") or rig_config.get("broker", {}).get("host") or "127.0.0.1"
     ports = [pytestconfig.getoption("--emulator-port"), pytestconfig.getoption("--bridge-port")]
     virtual = all(p and p.startswith("/dev/pts/") for p in ports)  # a running `hil sim`
     if rig_kind == "usb" and host.startswith("127.") and not virtual:
@@ -73,11 +80,12 @@ def virtual_rig(rig_kind, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def board_ports(request, rig_kind) -> dict[str, str]:
+def board_ports(request, rig_kind, rig_config) -> dict[str, str]:
     if rig_kind == "sim":
         return request.getfixturevalue("virtual_rig").ports
     cfg = request.config
-    bindings = {"emulator": cfg.getoption("--emulator-port"), "bridge": cfg.getoption("--bridge-port")}
+    bound = rig_config.get("boards", {})
+    bindings = {role: cfg.getoption(f"--{role}-port") or bound.get(role) for role in ("emulator", "bridge")}
     try:
         return discover.resolve_roles(bindings, {"emulator": "--emulator-port", "bridge": "--bridge-port"})
     except discover.DiscoverError as e:
@@ -85,13 +93,13 @@ def board_ports(request, rig_kind) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def rig(request, rig_kind, broker, board_ports, tmp_path_factory):
+def rig(request, rig_kind, rig_config, broker, board_ports, tmp_path_factory):
     logs = tmp_path_factory.mktemp("boards")
-    wifi = ("hil-rig", "hil-rig-password")
-    rig_config = request.config.getoption("--rig-config")
-    if rig_config:
-        w = json.loads(Path(rig_config).read_text())["wifi"]
-        wifi = (w["ssid"], w["password"])
+    wifi = ("hil-rig", "hil-rig-password")  # the virtual board's WLAN takes any
+    if "wifi" in rig_config:
+        wifi = (rig_config["wifi"]["ssid"], rig_config["wifi"].get("password", ""))
+    elif rig_kind == "usb" and not reset.is_virtual(board_ports["bridge"]):
+        pytest.skip("--rig usb: the bridge needs WiFi: give --rig-config FILE with a \"wifi\" section")
     reset_bridge = None
     if rig_kind == "sim":
         sim = request.getfixturevalue("virtual_rig")

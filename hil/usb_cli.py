@@ -43,7 +43,7 @@ from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColu
                            TimeElapsedColumn)
 from rich.table import Table
 
-from .rig import discover
+from .rig import benchconfig, discover
 from .rig.flash import DEFAULT_BAUD, DOWNLOAD_URL
 
 console = Console(highlight=False)
@@ -78,17 +78,10 @@ def _progress(*columns):
 # --- rig config and ports ---
 
 def load_rig_config(path: str | None) -> dict:
-    if not path:
-        return {}
     try:
-        cfg = json.loads(Path(path).read_text())
-    except OSError as e:
-        raise UsageError(f"cannot read the rig config {path}: {e.strerror or e}") from e
-    except ValueError as e:
-        raise UsageError(f"the rig config {path} is not valid JSON: {e}") from e
-    if not isinstance(cfg, dict):
-        raise UsageError(f"the rig config {path} must hold a JSON object (see `hil deploy --help`)")
-    return cfg
+        return benchconfig.load_rig_config(path)
+    except benchconfig.RigConfigError as e:
+        raise UsageError(str(e)) from e
 
 
 def _bindings(args, cfg: dict) -> dict[str, str | None]:
