@@ -18,6 +18,7 @@ from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .data import ReportData
 
@@ -45,10 +46,11 @@ def latency_histogram(latencies_ms: list[float]) -> bytes:
     ax.hist(latencies_ms, bins=bins, color=HIST_COLOR, edgecolor="white", linewidth=0.5)
     med = statistics.median(latencies_ms)
     p95 = sorted(latencies_ms)[max(0, round(0.95 * len(latencies_ms)) - 1)]
-    for x, label, style in ((med, f"median {med:.0f} ms", "--"), (p95, f"p95 {p95:.0f} ms", ":")):
+    for x, label, style in ((med, f"median {med:.3g} ms", "--"), (p95, f"p95 {p95:.3g} ms", ":")):
         ax.axvline(x, color="black", linestyle=style, linewidth=1, label=label)
     ax.set_title(f"End-to-end latency, end of telegram on the P1 line → last value at the subscriber "
-                 f"({len(latencies_ms)} telegrams, max {max(latencies_ms):.0f} ms)", fontsize=10)
+                 f"({len(latencies_ms)} telegrams, max {max(latencies_ms):.3g} ms)", fontsize=10)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("telegrams")
     ax.legend(loc="upper right", fontsize=9)
