@@ -137,3 +137,13 @@ def test_a_bad_latency_property_is_noted_not_fatal(pytester):
     result.assert_outcomes(passed=1)
     (test,) = json.loads((out / "data.json").read_text())["tests"]
     assert any(name == "report" and "latency_ms not plotted" in text for name, text in test["properties"])
+
+
+def test_registered_from_a_root_conftest_like_the_suite_does(pytester):
+    pytester.makeconftest('pytest_plugins = ["hil.report.plugin"]\n')
+    pytester.makepyfile(test_inner=INNER)
+    out = pytester.path / "out"
+    result = pytester.runpytest("-p", "no:cacheprovider", f"--report-dir={out}", "-k", "latencies or overflow")
+    result.assert_outcomes(passed=2)
+    assert ET.parse(out / "junit.xml").getroot().find("testsuite").get("tests") == "2"
+    assert (out / "report.html").read_text().count("<img ") == 2
