@@ -15,7 +15,7 @@ import asyncio
 import gc
 import time
 
-import obis
+import obismap as obis  # generated from obis.TABLE; see obis.py for why
 import p1reader
 from snapshot import Snapshot
 
@@ -44,6 +44,9 @@ def from_config(cfg, log, reset_cause=-1):
 
     base = cfg["base_topic"]
     client = mqtt_backend.make_client(cfg, log, online_topic(base))
+    # The buffers come next (~4 KB in a few blocks): collect the import and JSON
+    # garbage first, so they land in one compact region of a fragmented heap.
+    gc.collect()
     return Bridge(client, base, log, qos=cfg["mqtt"]["qos"], status_interval_s=cfg["status_interval_s"],
                   reset_cause=reset_cause, telegram_timeout_ms=cfg["telegram_timeout_ms"])
 

@@ -12,9 +12,10 @@ Kinds (what the published payload is; units are always dropped):
   profile  a multi-value line as compact JSON:
            {"timestamp":"<first value>","values":[<number>,<number>,...]}
 
-Everything else the reader derives from TABLE here, at import: the reader never
-keeps OBIS text but packs A-B:C.D.E into one small int while bytes stream past,
-so a lookup is one dict probe and allocates nothing.
+Everything else is derived from TABLE (here at import, and as obismap.py for the
+firmware, see the end of this file): the reader never keeps OBIS text but packs
+A-B:C.D.E into one small int while bytes stream past, so a lookup is one dict
+probe and allocates nothing.
 """
 
 from micropython import const
@@ -132,3 +133,9 @@ def _derive(table):
 NAMES, SLOT, KIND = _derive(TABLE)
 COUNT = len(NAMES)
 del _derive
+
+# RAM: a precompiled module keeps every constant it holds (TABLE's 46 tuples and
+# ~100 strings: ~5 KB on the ESP8266, 11 KB on a 64-bit port) for as long as the
+# module is loaded. So the firmware does not import this module at run time: it
+# imports obismap.py, the same NAMES / SLOT / KIND generated from TABLE by
+# tests/bridge/gen_obismap.py (test_obis_table.py fails when they disagree).

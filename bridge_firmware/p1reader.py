@@ -15,7 +15,7 @@ from array import array
 from micropython import const
 import time
 
-import obis
+import obismap as obis  # generated from obis.TABLE; see obis.py for why
 
 VMAX = const(24)  # longest number text kept (obis.NUMBER_MAX)
 TELEGRAM_MAX = const(16384)  # bytes from '/' to '!': beyond that it is not a telegram

@@ -15,7 +15,7 @@ from micropython import const
 
 import asyncio
 
-import obis
+import obismap as obis  # generated from obis.TABLE; see obis.py for why
 
 _NONE = const(0xFFFF)  # staged length meaning "not in this telegram"
 

@@ -53,3 +53,12 @@ def test_derived_structures_agree_with_table():
     assert d["kind"] == [d["kinds"].index(next(k for _, n, k in table if n == name)) for name in names]
     assert {int(k): v for k, v in d["slot"].items()} == {pack(code): names.index(name) for code, name, _ in table}
     assert d["widths"][d["kinds"].index("profile")] >= 256
+
+
+def test_obismap_is_generated_from_table():
+    # The firmware imports obismap.py (obis.py's constants would cost ~5 KB of
+    # the ESP8266 heap at run time); it must be exactly what TABLE generates.
+    want = run_mpy("gen_obismap.py")
+    assert (FIRMWARE / "obismap.py").read_text() == want, (
+        "bridge_firmware/obismap.py is stale: regenerate it with\n  MICROPYPATH=.frozen:bridge_firmware "
+        ".venv/bin/micropython tests/bridge/mpy/gen_obismap.py > bridge_firmware/obismap.py")
