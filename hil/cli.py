@@ -5,6 +5,7 @@
     hil captures   validate, import, anonymise, synthesize, upload captures
     hil capture    record telegrams from a real meter through a USB-UART adapter
     hil boards | flash | deploy | play | monitor   work with real boards
+    hil adapter-check   error rate through the P1 adapter (virtual: from component values)
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from . import capture_cli, usb_cli
+from . import adapter_cli, capture_cli, usb_cli
 from .captures import load_index
 from .mqtt import Subscriber
 from .oracle import expected_values
@@ -135,6 +136,7 @@ def main(argv=None) -> int:
     sim.set_defaults(func=cmd_sim)
     capture_cli.add_parsers(sub)
     usb_cli.add_parsers(sub)
+    adapter_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
