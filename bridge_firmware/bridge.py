@@ -13,6 +13,7 @@ tests. Four tasks share one Snapshot and never wait on each other:
 
 import asyncio
 import gc
+import sys
 import time
 
 import obismap as obis  # generated from obis.TABLE; see obis.py for why
@@ -44,6 +45,8 @@ def from_config(cfg, log, reset_cause=-1):
 
     base = cfg["base_topic"]
     client = mqtt_backend.make_client(cfg, log, online_topic(base))
+    del mqtt_backend
+    sys.modules.pop("mqtt_backend", None)  # used once: let the GC reclaim its code
     # The buffers come next (~4 KB in a few blocks): collect the import and JSON
     # garbage first, so they land in one compact region of a fragmented heap.
     gc.collect()

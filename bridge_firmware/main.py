@@ -8,6 +8,7 @@ restarts the application instead of the board.
 
 import asyncio
 import gc
+import sys
 import time
 
 import machine
@@ -61,7 +62,10 @@ async def _wifi(wlan, ssid, password, log, app):
 
 
 async def _app(cfg, uart, wlan, log, cause):
+    gc.collect()
     app = bridge.from_config(cfg, log, cause)
+    gc.collect()
+    log("started, free %d" % gc.mem_free())
     w = cfg["wifi"]
     await asyncio.gather(_wifi(wlan, w["ssid"], w["password"], log, app), app.run(uart))
 
@@ -69,6 +73,15 @@ async def _app(cfg, uart, wlan, log, cause):
 # ESP8266 rst_info reasons, as machine.reset_cause() returns them.
 _CAUSES = ("power on", "hardware watchdog", "exception", "software watchdog", "soft restart",
            "deep-sleep wake", "reset pin")
+
+
+def _unload(name):
+    # A module imported once at boot: drop it so the GC can reclaim its code.
+    g = globals()
+    if name in g:
+        del g[name]
+    sys.modules.pop(name, None)
+    gc.collect()
 
 
 def run():
@@ -86,6 +99,7 @@ def run():
             print("bridge: config problem: " + p)
         print("bridge: not started; fix config.json and press Ctrl-D")
         return
+    _unload("config")  # validated once; its code is ~3 KB of heap the bridge needs
     print("bridge: config ok; detaching REPL from UART0, logging there as 'bridge: ...'")
     os.dupterm(None, 1)  # from here on UART0 RX carries P1 data, not REPL input
     uart = machine.UART(0, baudrate=_UART_BAUD, rxbuf=cfg["uart_rxbuf"])

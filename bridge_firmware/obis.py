@@ -81,7 +81,7 @@ K_PROFILE = const(3)
 NUMBER_MAX = const(24)  # "-000000000.000" fits with a wide margin
 TEXT_MAX = const(48)  # equipment ids of the E.ON HU profile are 32 hex digits
 BREAKER_MAX = const(8)  # "READY"
-PROFILE_MAX = const(320)  # the JSON of 1 timestamp + 19 values is ~190 bytes
+PROFILE_MAX = const(256)  # JSON of 1 timestamp + 19 values: ~190 bytes, <= 250 for 19 x "999999.999"
 WIDTHS = (NUMBER_MAX, TEXT_MAX, BREAKER_MAX, PROFILE_MAX)  # value buffer per kind
 
 # Packing: E, D, C take 8 bits each, B and A 2 bits each. Every code in the table

@@ -14,8 +14,8 @@ K_PROFILE = const(3)
 NUMBER_MAX = const(24)
 TEXT_MAX = const(48)
 BREAKER_MAX = const(8)
-PROFILE_MAX = const(320)
-WIDTHS = (24, 48, 8, 320)
+PROFILE_MAX = const(256)
+WIDTHS = (24, 48, 8, 256)
 NAMES = (
     b'power_limiter_limit',
     b'positive_energy_total',
