@@ -20,6 +20,8 @@ from hil.rig.board import Board
 from hil.rig.rig import BrokerAccess, Rig
 from hil.sim.process import VirtualRigProcess
 
+pytest_plugins = ["hil.report.plugin"]
+
 
 def pytest_addoption(parser):
     group = parser.getgroup("hil", "P1 HIL rig")

@@ -276,7 +276,7 @@ def cmd_adapter_check(args) -> int:
 
 
 def add_parsers(subparsers) -> None:
-    p = subparsers.add_parser("adapter-check", help="error rate through the BC547 adapter at 115200 baud ±2 %",
+    p = subparsers.add_parser("adapter-check", help="error rate through the BC547 adapter at 115200 baud ±2 %%",
                               description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     p.add_argument("--r1", type=parse_si, default=10e3, metavar="OHM", help="Data → +5V pull-up (default 10k)")
     p.add_argument("--r2", type=parse_si, default=1e3, metavar="OHM", help="3V3 → collector (default 1k)")

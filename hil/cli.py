@@ -6,6 +6,7 @@
     hil capture    record telegrams from a real meter through a USB-UART adapter
     hil boards | flash | deploy | play | monitor   work with real boards
     hil adapter-check   error rate through the P1 adapter (virtual: from component values)
+    hil report     render a test run's report again from its saved data
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from rich.table import Table
 from . import adapter_cli, capture_cli, usb_cli
 from .captures import load_index
 from .mqtt import Subscriber
+from .report import cli as report_cli
 from .oracle import expected_values
 
 console = Console()
@@ -137,6 +139,7 @@ def main(argv=None) -> int:
     capture_cli.add_parsers(sub)
     usb_cli.add_parsers(sub)
     adapter_cli.add_parsers(sub)
+    report_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -23,7 +23,8 @@ def test_rig_usb_against_virtual_ports_passes_replay(tmp_path, pytestconfig, rig
         result = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "hil/tests/test_replay.py"),
              "--rig", "usb", "--emulator-port", sim.ports["emulator"], "--bridge-port", sim.ports["bridge"],
-             "--broker-host", "127.0.0.1", "--basetemp", str(tmp_path / "inner"), *extra],
+             "--broker-host", "127.0.0.1", "--basetemp", str(tmp_path / "inner"),
+             "--report-dir", str(tmp_path / "report"), *extra],
             cwd=ROOT, capture_output=True, text=True, timeout=300)
     tail = (result.stdout + result.stderr)[-3000:]
     assert result.returncode == 0, f"--rig usb on virtual ports failed:\n{tail}"
