@@ -106,6 +106,7 @@ class Rig:
                      "client_id": "p1bridge-hil", "keepalive": 30},
             "base_topic": self.base_topic,
             "boot_window_ms": 1500,
+            "status_interval_s": 2,  # health samples often enough to plot a test
         }
         cfg.update(overrides)
         return cfg
