@@ -3,11 +3,16 @@
 The seed bridge published one topic per OBIS code, ``<baseTopic>/<name>``, with
 the numeric value as text as payload. A Zabbix template and an Android dashboard
 consume these names, so they are frozen: never rename, never remove. New fields
-get new names elsewhere; they are not part of this table.
+get new names in the firmware's table (bridge_firmware/obis.py, the one place
+they are defined), which published_table() reads; a test checks that it keeps
+every name here unchanged.
 
 Written out explicitly (no generation) so a diff shows every change.
 """
 
+import ast
+import functools
+from pathlib import Path
 from types import MappingProxyType
 
 TOPICS = MappingProxyType({
@@ -51,3 +56,18 @@ TOPICS = MappingProxyType({
 
 OBIS_BY_TOPIC = MappingProxyType({name: obis for obis, name in TOPICS.items()})
 """Topic name -> OBIS code (the inverse of :data:`TOPICS`)."""
+
+
+FIRMWARE_TABLE = Path(__file__).resolve().parents[1] / "bridge_firmware" / "obis.py"
+
+
+@functools.cache
+def published_table(path: Path = FIRMWARE_TABLE) -> tuple[tuple[str, str, str], ...]:
+    """Every (OBIS code, topic name, kind) the bridge publishes, read from the
+    one table that defines them (bridge_firmware/obis.py's TABLE literal) with
+    ast: the host never imports firmware code."""
+    tree = ast.parse(Path(path).read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "TABLE" for t in node.targets):
+            return tuple(tuple(row) for row in ast.literal_eval(node.value))
+    raise LookupError(f"no literal TABLE in {path}")

@@ -6,8 +6,9 @@ boards' logs, the broker's log), so a red test explains itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
+from .expected import matches
 from .mqtt import Message
 
 
@@ -26,15 +27,10 @@ class Comparison:
         return not self.problems
 
 
-def _number(payload: str) -> Decimal | None:
-    try:
-        return Decimal(payload)
-    except InvalidOperation:
-        return None
-
-
-def compare(expected: dict[str, Decimal], by_name: dict[str, list[Message]], times: int = 1) -> Comparison:
-    """Every expected name must arrive exactly `times` times, each numerically equal."""
+def compare(expected: dict[str, Decimal | str | dict], by_name: dict[str, list[Message]],
+            times: int = 1) -> Comparison:
+    """Every expected name must arrive exactly `times` times, each equal to
+    what is expected (numerically for numbers, see hil.expected.matches)."""
     result = Comparison(expected, times)
     matched = 0
     for name, want in sorted(expected.items()):
@@ -43,11 +39,10 @@ def compare(expected: dict[str, Decimal], by_name: dict[str, list[Message]], tim
             result.problems.append(f"{name}: expected {times} message(s) of {want}, got {len(got)}: "
                                    f"{[m.text for m in got]}")
         for m in got:
-            value = _number(m.text)
-            if value is None or value != want:
-                result.problems.append(f"{name}: expected {want}, got payload {m.text!r} on {m.topic}")
-            else:
+            if matches(m.payload, want):
                 matched += 1
+            else:
+                result.problems.append(f"{name}: expected {want}, got payload {m.text!r} on {m.topic}")
     result._matched = matched
     return result
 

@@ -109,3 +109,13 @@ def test_skipped_contract_line_raises():
     changed = p1.replace_value(SX631, "1-0:32.7.0", "+234.0")
     with pytest.raises(oracle.OracleError, match="INSTANTANEOUS_VOLTAGE_L1"):
         oracle.expected_values(changed)
+
+
+def test_firmware_table_keeps_the_compatibility_contract():
+    """The firmware's one table publishes every frozen name under its OBIS code, as a number."""
+    from hil.contract import TOPICS, published_table
+
+    table = {obis: (name, kind) for obis, name, kind in published_table()}
+    assert {obis: table.get(obis) for obis in TOPICS} == {obis: (name, "number") for obis, name in TOPICS.items()}
+    new_names = {name for obis, name, _ in published_table() if obis not in TOPICS}
+    assert not new_names & set(TOPICS.values()), "a new field reuses a frozen name"
