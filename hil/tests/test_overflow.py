@@ -50,6 +50,7 @@ def _report(report_data, request, subscriber, events=()):
 def test_1000_telegrams_back_to_back_all_published(rig, subscriber, why, sequence_file, report_data, request):
     template, remote = sequence_file
     rounds = 20
+    since = rig.bridge.mark()
     before = _wait_status(subscriber, why, after=0)
 
     rig.play([remote], interval_ms=0, count=rounds, timeout=rounds * CYCLE * LINE_TIME + 60)
@@ -71,6 +72,9 @@ def test_1000_telegrams_back_to_back_all_published(rig, subscriber, why, sequenc
     ok_delta = after["telegrams_ok"] - before["telegrams_ok"]
     if ok_delta != total:
         problems.append(f"bridge counted {ok_delta} telegrams ok, emulator sent {total}")
+    crashes = [line for line in rig.bridge.log.lines[since:] if "crashed" in line or "Error" in line]
+    if crashes:
+        problems.append(f"the bridge's application failed {len(crashes)} time(s), first: {crashes[0]!r}")
     for counter in ("crc_errors", "superseded"):
         if after[counter] != before[counter]:
             problems.append(f"{counter} rose from {before[counter]} to {after[counter]} on a clean line")
@@ -82,6 +86,7 @@ def test_stalled_broker_bounded_supersedes_and_recovers(rig, subscriber, broker,
     """SIGSTOP the broker for 60 s while telegrams arrive back to back."""
     template, remote = sequence_file
     stall = 60.0
+    since = rig.bridge.mark()
     before = _wait_status(subscriber, why, after=0)
     resets_before = bridge_resets()
     rounds = int((stall + 25) / (CYCLE * LINE_TIME)) + 1
@@ -132,6 +137,9 @@ def test_stalled_broker_bounded_supersedes_and_recovers(rig, subscriber, broker,
     if bridge_resets() != resets_before or after["uptime_s"] < before["uptime_s"]:
         problems.append(f"the bridge rebooted (resets {resets_before} → {bridge_resets()}, "
                         f"uptime {before['uptime_s']} → {after['uptime_s']})")
+    crashes = [line for line in rig.bridge.log.lines[since:] if "crashed" in line or "Error" in line]
+    if crashes:
+        problems.append(f"the bridge's application failed {len(crashes)} time(s), first: {crashes[0]!r}")
     if after["heap_min_free"] < 0.5 * before["heap_free"]:
         problems.append(f"heap not bounded: min free {after['heap_min_free']} B vs {before['heap_free']} B free before")
     assert not problems, why(problems + [f"status before: {before}", f"status after: {after}"])
