@@ -51,7 +51,8 @@ def test_1000_telegrams_back_to_back_all_published(rig, subscriber, why, sequenc
     template, remote = sequence_file
     rounds = 20
     since = rig.bridge.mark()
-    before = _wait_status(subscriber, why, after=0)
+    # A status published from now on: the line is idle, so its counters are current.
+    before = _wait_status(subscriber, why, after=time.monotonic())
 
     rig.play([remote], interval_ms=0, count=rounds, timeout=rounds * CYCLE * LINE_TIME + 60)
 
@@ -87,7 +88,8 @@ def test_stalled_broker_bounded_supersedes_and_recovers(rig, subscriber, broker,
     template, remote = sequence_file
     stall = 60.0
     since = rig.bridge.mark()
-    before = _wait_status(subscriber, why, after=0)
+    # A status published from now on: the line is idle, so its counters are current.
+    before = _wait_status(subscriber, why, after=time.monotonic())
     resets_before = bridge_resets()
     rounds = int((stall + 25) / (CYCLE * LINE_TIME)) + 1
     player_error: list[BaseException] = []
