@@ -143,6 +143,16 @@ class Rig:
             self._failure = e
             raise
 
+    def restart_bridge(self, timeout: float = 30) -> None:
+        """Reset the bridge and let it boot on its own (main.py), as after a
+        power cut; waits for its boot banner."""
+        if self._reset_bridge is None:
+            raise RigError("this rig has no way to reset the bridge (no reset binding)")
+        since = self.bridge.mark()
+        self._reset_bridge()
+        self.bridge.start_monitor()
+        self.bridge.expect_line(r"^bridge: config ok", timeout, since=since)
+
     def evidence(self, lines: int = 25) -> list[tuple[str, str]]:
         """(title, excerpt) of each board's log, for failure messages."""
         out = []

@@ -1,0 +1,98 @@
+"""Network trouble: the broker restarts, or is down while the bridge boots.
+The bridge must not reboot, must keep reading the line, and must publish the
+latest telegram's values within a few seconds of the broker being back."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from hil import synth
+from hil.captures import load_index
+from hil.expected import expected_payloads
+
+RECOVERY_S = 5  # mqtt.backoff_max_ms (4 s) plus a connect
+
+
+@pytest.fixture(scope="module")
+def sequence(rig):
+    template = next(c for c in load_index() if c.file.startswith("sx631")).data
+    return template, rig.upload_capture("sequence20.p1", b"".join(synth.sequence(template, 20)))
+
+
+def _play_in_background(rig, remote, seconds: float):
+    errors: list[BaseException] = []
+
+    def play():
+        try:
+            rig.play([remote], interval_ms=300, count=max(1, int(seconds / 6)))
+        except BaseException as e:  # noqa: B902 - reported by the test thread
+            errors.append(e)
+
+    thread = threading.Thread(target=play, daemon=True)
+    thread.start()
+    return thread, errors
+
+
+def _recovered(subscriber, template, since: float) -> bool:
+    names = set(expected_payloads(template))
+    return subscriber.wait_for(lambda msgs: {m.name for m in msgs if m.at >= since and not m.retain} >= names,
+                               timeout=RECOVERY_S + 2)
+
+
+def test_broker_restart_recovers_without_reboot(rig, subscriber, broker, why, sequence, bridge_resets):
+    template, remote = sequence
+    resets = bridge_resets()
+    since = rig.bridge.mark()
+    player, errors = _play_in_background(rig, remote, seconds=12)
+    subscriber.wait_for(lambda msgs: sum(m.name == synth.MARKER_TOPIC for m in msgs) >= 3, timeout=10)
+    broker.restart()
+    back = time.monotonic()
+    recovered = _recovered(subscriber, template, back)
+    player.join()
+    problems = []
+    if errors:
+        problems.append(f"emulator playback failed: {errors[0]}")
+    if not recovered:
+        problems.append(f"not every value was published within {RECOVERY_S} s of the broker restarting")
+    if bridge_resets() != resets:
+        problems.append("the bridge rebooted")
+    crashes = [line for line in rig.bridge.log.lines[since:] if "crashed" in line]
+    if crashes:
+        problems.append(f"the bridge's application failed: {crashes[0]!r}")
+    assert not problems, why(problems)
+    rig.bridge.expect_line(r"^bridge: mqtt connected", timeout=1, since=since)
+
+
+def test_broker_down_while_the_bridge_boots(rig, subscriber, broker, why, sequence, bridge_resets):
+    """Power comes back before the network: the bridge boots with no broker,
+    reads telegrams meanwhile, and publishes as soon as the broker is there."""
+    template, remote = sequence
+    subscriber.stop()
+    broker.stop()
+    try:
+        since = rig.bridge.mark()
+        rig.restart_bridge()
+        resets = bridge_resets()
+        rig.bridge.expect_line(r"^bridge: mqtt (connect .* failed|disconnected|lost)", timeout=20, since=since)
+        player, errors = _play_in_background(rig, remote, seconds=6)
+        rig.bridge.expect_lines(r"^bridge: telegram ok", 3, timeout=15, since=since)
+    finally:
+        broker.start()
+    back = time.monotonic()
+    subscriber.start()
+    recovered = _recovered(subscriber, template, back)
+    player.join()
+    problems = []
+    if errors:
+        problems.append(f"emulator playback failed: {errors[0]}")
+    if not recovered:
+        problems.append(f"not every value was published within {RECOVERY_S} s of the broker starting")
+    if bridge_resets() != resets:
+        problems.append("the bridge rebooted while the broker was down")
+    statuses = [json.loads(m.payload) for m in subscriber.snapshot() if m.name == "status"]
+    if statuses and statuses[-1]["telegrams_ok"] < 3:
+        problems.append(f"the bridge did not count the telegrams it read while offline: {statuses[-1]}")
+    assert not problems, why(problems)
