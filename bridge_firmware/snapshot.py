@@ -12,6 +12,7 @@ so all buffers are allocated once here, at start-up.
 
 from array import array
 from micropython import const
+import micropython
 
 import asyncio
 
@@ -49,50 +50,43 @@ class Snapshot:
         return self._off[slot + 1] - self._off[slot]
 
     # -- reader side (sink protocol of p1reader.P1Reader) -------------------------
+    # begin/stage and commit's copy run once per value or telegram: viper code (no
+    # bytecode loop per byte, no heap frame per call). The module is precompiled
+    # per architecture (mpy-cross -march=..., see hil/rig/firmware.py).
+    @micropython.viper
     def begin(self):
-        sl = self._slen
-        for i in range(self.nslots):
+        sl = ptr16(self._slen)
+        n = int(self.nslots)
+        i = 0
+        while i < n:
             sl[i] = _NONE
+            i += 1
 
-    def stage(self, slot, buf, n):
-        o = self._off[slot]
-        if n > self._off[slot + 1] - o:  # the reader never does this; never spill
-            self.dropped += 1
+    @micropython.viper
+    def stage(self, slot: int, buf, n: int):
+        if slot < 0 or slot >= int(self.nslots):
+            raise IndexError
+        off = ptr16(self._off)
+        o = off[slot]
+        if n > off[slot + 1] - o:  # the reader never does this; never spill
+            self.dropped = int(self.dropped) + 1
             return
-        st = self._stage
-        for i in range(n):
-            st[o + i] = buf[i]
-        self._slen[slot] = n
+        st = ptr8(self._stage)
+        src = ptr8(buf)
+        i = 0
+        while i < n:
+            st[o + i] = src[i]
+            i += 1
+        ptr16(self._slen)[slot] = n
 
     def abort(self):
         self.begin()
 
     def commit(self):
         """Make the staged values the latest ones. Returns how many there were."""
-        # Separate assignments: a tuple unpack would allocate a tuple per commit.
-        sl = self._slen
-        vl = self._vlen
-        d = self._dirty
-        st = self._stage
-        v = self._val
-        off = self._off
-        count = 0
-        lost = False
-        for s in range(self.nslots):
-            n = sl[s]
-            if n == _NONE:
-                continue
-            if d[s]:
-                lost = True
-            o = off[s]
-            for i in range(o, o + n):
-                v[i] = st[i]
-            vl[s] = n
-            d[s] = 1
-            self._has[s] = 1
-            sl[s] = _NONE
-            count += 1
-        if lost:
+        r = self._move()
+        count = r >> 1
+        if r & 1:
             self.superseded += 1
         self.commits += 1
         if count:
@@ -100,6 +94,38 @@ class Snapshot:
         if self.on_commit is not None:
             self.on_commit()
         return count
+
+    @micropython.viper
+    def _move(self) -> int:
+        # Copy every staged value to latest: (values moved) << 1 | (one was unsent).
+        sl = ptr16(self._slen)
+        vl = ptr16(self._vlen)
+        d = ptr8(self._dirty)
+        h = ptr8(self._has)
+        st = ptr8(self._stage)
+        v = ptr8(self._val)
+        off = ptr16(self._off)
+        count = 0
+        lost = 0
+        ns = int(self.nslots)
+        s = 0
+        while s < ns:
+            n = sl[s]
+            if n != _NONE:
+                if d[s]:
+                    lost = 1
+                o = off[s]
+                i = o
+                while i < o + n:
+                    v[i] = st[i]
+                    i += 1
+                vl[s] = n
+                d[s] = 1
+                h[s] = 1
+                sl[s] = _NONE
+                count += 1
+            s += 1
+        return (count << 1) | lost
 
     # -- publisher side ------------------------------------------------------------
     def pending(self):

@@ -21,7 +21,9 @@ def compile_all(out):
     for src in FIRMWARE.glob("*.py"):
         if src.name == "main.py":
             continue
-        subprocess.run([exe, "-o", str(out / (src.stem + ".mpy")), "-s", src.name, str(src)], check=True)
+        # -march=x64: p1reader/snapshot hold viper code for the unix port running here.
+        subprocess.run([exe, "-march=x64", "-o", str(out / (src.stem + ".mpy")), "-s", src.name, str(src)],
+                       check=True)
     assert not list(out.glob("*.py"))
 
 
