@@ -3,15 +3,27 @@
 Precompiling saves the board the RAM of compiling source at import (the
 bridge does not fit an ESP8266's heap otherwise) and is a MicroPython syntax
 check. main.py and boot.py stay source: the board runs them by name.
+
+Native code (@micropython.viper/native, e.g. p1reader.py's byte loop) is machine
+code for one architecture, so build() takes the board's: "xtensa" for an ESP8266,
+"x64" for the unix port the virtual boards run. Modules without native code stay
+portable bytecode whatever arch says. A module with native code and no arch is
+an error: shipped as source it would not even compile in the virtual board's 96 KB
+heap (MemoryError at import), and an .mpy for the wrong arch fails at import.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 _RUN_AS_SOURCE = {"main.py", "boot.py"}
+ARCHS = ("x64", "x86", "armv6m", "armv7m", "armv7emsp", "armv7emdp", "xtensa", "xtensawin", "rv32imc")
+ESP8266_ARCH = "xtensa"
+UNIX_X64_ARCH = "x64"
+_NATIVE = re.compile(rb"^\s*@micropython\.(viper|native|asm_\w+)\b", re.M)
 
 
 class FirmwareError(Exception):
@@ -26,19 +38,34 @@ def _mpy_cross() -> str:
     return found
 
 
-def build(source_dir: Path, out_dir: Path) -> list[tuple[str, bytes]]:
-    """(name on the board, bytes) for every module of a firmware directory."""
+def has_native_code(source: bytes) -> bool:
+    """True if a module's source has @micropython.viper/native/asm_* functions."""
+    return _NATIVE.search(source) is not None
+
+
+def build(source_dir: Path, out_dir: Path, arch: str | None = None) -> list[tuple[str, bytes]]:
+    """(name on the board, bytes) for every module of a firmware directory.
+
+    arch: mpy-cross -march for native code ("xtensa" for an ESP8266, "x64" for the
+    virtual boards); None is enough only for firmware without native code."""
     source_dir, out_dir = Path(source_dir), Path(out_dir)
     if not source_dir.is_dir():
         raise FirmwareError(f"firmware directory {source_dir} does not exist")
+    if arch is not None and arch not in ARCHS:
+        raise FirmwareError(f"unknown mpy-cross arch {arch!r}; one of {', '.join(ARCHS)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []
     for path in sorted(source_dir.glob("*.py")):
+        source = path.read_bytes()
         if path.name in _RUN_AS_SOURCE:
-            files.append((path.name, path.read_bytes()))
+            files.append((path.name, source))
             continue
+        if arch is None and has_native_code(source):
+            raise FirmwareError(f"{path.name} has native (viper) code: build() needs the board's arch, "
+                                f"{ESP8266_ARCH!r} for an ESP8266, {UNIX_X64_ARCH!r} for a virtual board")
         target = out_dir / (path.stem + ".mpy")
-        result = subprocess.run([_mpy_cross(), "-o", str(target), "-s", path.name, str(path)],
+        march = [f"-march={arch}"] if arch is not None else []
+        result = subprocess.run([_mpy_cross(), *march, "-o", str(target), "-s", path.name, str(path)],
                                 capture_output=True, text=True)
         if result.returncode != 0:
             raise FirmwareError(f"mpy-cross rejected {path}:\n{result.stderr or result.stdout}")
