@@ -44,7 +44,7 @@ def _snapshot():
     import p1reader
     from snapshot import Snapshot
 
-    return Snapshot(obis.COUNT, p1reader.VMAX)  # as bridge.py builds it
+    return Snapshot()  # as bridge.py builds it: slot widths by kind (obis.TABLE)
 
 
 def make(which, data):

@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 FIRMWARE = ROOT / "bridge_firmware"
 CAPTURE = ROOT / "captures" / "sx631_aux_3ph.p1"
-MODULES = [FIRMWARE / "obis.py", FIRMWARE / "p1reader.py", FIRMWARE / "snapshot.py",
+MODULES = [FIRMWARE / "obis.py", FIRMWARE / "obismap.py", FIRMWARE / "p1reader.py", FIRMWARE / "snapshot.py",
            BENCH / "seed_style_reader.py", BENCH / "bench_child.py"]
+ARCH = "x64"  # mpy-cross -march for the native (viper) code: the unix port this runs on
 CPU_HEAP = "256k"
 TARGET_CPU = 5.0
 TARGET_ALLOC = 10.0
@@ -39,16 +40,19 @@ def tool(name):
 
 
 def compile_modules(out):
-    """mpy-cross the modules into out (as deployed to the board); False if the unix
-    port cannot load what this mpy-cross makes (then sources are used)."""
+    """mpy-cross the modules into out (as deployed to the board, native code for
+    the unix port's arch). Raises BenchError if mpy-cross fails or the unix port
+    cannot import the result: figures from sources would be mislabelled."""
     for src in MODULES:
-        r = subprocess.run([tool("mpy-cross"), "-o", str(out / (src.stem + ".mpy")), str(src)],
-                           capture_output=True)
+        cmd = [tool("mpy-cross"), "-march=%s" % ARCH, "-o", str(out / (src.stem + ".mpy")), str(src)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
-            return False
+            raise BenchError("%s failed:\n%s" % (" ".join(cmd), r.stderr or r.stdout))
     probe = subprocess.run([tool("micropython"), "-c", "import obis, p1reader, snapshot, seed_style_reader"],
-                           env=env_for(out), capture_output=True)
-    return probe.returncode == 0
+                           env=env_for(out), capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise BenchError("the unix port cannot import the .mpy modules (use --source to bench the "
+                         "sources):\n%s" % (probe.stderr or probe.stdout))
 
 
 def env_for(moddir):
@@ -109,7 +113,8 @@ def main(argv=None):
 
     tmp = tempfile.TemporaryDirectory(prefix="reader_bench_")
     moddir = None
-    if not a.source and compile_modules(Path(tmp.name)):
+    if not a.source:
+        compile_modules(Path(tmp.name))
         moddir = Path(tmp.name)
     form = "mpy-cross .mpy" if moddir else ".py sources"
     ver = subprocess.run([tool("micropython"), "-c", "import sys; print(sys.implementation.version)"],
@@ -131,8 +136,9 @@ def main(argv=None):
                                                               "ok" if r["locked"] else "fails"))
     b, s = rows["bridge"], rows["seed"]
     r_us, r_al, r_heap = ratio(s["us"], b["us"]), ratio(s["alloc"], b["alloc"]), ratio(s["heap"], b["heap"])
-    print("  %-52s %8.2fx %12.2fx %10s" % ("ratio seed / bridge", r_us, r_al,
-                                           "%.1fx" % r_heap if b["heap"] else "inf"))
+    fmt = lambda r, w: ("%.2fx" % r if r != float("inf") else "inf").rjust(w)  # noqa: E731
+    print("  %-52s %9s %13s %10s" % ("ratio seed / bridge", fmt(r_us, 9), fmt(r_al, 13),
+                                     "%.1fx" % r_heap if b["heap"] else "inf"))
     print("  target: bridge >= %.0fx cheaper in CPU: %s" % (
         TARGET_CPU, "met" if r_us >= TARGET_CPU else "MISSED by a factor %.1f" % (TARGET_CPU / r_us)))
     print("  target: bridge >= %.0fx cheaper in bytes allocated: mem_total %s; heap consumed %s" % (
