@@ -103,8 +103,11 @@ def rig(request, rig_kind, rig_config, broker, board_ports, tmp_path_factory):
     elif rig_kind == "usb" and not reset.is_virtual(board_ports["bridge"]):
         pytest.skip("--rig usb: the bridge needs WiFi: give --rig-config FILE with a \"wifi\" section")
     reset_bridge = None
+    broker_for_bridge = (broker.host, broker.port)
     if rig_kind == "sim":
         sim = request.getfixturevalue("virtual_rig")
+        # The virtual bridge reaches the broker through the rig's WiFi model.
+        broker_for_bridge = ("127.0.0.1", sim.control(cmd="lan", broker=f"{broker.host}:{broker.port}")["port"])
 
         def reset_bridge():
             sim.control(cmd="reset", board="bridge")
@@ -113,7 +116,7 @@ def rig(request, rig_kind, rig_config, broker, board_ports, tmp_path_factory):
             reset.hard_reset(bridge.transport.serial)  # DTR/RTS, as esptool does
     emulator = Board("emulator", board_ports["emulator"], logs / "emulator.log").open()
     bridge = Board("bridge", board_ports["bridge"], logs / "bridge.log").open()
-    r = Rig(emulator, bridge, BrokerAccess(broker.host, broker.port, broker.user, broker.password),
+    r = Rig(emulator, bridge, BrokerAccess(*broker_for_bridge, broker.user, broker.password),
             base_topic=f"p1hil{os.getpid()}", wifi=wifi, reset_bridge=reset_bridge)
     firmware = request.config.getoption("--bridge-firmware")
     try:

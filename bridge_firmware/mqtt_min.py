@@ -176,7 +176,9 @@ class MQTTClient:
         while not self._closing:
             try:
                 self._r, self._w = await self._open()
-            except (OSError, MQTTError, asyncio.TimeoutError) as e:
+            except (OSError, EOFError, MQTTError, asyncio.TimeoutError) as e:
+                # EOFError: the connection closed before CONNACK (a broker
+                # shutting down, or a proxy whose broker is gone).
                 self._say("mqtt connect to %s:%d failed: %s %s; retry in %d ms"
                           % (self.host, self.port, type(e).__name__, e, delay))
                 await asyncio.sleep_ms(delay)

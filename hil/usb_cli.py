@@ -232,7 +232,7 @@ def _open_repl(board, virtual: bool) -> None:
 def cmd_deploy(args) -> int:
     from .rig.board import Board, BoardError
     from .rig.emulator import EmulatorClient
-    from .rig.firmware import FirmwareError, build
+    from .rig.firmware import FirmwareError, arch_for_port, build
     from .rig.reset import ResetError, is_virtual
 
     try:
@@ -245,9 +245,9 @@ def cmd_deploy(args) -> int:
             if problems:
                 raise UsageError("config.json would not pass the bridge's check:\n  " + "\n  ".join(problems))
         with tempfile.TemporaryDirectory(prefix="hil-build-") as tmp:
-            files = build(firmware, Path(tmp) / role)
+            files = build(firmware, Path(tmp) / role, arch=arch_for_port(port))
             for i, lib in enumerate(args.bridge_lib if role == "bridge" else []):
-                files += build(Path(lib), Path(tmp) / f"lib{i}")
+                files += build(Path(lib), Path(tmp) / f"lib{i}", arch=arch_for_port(port))
     except UsageError as e:
         return _fail(str(e))
     except FirmwareError as e:

@@ -28,6 +28,7 @@ class TelegramSent:
     board_start: int  # emulator ticks_ms at the first byte
     board_end: int  # emulator ticks_ms after the last byte left the UART
     faults: tuple[str, ...] = ()
+    offset: int = 0  # where the telegram starts in its capture file
 
 
 class EmulatorClient:
@@ -95,7 +96,7 @@ class EmulatorClient:
         def on_event(at: float, msg: dict) -> None:
             if msg["event"] == "sent":
                 record = TelegramSent(msg["seq"], msg["file"], msg["bytes"], at, msg["start"], msg["end"],
-                                      tuple(msg.get("faults", ())))
+                                      tuple(msg.get("faults", ())), msg.get("offset", 0))
                 sent.append(record)
                 if on_sent:
                     on_sent(record)

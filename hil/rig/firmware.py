@@ -73,3 +73,17 @@ def build(source_dir: Path, out_dir: Path, arch: str | None = None) -> list[tupl
     if not files:
         raise FirmwareError(f"no *.py modules in {source_dir}")
     return files
+
+
+def arch_for_port(port: str) -> str:
+    """The mpy-cross arch of the board on `port`: a virtual board (a pty) runs
+    the unix port on this machine; anything else is an ESP8266."""
+    if port.startswith("/dev/pts/"):
+        import platform
+
+        machine = platform.machine()
+        if machine not in ("x86_64", "AMD64"):
+            raise FirmwareError(f"virtual boards on {machine}: the native reader is built for x64 only; "
+                                "run the rig on an x86_64 machine")
+        return UNIX_X64_ARCH
+    return ESP8266_ARCH

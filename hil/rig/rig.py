@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .firmware import FirmwareError, build as build_firmware
+from .firmware import FirmwareError, arch_for_port, build as build_firmware
 from .board import Board, BoardError
 from .emulator import EmulatorClient, TelegramSent
 
@@ -76,7 +76,7 @@ class Rig:
             raise
 
     def _put_firmware(self, board: Board, source: Path) -> None:
-        for name, data in build_firmware(source, self._build_dir / board.role):
+        for name, data in build_firmware(source, self._build_dir / board.role, arch=arch_for_port(board.port)):
             board.put(data, name)
 
     def upload_capture(self, name: str, data: bytes) -> str:

@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .board import VirtualBoard, open_pty
+from .lan import Lan
 from .line import ADAPTER_MODES, SAMPLE_RATE, P1Line
 
 TICK_S = 0.004  # pacing granularity: 4 ms of line time per step
@@ -45,6 +46,7 @@ class VirtualRig:
         self.link_path = str(self.workdir / "line.sock")
         self.control_path = str(self.workdir / "control.sock")
         self.line = P1Line()
+        self.lan = Lan()  # the bridge's WiFi to the broker
         self.rx_overflow = 0  # bytes lost because the bridge's RX ring was full
         self._uarts: dict[tuple[str, str], _Uart] = {}
         self.boards: dict[str, VirtualBoard] = {}
@@ -85,6 +87,7 @@ class VirtualRig:
             server.close()
         for board in self.boards.values():
             await board.stop()
+        await self.lan.close()
         os.close(self._tap_master)
         os.close(self._tap_slave)
         for path in (self.link_path, self.control_path):
@@ -170,7 +173,12 @@ class VirtualRig:
         try:
             while line := await reader.readline():
                 try:
-                    reply = self.command(json.loads(line))
+                    msg = json.loads(line)
+                    if msg.get("cmd") == "lan":
+                        host, _, port = msg["broker"].rpartition(":")
+                        reply = {"ok": True, "port": await self.lan.forward(host, int(port))}
+                    else:
+                        reply = self.command(msg)
                 except (KeyError, ValueError, TypeError) as e:
                     reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
                 writer.write(json.dumps(reply).encode() + b"\n")
@@ -198,6 +206,8 @@ class VirtualRig:
         if cmd == "wifi":
             flag = self.workdir / f"{msg['board']}.wifi-down"
             flag.unlink(missing_ok=True) if msg["up"] else flag.touch()
+            if msg["board"] == "bridge":
+                self.lan.set_up(bool(msg["up"]))
             return {"ok": True}
         if cmd == "adapter":
             mode = msg.get("mode", self.line.adapter)

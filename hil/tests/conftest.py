@@ -67,3 +67,13 @@ def line_bursts(request, rig_kind):
         return lambda n: None
     sim = request.getfixturevalue("virtual_rig")
     return lambda n: sim.control(cmd="stats")["line"]["bursts"][-n:]
+
+
+@pytest.fixture
+def wifi(request, rig_kind):
+    """(up: bool) → switch the bridge's WiFi on the virtual rig; None on real boards."""
+    if rig_kind != "sim":
+        return None
+    sim = request.getfixturevalue("virtual_rig")
+    yield lambda up: sim.control(cmd="wifi", board="bridge", up=up)
+    sim.control(cmd="wifi", board="bridge", up=True)

@@ -1,0 +1,78 @@
+"""The virtual boards' WiFi/LAN between the bridge and the broker.
+
+A TCP forwarder in the virtual rig: the bridge connects to it as it would to
+the broker across the WiFi. While the board's WiFi is down every packet is
+lost: open connections go silent (their broker side is closed, as the broker
+times them out) and new ones are accepted into silence, so the firmware must
+notice by itself, as on a real network. Written by hand: a 40-line asyncio
+relay with a switch is simpler than any proxy package.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+
+class Lan:
+    def __init__(self):
+        self.up = True
+        self._server: asyncio.base_events.Server | None = None
+        self._target: tuple[str, int] | None = None
+        self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter | None]] = set()
+        self.port = 0
+
+    async def forward(self, host: str, port: int) -> int:
+        """Listen on a free loopback port that leads to host:port; returns it."""
+        self._target = (host, port)
+        if self._server is None:
+            self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+            self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    def set_up(self, up: bool) -> None:
+        self.up = up
+        if not up:
+            for _client, upstream in list(self._links):
+                if upstream is not None:
+                    upstream.close()  # the broker loses the client; the client hears nothing
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for client, upstream in list(self._links):
+            client.close()
+            if upstream is not None:
+                upstream.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_w = None
+        try:
+            if self.up and self._target is not None:
+                up_r, upstream_w = await asyncio.open_connection(*self._target)
+            link = (writer, upstream_w)
+            self._links.add(link)
+            if upstream_w is None:
+                await self._drain_forever(reader)  # WiFi down: accepted into silence
+                return
+            await asyncio.gather(self._pipe(reader, upstream_w), self._pipe(up_r, writer))
+        except OSError:
+            pass  # broker unreachable: the client sees the connection close
+        finally:
+            self._links = {lk for lk in self._links if lk[0] is not writer}
+            for w in (writer, upstream_w):
+                if w is not None:
+                    w.close()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(4096):
+                if not self.up:
+                    await self._drain_forever(reader)
+                    return
+                writer.write(data)
+                await writer.drain()
+
+    @staticmethod
+    async def _drain_forever(reader: asyncio.StreamReader) -> None:
+        while await reader.read(4096):
+            pass
