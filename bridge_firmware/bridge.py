@@ -17,8 +17,17 @@ import sys
 import time
 
 import obismap as obis  # generated from obis.TABLE; see obis.py for why
-import p1reader
-from snapshot import Snapshot
+
+try:
+    import p1reader  # the byte loop as native (viper) code
+    from snapshot import Snapshot
+    NATIVE = True
+except MemoryError:
+    # No room for native code (ESP8266 without esp.set_native_code_location()):
+    # the same reader as bytecode, slower but complete.
+    import p1reader_portable as p1reader
+    from snapshot_portable import Snapshot
+    NATIVE = False
 
 VERSION = "0.2.0"
 
@@ -150,8 +159,7 @@ class Bridge:
         p = _lit(b, p, self._version)
         p = _lit(b, p, b'","mqtt_backend":"')
         p = _lit(b, p, self._backend)
-        b[p] = 0x22
-        p += 1
+        p = _lit(b, p, b'","reader":"native"' if NATIVE else b'","reader":"portable"')
         for i in range(len(STATUS_KEYS)):
             p = _lit(b, p, b',"')
             p = _lit(b, p, STATUS_KEYS[i])

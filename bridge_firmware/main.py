@@ -65,7 +65,7 @@ async def _app(cfg, uart, wlan, log, cause):
     gc.collect()
     app = bridge.from_config(cfg, log, cause)
     gc.collect()
-    log("started, free %d" % gc.mem_free())
+    log("started, free %d, %s reader" % (gc.mem_free(), "native" if bridge.NATIVE else "portable"))
     w = cfg["wifi"]
     await asyncio.gather(_wifi(wlan, w["ssid"], w["password"], log, app), app.run(uart))
 

@@ -12,7 +12,7 @@ from test_mqtt import BASE, SAG, SX, Bridge, Subscriber, collect_latest, collect
 from test_reader import expected
 
 VOLTAGE_L1 = "1-0:32.7.0"
-STATUS_KEYS = {"version", "mqtt_backend", "uptime_s", "reset_cause", "heap_free", "heap_min_free", "telegrams_ok",
+STATUS_KEYS = {"version", "mqtt_backend", "reader", "uptime_s", "reset_cause", "heap_free", "heap_min_free", "telegrams_ok",
                "crc_errors", "truncated", "framing", "garbage", "overlong", "bad_values", "superseded",
                "mqtt_connects", "mqtt_reconnects", "published", "pubacks", "mqtt_lost", "wifi_reconnects"}
 
@@ -53,7 +53,7 @@ def test_qos1_pubacks_and_status_content(broker):
         bridge.wait_line("mqtt connected")
         first = wait_status(sub, why="status at connect")
         assert set(first) == STATUS_KEYS
-        assert first["version"] == "0.2.0" and first["mqtt_backend"] == "builtin"
+        assert first["version"] == "0.2.0" and first["mqtt_backend"] == "builtin" and first["reader"] == "native"
         assert first["reset_cause"] == 0 and first["mqtt_connects"] == 1 and first["mqtt_reconnects"] == 0
         assert first["telegrams_ok"] == 0
         bad = bytearray(SX)

@@ -1,4 +1,4 @@
-"""The reader behaves exactly as the 0.2.0 bytecode reader (mpy/p1reader_v020.py,
+"""The reader behaves exactly as the 0.2.0 bytecode reader (bridge_firmware/p1reader_portable.py,
 kept verbatim) on damaged streams: same sink calls with the same bytes, same log
 lines, same counters, in the same chunks (mpy/diff_harness.py). The native (viper)
 reader was rewritten for speed; this is the check that nothing else changed."""

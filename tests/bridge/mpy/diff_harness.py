@@ -6,7 +6,7 @@
 import sys
 
 import p1reader
-import p1reader_v020
+import p1reader_portable as p1reader_v020
 
 
 class Rec:

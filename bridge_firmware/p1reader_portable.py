@@ -1,4 +1,11 @@
-"""Streaming P1 (DSMR) telegram reader: bytes in, CRC-checked values out.
+"""Streaming P1 (DSMR) telegram reader, portable bytecode (no native code).
+
+The fallback of p1reader.py, whose byte loop is @micropython.viper: an ESP8266
+can only run native code from iRAM1 (a few hundred bytes free) or from flash
+set aside with esp.set_native_code_location(). Where p1reader.py cannot load,
+bridge.py imports this one instead: same API and behaviour (the 0.2.0 reader;
+tests/bridge/test_reader_differential.py checks them against each other), about
+20x the CPU per byte.
 
 The reader never holds a telegram or a line. It walks the byte stream once,
 updating the CRC16 per byte, packing the OBIS code into an int and copying only
