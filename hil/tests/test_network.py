@@ -58,6 +58,24 @@ def _recovered(subscriber, template, since: float) -> bool:
                                timeout=RECOVERY_S + 2)
 
 
+def _aftermath(rig, subscriber, template, *, sent, errors, recovered, within: float, what: str,
+               resets: int, bridge_resets, since: int) -> list[str]:
+    """What every scenario checks once the network is back."""
+    problems = []
+    if not _caught_up(subscriber, template, sent):
+        problems.append("the last telegram sent was never published whole")
+    if errors:
+        problems.append(f"emulator playback failed: {errors[0]}")
+    if not recovered:
+        problems.append(f"not every value was published within {within} s of {what}")
+    if bridge_resets() != resets:
+        problems.append("the bridge rebooted")
+    crashes = [line for line in rig.bridge.log.lines[since:] if "crashed" in line]
+    if crashes:
+        problems.append(f"the bridge's application failed: {crashes[0]!r}")
+    return problems
+
+
 def test_broker_restart_recovers_without_reboot(rig, subscriber, broker, why, sequence, bridge_resets):
     template, remote = sequence
     resets = bridge_resets()
@@ -68,18 +86,9 @@ def test_broker_restart_recovers_without_reboot(rig, subscriber, broker, why, se
     back = time.monotonic()
     recovered = _recovered(subscriber, template, back)
     player.join()
-    problems = []
-    if not _caught_up(subscriber, template, sent):
-        problems.append("the last telegram sent was never published whole")
-    if errors:
-        problems.append(f"emulator playback failed: {errors[0]}")
-    if not recovered:
-        problems.append(f"not every value was published within {RECOVERY_S} s of the broker restarting")
-    if bridge_resets() != resets:
-        problems.append("the bridge rebooted")
-    crashes = [line for line in rig.bridge.log.lines[since:] if "crashed" in line]
-    if crashes:
-        problems.append(f"the bridge's application failed: {crashes[0]!r}")
+    problems = _aftermath(rig, subscriber, template, sent=sent, errors=errors, recovered=recovered,
+                          within=RECOVERY_S, what="the broker restarting", resets=resets,
+                          bridge_resets=bridge_resets, since=since)
     assert not problems, why(problems)
     rig.bridge.expect_line(r"^bridge: mqtt connected", timeout=1, since=since)
 
@@ -103,15 +112,9 @@ def test_broker_down_while_the_bridge_boots(rig, subscriber, broker, why, sequen
     subscriber.start()
     recovered = _recovered(subscriber, template, back)
     player.join()
-    problems = []
-    if not _caught_up(subscriber, template, sent):
-        problems.append("the last telegram sent was never published whole")
-    if errors:
-        problems.append(f"emulator playback failed: {errors[0]}")
-    if not recovered:
-        problems.append(f"not every value was published within {RECOVERY_S} s of the broker starting")
-    if bridge_resets() != resets:
-        problems.append("the bridge rebooted while the broker was down")
+    problems = _aftermath(rig, subscriber, template, sent=sent, errors=errors, recovered=recovered,
+                          within=RECOVERY_S, what="the broker starting", resets=resets,
+                          bridge_resets=bridge_resets, since=since)
     statuses = [json.loads(m.payload) for m in subscriber.snapshot() if m.name == "status"]
     if statuses and statuses[-1]["telegrams_ok"] < 3:
         problems.append(f"the bridge did not count the telegrams it read while offline: {statuses[-1]}")
@@ -143,15 +146,9 @@ def test_wifi_loss_recovers_without_reboot(rig, subscriber, why, sequence, bridg
         lambda msgs: {m.name for m in msgs if m.at >= back and not m.retain} >= names, timeout=WIFI_RECOVERY_S)
     first = min((m.at for m in subscriber.snapshot() if m.at >= back and m.name == synth.MARKER_TOPIC), default=None)
     player.join()
-    problems = []
-    if not _caught_up(subscriber, template, sent):
-        problems.append("the last telegram sent was never published whole")
-    if errors:
-        problems.append(f"emulator playback failed: {errors[0]}")
-    if not recovered:
-        problems.append(f"not every value was published within {WIFI_RECOVERY_S} s of WiFi coming back")
-    if bridge_resets() != resets:
-        problems.append("the bridge rebooted")
+    problems = _aftermath(rig, subscriber, template, sent=sent, errors=errors, recovered=recovered,
+                          within=WIFI_RECOVERY_S, what="WiFi coming back", resets=resets,
+                          bridge_resets=bridge_resets, since=since)
     leaked = [m for m in subscriber.snapshot() if lost_at + 0.5 < m.at < back and not m.retain]
     if leaked:
         problems.append(f"{len(leaked)} messages crossed a WiFi that was down")
