@@ -57,7 +57,6 @@ class Rig:
         self._reset_bridge = reset_bridge
         self.state = RigState.OFF
         self._failure: BaseException | None = None
-        self._uploaded: set[str] = set()
         self._build_dir = build_dir or Path(tempfile.mkdtemp(prefix="hil-build-"))
 
     def _guard(self) -> None:
@@ -84,7 +83,6 @@ class Rig:
         remote = f"{CAPTURE_DIR_ON_BOARD}/{name}"
         self.emu.stop_serving()
         self.emulator.put(data, remote)
-        self._uploaded.add(remote)
         return remote
 
     def set_inverted(self, inverted: bool) -> None:

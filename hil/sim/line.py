@@ -150,10 +150,6 @@ class P1Line:
     def queue(self, data: bytes, at: int) -> None:
         self._chunks.append([bytearray(data), at])
 
-    @property
-    def pending(self) -> int:
-        return sum(len(c[0]) for c in self._chunks)
-
     def _note_burst(self, start: int, end: int) -> None:
         bursts = self.stats.bursts
         if bursts and start - bursts[-1][1] <= BURST_GAP:
