@@ -96,7 +96,31 @@ class TxConfig:
     invert: bool = False  # UART1 CONF0 UART_TXD_INV, as the emulator set it
 
 
-BURST_GAP = SAMPLE_RATE // 500  # 2 ms of idle line ends a burst (a telegram)
+BURST_GAP = SAMPLE_RATE // 500  # 2 ms of idle line ends a burst
+
+
+def telegram_spans(bursts: list, sizes: list[int]) -> list[tuple] | None:
+    """(first byte, last byte) on the line of each of the last len(sizes)
+    telegrams (of `sizes` bytes, in order), from the line's bursts
+    ([start, end, bytes], oldest first).
+
+    A telegram is one burst or several: a transmitter that pauses more than
+    BURST_GAP mid-telegram (a busy host scheduling the emulator late) splits
+    it. None when the bursts do not add up to the telegrams' sizes, e.g. when
+    back-to-back telegrams ran into one burst."""
+    spans = []
+    i = len(bursts) - 1
+    for size in reversed(sizes):
+        if i < 0:
+            return None
+        end, left = bursts[i][1], size
+        while left > 0 and i >= 0:
+            left -= bursts[i][2]
+            i -= 1
+        if left != 0:
+            return None
+        spans.append((bursts[i + 1][0], end))
+    return spans[::-1]
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hil.captures import load_index
-from hil.sim.line import SAMPLE_RATE, P1Line, TxConfig
+from hil.sim.line import SAMPLE_RATE, P1Line, TxConfig, telegram_spans
 
 DATA = next(c for c in load_index() if c.file.startswith("sx631")).data
 
@@ -58,3 +58,17 @@ def test_bursts_record_when_telegrams_were_on_the_line():
     (start, end, n), = line.stats.bursts
     assert n == len(DATA)
     assert abs((end - start) / SAMPLE_RATE - len(DATA) * 10 / 115200) < 1e-4
+
+
+def test_telegram_spans_join_a_telegram_split_into_bursts():
+    # Two telegrams of 100 bytes: the first left the line in one burst, the
+    # second in three (the transmitter paused twice), after an older one.
+    bursts = [[0.0, 0.5, 100], [1.0, 1.01, 100], [2.0, 2.003, 30], [2.005, 2.006, 20], [2.01, 2.02, 50]]
+    assert telegram_spans(bursts, [100, 100]) == [(1.0, 1.01), (2.0, 2.02)]
+    assert telegram_spans(bursts, [100, 100, 100]) == [(0.0, 0.5), (1.0, 1.01), (2.0, 2.02)]
+
+
+def test_telegram_spans_refuse_bursts_that_do_not_add_up():
+    merged = [[0.0, 1.0, 200]]  # two back-to-back telegrams ran into one burst
+    assert telegram_spans(merged, [100, 100]) is None
+    assert telegram_spans([[0.0, 0.1, 100]], [100, 100]) is None  # fewer bursts than telegrams
