@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from hil.sim.line import telegram_spans
 from hil.verdict import explain
 
 
@@ -25,19 +26,28 @@ def virtual_rig_stats(request, rig_kind):
 
 
 @pytest.fixture
-def telegram_end_times(request, rig_kind):
-    """(sent) → host time each telegram's last byte left the line.
-
-    On the virtual rig the line model reports it; on real boards the emulator's
-    report of its last byte sent (read over USB) stands in, a few ms late."""
+def line_telegrams(request, rig_kind):
+    """(sent) → (first byte, last byte) host times of each telegram on the
+    virtual P1 line, once the line is idle after `sent`; None on real boards
+    or where back-to-back telegrams ran into one burst."""
     if rig_kind != "sim":
-        return lambda sent: [t.host_end for t in sent]
+        return lambda sent: None
     sim = request.getfixturevalue("virtual_rig")
+    return lambda sent: telegram_spans(sim.control(cmd="stats")["line"]["bursts"], [t.nbytes for t in sent])
 
-    def from_line(sent):
-        bursts = sim.control(cmd="stats")["line"]["bursts"]
-        return [end for _start, end, _n in bursts[-len(sent):]]
-    return from_line
+
+@pytest.fixture
+def telegram_end_times(line_telegrams):
+    """(sent) → host time each telegram's last byte left the line; call it
+    once the line is idle after `sent`.
+
+    On the virtual rig the line model reports it; on real boards (and where
+    back-to-back telegrams ran into one burst) the emulator's report of its
+    last byte sent (read over USB) stands in, a few ms late."""
+    def ends(sent):
+        spans = line_telegrams(sent)
+        return [end for _start, end in spans] if spans is not None else [t.host_end for t in sent]
+    return ends
 
 
 @pytest.fixture

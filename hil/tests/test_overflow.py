@@ -7,7 +7,7 @@ carries its index in positive_energy_total, so MQTT tells which one arrived.
 from __future__ import annotations
 
 import contextlib
-import json
+import statistics
 import threading
 import time
 from collections import Counter
@@ -20,8 +20,11 @@ from hil.oracle import expected_values
 from hil.rig.board import BoardTimeout
 from hil.verdict import compare
 
+from . import scenario
+
 CYCLE = 50  # distinct telegrams in the sequence file
 LINE_TIME = 2405 * 10 / 115200  # seconds one SX631 telegram occupies the line
+HEAP_FLAT_MAX = 512  # bytes the bridge's free heap may sink from the first to the last quarter of a run
 
 
 @pytest.fixture(scope="module")
@@ -31,39 +34,33 @@ def sequence_file(rig):
     return template, rig.upload_capture("sequence50.p1", b"".join(telegrams))
 
 
-def _statuses(subscriber) -> list[tuple[float, dict]]:
-    return [(m.at, json.loads(m.payload)) for m in subscriber.snapshot() if m.name == "status"]
+def _heap_creep(samples: list[dict]) -> str | None:
+    """Free heap (after a collection) must be as high at the end of a run as
+    at its start: a leak of a few bytes per telegram shows over many."""
+    if len(samples) < 8:
+        return None
+    quarter = len(samples) // 4
+    first = statistics.median(s["heap_free"] for s in samples[:quarter])
+    last = statistics.median(s["heap_free"] for s in samples[-quarter:])
+    if last < first - HEAP_FLAT_MAX:
+        return (f"free heap sank from {first:.0f} B (median, first quarter of the run) to {last:.0f} B "
+                f"(last quarter): more than {HEAP_FLAT_MAX} B, over {len(samples)} status samples")
+    return None
 
 
-def _wait_status(subscriber, why, after: float, timeout: float = 15) -> dict:
-    ok = subscriber.wait_for(lambda msgs: any(m.name == "status" and m.at > after for m in msgs), timeout)
-    assert ok, why([f"no <base>/status message within {timeout} s"])
-    return [s for at, s in _statuses(subscriber) if at > after][-1]
-
-
-def _report(report_data, request, subscriber, events=()):
-    tid = request.node.nodeid
-    for at, status in _statuses(subscriber):
-        report_data.add_status(tid, at, status)
-    for at, text in events:
-        report_data.add_event(tid, at, text)
-
-
-def test_1000_telegrams_back_to_back_all_published(rig, subscriber, why, sequence_file, report_data, request):
+def _back_to_back(rig, subscriber, why, sequence_file, bridge_resets, report_data, request, rounds: int):
     template, remote = sequence_file
-    rounds = 20
-    since = rig.bridge.mark()
-    # A status published from now on: the line is idle, so its counters are current.
-    before = _wait_status(subscriber, why, after=time.monotonic())
+    base = scenario.baseline(rig, subscriber, why, bridge_resets)
+    started = time.monotonic()
 
-    rig.play([remote], interval_ms=0, count=rounds, timeout=rounds * CYCLE * LINE_TIME + 60)
+    sent = rig.play([remote], interval_ms=0, count=rounds, timeout=rounds * CYCLE * LINE_TIME + 60)
 
     total = rounds * CYCLE
     marker = synth.MARKER_TOPIC
-    subscriber.wait_for(lambda msgs: sum(m.name == marker for m in msgs) >= total, timeout=30)
-    after = _wait_status(subscriber, why, after=time.monotonic())
-    _report(report_data, request, subscriber)
-    by_name = subscriber.values()
+    subscriber.wait_for(lambda msgs: sum(m.name == marker and m.at > started for m in msgs) >= total, timeout=30)
+    after = scenario.wait_status(subscriber, why, after=time.monotonic())
+    scenario.report(report_data, request, subscriber)
+    by_name = {name: [m for m in msgs if m.at > started] for name, msgs in subscriber.values().items()}
     problems = []
     seen = Counter(synth.index_of(template, m.text) for m in by_name.get(marker, []))
     if seen != Counter({i: rounds for i in range(CYCLE)}):
@@ -74,17 +71,33 @@ def test_1000_telegrams_back_to_back_all_published(rig, subscriber, why, sequenc
     problems += compare(expected, by_name, times=total).problems
     # The bridge's own log, line by line: exact whatever the status timing.
     with contextlib.suppress(BoardTimeout):  # the count below says how many came
-        rig.bridge.expect_lines(r"^bridge: telegram ok", total, timeout=10, since=since)
-    ok_lines = sum(line.startswith("bridge: telegram ok") for line in rig.bridge.log.lines[since:])
+        rig.bridge.expect_lines(r"^bridge: telegram ok", total, timeout=10, since=base.log_mark)
+    ok_lines = sum(line.startswith("bridge: telegram ok") for line in rig.bridge.log.lines[base.log_mark:])
     if ok_lines != total:
         problems.append(f"bridge logged {ok_lines} telegrams ok, emulator sent {total}")
-    crashes = [line for line in rig.bridge.log.lines[since:] if "application crashed" in line]
-    if crashes:
-        problems.append(f"the bridge's application failed {len(crashes)} time(s), first: {crashes[0]!r}")
-    for counter in ("crc_errors", "superseded"):
-        if after[counter] != before[counter]:
-            problems.append(f"{counter} rose from {before[counter]} to {after[counter]} on a clean line")
-    assert not problems, why(problems + [f"status before: {before}", f"status after: {after}"])
+    problems += scenario.health_problems(rig, base, after, bridge_resets)
+    problems += scenario.counter_problems(base.status, after, len(sent), superseded=False)
+    if after["superseded"] != base.status["superseded"]:
+        problems.append(f"superseded rose from {base.status['superseded']} to {after['superseded']} "
+                        "with a broker that keeps up: values were lost")
+    creep = _heap_creep([s for at, s in scenario.statuses(subscriber, started)])
+    if creep:
+        problems.append(creep)
+    assert not problems, why(problems + [f"status before: {base.status}", f"status after: {after}"])
+
+
+def test_200_telegrams_back_to_back_all_published(rig, subscriber, why, sequence_file, bridge_resets,
+                                                  report_data, request):
+    _back_to_back(rig, subscriber, why, sequence_file, bridge_resets, report_data, request, rounds=4)
+
+
+@pytest.mark.long
+def test_soak_many_telegrams_back_to_back_heap_flat(rig, subscriber, why, sequence_file, bridge_resets,
+                                                    report_data, request, pytestconfig):
+    """The soak: --soak-telegrams (default 2000, ~7 min) at line rate, every
+    one published, free heap as high at the end as at the start."""
+    rounds = max(1, pytestconfig.getoption("--soak-telegrams") // CYCLE)
+    _back_to_back(rig, subscriber, why, sequence_file, bridge_resets, report_data, request, rounds=rounds)
 
 
 def test_stalled_broker_bounded_supersedes_and_recovers(rig, subscriber, broker, why, sequence_file,
@@ -92,17 +105,15 @@ def test_stalled_broker_bounded_supersedes_and_recovers(rig, subscriber, broker,
     """SIGSTOP the broker for 60 s while telegrams arrive back to back."""
     template, remote = sequence_file
     stall = 60.0
-    since = rig.bridge.mark()
-    # A status published from now on: the line is idle, so its counters are current.
-    before = _wait_status(subscriber, why, after=time.monotonic())
-    resets_before = bridge_resets()
+    base = scenario.baseline(rig, subscriber, why, bridge_resets)
     rounds = int((stall + 25) / (CYCLE * LINE_TIME)) + 1
     player_error: list[BaseException] = []
+    sent = []
     started = time.monotonic()
 
     def play():
         try:
-            rig.play([remote], interval_ms=0, count=rounds, timeout=rounds * CYCLE * LINE_TIME + 60)
+            sent.extend(rig.play([remote], interval_ms=0, count=rounds, timeout=rounds * CYCLE * LINE_TIME + 60))
         except BaseException as e:  # noqa: B902 - reported by the test thread
             player_error.append(e)
 
@@ -119,13 +130,11 @@ def test_stalled_broker_bounded_supersedes_and_recovers(rig, subscriber, broker,
     # The telegram on the line when the broker came back (line runs back to back).
     latest = int((resumed_at - started) / LINE_TIME) % CYCLE
 
-    recovered = subscriber.wait_for(
-        lambda msgs: {m.name for m in msgs if m.at >= resumed_at and not m.retain} >= set(expected_values(template)),
-        timeout=5)
+    recovered = scenario.recovered(subscriber, template, resumed_at, timeout=5)
     player.join()
-    after = _wait_status(subscriber, why, after=resumed_at)
-    _report(report_data, request, subscriber, [(paused_at, "broker stopped (SIGSTOP)"),
-                                               (resumed_at, "broker resumed (SIGCONT)")])
+    after = scenario.wait_status(subscriber, why, after=time.monotonic())
+    scenario.report(report_data, request, subscriber, [(paused_at, "broker stopped (SIGSTOP)"),
+                                                       (resumed_at, "broker resumed (SIGCONT)")])
 
     problems = []
     if player_error:
@@ -139,14 +148,6 @@ def test_stalled_broker_bounded_supersedes_and_recovers(rig, subscriber, broker,
     stale = [m for m in subscriber.snapshot() if m.name == synth.MARKER_TOPIC and paused_at < m.at and m.at < resumed_at]
     if stale:
         problems.append(f"{len(stale)} values arrived while the broker was stopped (subscriber should see none)")
-    if after["superseded"] <= before["superseded"]:
-        problems.append(f"superseded stayed at {after['superseded']}: the bridge cannot have kept every telegram")
-    if bridge_resets() != resets_before or after["uptime_s"] < before["uptime_s"]:
-        problems.append(f"the bridge rebooted (resets {resets_before} → {bridge_resets()}, "
-                        f"uptime {before['uptime_s']} → {after['uptime_s']})")
-    crashes = [line for line in rig.bridge.log.lines[since:] if "application crashed" in line]
-    if crashes:
-        problems.append(f"the bridge's application failed {len(crashes)} time(s), first: {crashes[0]!r}")
-    if after["heap_min_free"] < 0.5 * before["heap_free"]:
-        problems.append(f"heap not bounded: min free {after['heap_min_free']} B vs {before['heap_free']} B free before")
-    assert not problems, why(problems + [f"status before: {before}", f"status after: {after}"])
+    problems += scenario.health_problems(rig, base, after, bridge_resets)
+    problems += scenario.counter_problems(base.status, after, len(sent), superseded=True)
+    assert not problems, why(problems + [f"status before: {base.status}", f"status after: {after}"])

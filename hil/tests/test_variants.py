@@ -1,18 +1,29 @@
-"""The overflow scenarios catch a bridge built the seed's way: pointed with
---bridge-firmware at a variant that queues every value without bound, they
-fail, each with a message that says why. (The project's bridge passes them in
-the normal run.) Marked long: it replays the scenarios in a rig of its own."""
+"""The overflow and network scenarios catch a bridge built the seed's way:
+pointed with --bridge-firmware at a variant that queues every value without
+bound, each of them fails with a message that says why. (The project's bridge
+passes them in the normal run.) Marked long: it replays the scenarios in a rig
+of its own (~4 min)."""
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIANT = Path(__file__).with_name("variants") / "unbounded_queue"
+SCENARIOS = (
+    "test_overflow.py::test_stalled_broker_bounded_supersedes_and_recovers",
+    "test_network.py::test_broker_restart_recovers_without_reboot",
+    "test_network.py::test_broker_down_while_the_bridge_boots",
+    "test_network.py::test_wifi_loss_recovers_without_reboot",
+)
+# What a failure must say (at least one of): the scenarios' problem sentences.
+REASONS = ("superseded stayed at", "heap not bounded", "the bridge rebooted", "uptime went back",
+           "application failed", "not every value was published within", "stale value")
 
 
 @pytest.fixture
@@ -23,20 +34,43 @@ def unbounded_bridge(tmp_path) -> Path:
     return firmware
 
 
+def _failures(junit: Path) -> dict[str, str]:
+    """Test name → failure text (empty when it passed) from a JUnit XML file."""
+    out = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        failure = case.find("failure")
+        if failure is None:
+            failure = case.find("error")
+        out[case.get("name")] = "" if failure is None else (failure.get("message", "") + (failure.text or ""))
+    return out
+
+
 @pytest.mark.long
-def test_overflow_scenarios_fail_on_an_unbounded_queue(unbounded_bridge, tmp_path, rig_kind):
+def test_overflow_and_network_scenarios_fail_on_an_unbounded_queue(unbounded_bridge, tmp_path, rig_kind):
     if rig_kind != "sim":
         pytest.skip("runs a virtual rig of its own")
+    report = tmp_path / "report"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--tb=line",
-         str(ROOT / "hil/tests/test_overflow.py::test_stalled_broker_bounded_supersedes_and_recovers"),
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--tb=short",
+         *(str(ROOT / "hil/tests" / s) for s in SCENARIOS),
          "--bridge-firmware", str(unbounded_bridge), "--basetemp", str(tmp_path / "inner"),
-         "--report-dir", str(tmp_path / "report")],
-        cwd=ROOT, capture_output=True, text=True, timeout=900)
-    out = result.stdout + result.stderr
-    assert result.returncode == 1, f"the stall scenario should fail on an unbounded queue:\n{out[-3000:]}"
-    assert "1 failed" in out, out[-3000:]
-    reasons = [r for r in ("superseded stayed at", "heap not bounded", "the bridge rebooted",
-                           "application failed", "not every value was published within 5 s") if r in out]
-    assert reasons, f"the failure does not say why:\n{out[-3000:]}"
-    print("stall scenario on the unbounded variant failed because:", "; ".join(reasons))
+         "--report-dir", str(report)],
+        cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    out = (result.stdout + result.stderr)[-3000:]
+    assert result.returncode == 1, f"the scenarios should fail on an unbounded queue (pytest exit 1):\n{out}"
+    failures = _failures(report / "junit.xml")
+    problems = []
+    for scenario in SCENARIOS:
+        name = scenario.split("::")[1]
+        text = failures.get(name)
+        if text is None:
+            problems.append(f"{name}: did not run")
+        elif not text:
+            problems.append(f"{name}: passed on a bridge that queues every value")
+        else:
+            reasons = [r for r in REASONS if r in text]
+            if not reasons:
+                problems.append(f"{name}: failed without saying why:\n{text[:1500]}")
+            else:
+                print(f"{name} failed on the unbounded variant because: {'; '.join(reasons)}")
+    assert not problems, "\n".join(problems) + f"\n--- inner run ---\n{out}"
