@@ -39,6 +39,8 @@ def pytest_addoption(parser):
     group.addoption("--rig-config", default=None, metavar="FILE",
                     help="the bench's rig config for real boards: WiFi, broker host, board bindings "
                          "(JSON, see rig.example.json; never commit it)")
+    group.addoption("--soak-telegrams", type=int, default=2000, metavar="N",
+                    help="telegrams the soak test (-m long) plays back to back (default 2000, ~7 min)")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -66,7 +68,7 @@ def rig_config(pytestconfig) -> dict:
 def broker(pytestconfig, rig_kind, rig_config, tmp_path_factory):
     host = pytestconfig.getoption("--broker-host") or rig_config.get("broker", {}).get("host") or "127.0.0.1"
     ports = [pytestconfig.getoption("--emulator-port"), pytestconfig.getoption("--bridge-port")]
-    virtual = all(p and p.startswith("/dev/pts/") for p in ports)  # a running `hil sim`
+    virtual = all(p and reset.is_virtual(p) for p in ports)  # a running `hil sim`
     if rig_kind == "usb" and host.startswith("127.") and not virtual:
         pytest.skip("--rig usb needs --broker-host set to this PC's LAN address, reachable by the bridge over WiFi")
     with Mosquitto(host=host, workdir=tmp_path_factory.mktemp("broker")) as b:
@@ -82,20 +84,25 @@ def virtual_rig(rig_kind, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def board_ports(request, rig_kind, rig_config) -> dict[str, str]:
+def board_bindings(request, rig_kind, rig_config) -> dict[str, str | None]:
+    """Role → what names its board (a path, serial:..., location:...; None:
+    the one board attached). The virtual rig's ports are stable links."""
     if rig_kind == "sim":
-        return request.getfixturevalue("virtual_rig").ports
-    cfg = request.config
+        return {role: request.getfixturevalue("virtual_rig").ports[role] for role in ("emulator", "bridge")}
     bound = rig_config.get("boards", {})
-    bindings = {role: cfg.getoption(f"--{role}-port") or bound.get(role) for role in ("emulator", "bridge")}
+    return {role: request.config.getoption(f"--{role}-port") or bound.get(role) for role in ("emulator", "bridge")}
+
+
+@pytest.fixture(scope="session")
+def board_ports(board_bindings) -> dict[str, str]:
     try:
-        return discover.resolve_roles(bindings, {"emulator": "--emulator-port", "bridge": "--bridge-port"})
+        return discover.resolve_roles(board_bindings, {"emulator": "--emulator-port", "bridge": "--bridge-port"})
     except discover.DiscoverError as e:
         pytest.skip(f"--rig usb: {e}")
 
 
 @pytest.fixture(scope="session")
-def rig(request, rig_kind, rig_config, broker, board_ports, tmp_path_factory):
+def rig(request, rig_kind, rig_config, broker, board_bindings, board_ports, tmp_path_factory):
     logs = tmp_path_factory.mktemp("boards")
     wifi = ("hil-rig", "hil-rig-password")  # the virtual board's WLAN takes any
     if "wifi" in rig_config:
@@ -114,8 +121,8 @@ def rig(request, rig_kind, rig_config, broker, board_ports, tmp_path_factory):
     elif not reset.is_virtual(board_ports["bridge"]):
         def reset_bridge():
             reset.hard_reset(bridge.transport.serial)  # DTR/RTS, as esptool does
-    emulator = Board("emulator", board_ports["emulator"], logs / "emulator.log").open()
-    bridge = Board("bridge", board_ports["bridge"], logs / "bridge.log").open()
+    emulator, bridge = (Board(role, board_ports[role], logs / f"{role}.log", binding=board_bindings[role]).open()
+                        for role in ("emulator", "bridge"))
     r = Rig(emulator, bridge, BrokerAccess(*broker_for_bridge, broker.user, broker.password),
             base_topic=f"p1hil{os.getpid()}", wifi=wifi, reset_bridge=reset_bridge)
     firmware = request.config.getoption("--bridge-firmware")
@@ -139,9 +146,11 @@ _LOG_MARKS = pytest.StashKey[dict]()
 
 @pytest.fixture(autouse=True)
 def _mark_board_logs(request):
-    """Remember where each board's log stood when a rig test began."""
+    """Clear stale board output and remember where each board's log stood
+    when a rig test began."""
     if "rig" in request.fixturenames:
         rig = request.getfixturevalue("rig")
+        rig.clear_stale_output()
         request.node.stash[_LOG_MARKS] = {b.role: (b, b.mark()) for b in (rig.emulator, rig.bridge)}
     yield
 

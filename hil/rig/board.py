@@ -5,10 +5,16 @@ Raw-REPL work goes through mpremote's transport, wrapped here so a change in
 its (unstable) API touches one place. Every byte read from the port goes to the
 board's log with a timestamp and the board's role, and output of long-running
 commands is handed out line by line as it arrives.
+
+A port that disappears (USB unplugged, a hub resetting, the kernel
+re-enumerating the adapter as another /dev/ttyUSB*) is waited for and
+reattached through the board's binding: by the background monitor at once, or
+by the next command. A command cut off by the loss fails; it is not retried.
 """
 from __future__ import annotations
 
 import ast
+import os
 import re
 import threading
 import time
@@ -17,6 +23,10 @@ from typing import Callable, Iterator
 
 from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
+
+from . import discover
+
+REATTACH_TIMEOUT_S = 30.0  # how long a vanished port is waited for
 
 
 class BoardError(Exception):
@@ -33,6 +43,10 @@ class BoardExecError(BoardError):
 
 class BoardTimeout(BoardError):
     pass
+
+
+class PortGoneError(BoardError):
+    """The board's port disappeared and did not come back in time."""
 
 
 class BoardLog:
@@ -76,6 +90,10 @@ class BoardLog:
                     return None
                 self._lock.wait(left)
 
+    def note(self, text: str) -> None:
+        """A line from the host (not the board) into the log: port events."""
+        self.feed(f"~~ hil: {text}\n".encode())
+
     def tail(self, n: int = 20) -> str:
         with self._lock:
             return "\n".join(self.lines[-n:])
@@ -86,55 +104,129 @@ class BoardLog:
 
 
 class _LoggedSerial:
-    """pyserial port proxy that copies every byte read into the board log."""
+    """pyserial port proxy that copies every byte read into the board log and
+    tells the board when the port fails (gone from under it)."""
 
-    def __init__(self, serial, log: BoardLog):
+    def __init__(self, serial, log: BoardLog, on_error: Callable[[OSError], None]):
         self._serial = serial
         self._log = log
+        self._on_error = on_error
 
     def read(self, size=1):
-        data = self._serial.read(size)
+        try:
+            data = self._serial.read(size)
+        except OSError as e:  # pyserial's SerialException is an OSError
+            self._on_error(e)
+            raise
         if data:
             self._log.feed(data)
         return data
+
+    def write(self, data):
+        try:
+            return self._serial.write(data)
+        except OSError as e:
+            self._on_error(e)
+            raise
 
     def __getattr__(self, name):
         return getattr(self._serial, name)
 
 
 class Board:
-    """One board, by role ("emulator" / "bridge") and port."""
+    """One board, by role ("emulator" / "bridge") and port.
 
-    def __init__(self, role: str, port: str, log_path: Path | None = None):
+    `port` is the device path to open; `binding` (default: `port`) is what
+    finds the board again after its port vanished: a stable path such as
+    /dev/serial/by-path/... or a virtual board's link, or a discover spec
+    (`serial:...`, `location:...`)."""
+
+    def __init__(self, role: str, port: str, log_path: Path | None = None, binding: str | None = None,
+                 reattach_timeout: float = REATTACH_TIMEOUT_S):
         self.role = role
         self.port = port
+        self.binding = binding or port
+        self.device = ""  # what is open: the port with links resolved
+        self.reattach_timeout = reattach_timeout
+        self.reattaches = 0
         self.log = BoardLog(role, log_path)
         self._transport: SerialTransport | None = None
+        self._gone: OSError | None = None  # the error that showed the port failing
         self._running = False  # a no-follow command is running on the board
         self._monitor: threading.Thread | None = None
         self._monitor_stop = threading.Event()
+        self._monitor_failure: BoardError | None = None
 
     # --- connection ---
     def open(self) -> "Board":
+        device = os.path.realpath(self.port) if self.port.startswith("/") else self.port
         try:
             # A read timeout: mpremote reads ptys without checking in_waiting.
-            transport = SerialTransport(self.port, baudrate=115200, timeout=0.5)
+            transport = SerialTransport(device, baudrate=115200, timeout=0.5)
         except TransportError as e:
             raise BoardError(f"{self.role}: cannot open {self.port}: {e}. Is the board plugged in "
                              "and no other program (miniterm, mpremote, Thonny) holding the port?") from e
-        transport.serial = _LoggedSerial(transport.serial, self.log)
+        transport.serial = _LoggedSerial(transport.serial, self.log, self._port_failed)
         self._transport = transport
+        self.device = device
+        self._gone = None
         return self
 
-    def close(self) -> None:
-        self.stop_monitor()
+    def _port_failed(self, error: OSError) -> None:
+        self._gone = error
+
+    def _drop_transport(self) -> None:
         if self._transport is not None:
             try:
                 self._transport.close()
             except OSError:
-                pass
+                pass  # a vanished port cannot be closed cleanly
             self._transport = None
+
+    def close(self) -> None:
+        self.stop_monitor()
+        self._drop_transport()
         self.log.close()
+
+    def _moved(self) -> str:
+        """Why the binding no longer leads to the open device ("" if it does)."""
+        try:
+            now = discover.resolve(self.binding, self.role)
+        except discover.NoBoardError:
+            return f"{self.binding} is not there"
+        except discover.DiscoverError as e:
+            raise BoardError(f"{self.role}: {e}") from e
+        now = os.path.realpath(now) if now.startswith("/") else now
+        return f"{self.binding} now leads to {now}" if now != self.device else ""
+
+    def ensure_attached(self) -> bool:
+        """Reattach if the port failed or the binding now names another
+        device (re-enumerated); True when it did."""
+        if self._transport is not None and self._gone is None:
+            moved = self._moved()
+            if not moved:
+                return False
+            self._gone = OSError(moved)
+        self.reattach()
+        return True
+
+    def reattach(self, stop: threading.Event | None = None) -> None:
+        """Wait for the board's port to come back through its binding and
+        open it again. What the board does meanwhile is its own business: a
+        D1 mini powered by USB has rebooted."""
+        why = f": {self._gone}" if self._gone else ""
+        self.log.note(f"{self.role} port {self.device or self.port} gone{why}; waiting up to "
+                      f"{self.reattach_timeout:.0f} s for {self.binding} to come back")
+        self._drop_transport()
+        self._running = False
+        try:
+            self.port = discover.wait_for_port(self.binding, self.reattach_timeout, self.role, stop=stop)
+        except discover.NoBoardError as e:
+            raise PortGoneError(f"{self.role}: the port went away and did not come back: {e}. Plug the board "
+                                f"in again (or check its USB hub) and rerun{self._where()}") from e
+        self.open()
+        self.reattaches += 1
+        self.log.note(f"{self.role} port back as {self.device}; reattached")
 
     def __enter__(self) -> "Board":
         return self.open()
@@ -145,6 +237,8 @@ class Board:
     @property
     def transport(self) -> SerialTransport:
         if self._transport is None:
+            if self._monitor_failure is not None:
+                raise self._monitor_failure
             raise BoardError(f"{self.role}: port {self.port} is not open")
         return self._transport
 
@@ -156,6 +250,7 @@ class Board:
         """Interrupt whatever runs and take the raw REPL (no soft reset by
         default: a soft reset would re-run boot.py on a board mid-test)."""
         self.stop_monitor()
+        self.ensure_attached()
         t = self.transport
         try:
             t.enter_raw_repl(soft_reset=soft_reset)
@@ -166,6 +261,7 @@ class Board:
     def discard_input(self) -> None:
         """Drop what the port has buffered (stale output before a reset)."""
         self.stop_monitor()
+        self.ensure_attached()
         serial = self.transport.serial
         while serial.in_waiting:
             serial.read(serial.in_waiting)
@@ -175,6 +271,7 @@ class Board:
         firmware's boot window, or a prompt when there is no main.py), then
         take the raw REPL with Ctrl-C before the firmware takes the port."""
         self.stop_monitor()
+        self.ensure_attached()
         serial = self.transport.serial
         deadline = time.monotonic() + timeout
         seen = b""
@@ -188,10 +285,9 @@ class Board:
     # --- code ---
     def _idle_raw_repl(self) -> SerialTransport:
         """The raw REPL prompt, interrupting a running command if need be."""
-        t = self.transport
-        if not t.in_raw_repl or self._running:
+        if self.ensure_attached() or not self.transport.in_raw_repl or self._running:
             self.enter_raw_repl()
-        return t
+        return self.transport
 
     def exec(self, code: str, timeout: float = 10) -> str:
         t = self._idle_raw_repl()
@@ -240,7 +336,12 @@ class Board:
         deadline = time.monotonic() + timeout
         line = bytearray()
         while time.monotonic() < deadline:
-            byte = serial.read(1)
+            try:
+                byte = serial.read(1)
+            except OSError as e:
+                self._running = False
+                raise BoardError(f"{self.role}: port {self.device} failed while a command ran ({e}); "
+                                 f"the command is lost, the next one reattaches{self._where()}") from e
             if not byte:
                 continue
             if byte == b"\x04":
@@ -288,15 +389,25 @@ class Board:
         into the log file and expect_line() while the board runs on its own."""
         if self._monitor is not None:
             return
-        serial = self.transport.serial
+        self.ensure_attached()
         self._monitor_stop.clear()
+        self._monitor_failure = None
 
         def pump():
             while not self._monitor_stop.is_set():
                 try:
+                    serial = self.transport.serial
                     serial.read(max(1, serial.in_waiting))
-                except (OSError, TypeError):
-                    return  # port closed or gone; the next user reports it
+                except (OSError, TypeError):  # TypeError: pyserial mid-close
+                    if self._monitor_stop.is_set():
+                        return
+                    self._gone = self._gone or OSError("read failed")
+                    try:
+                        self.reattach(stop=self._monitor_stop)
+                    except PortGoneError as e:
+                        if not self._monitor_stop.is_set():
+                            self._monitor_failure = e  # the next user of the port sees it
+                        return
 
         self._monitor = threading.Thread(target=pump, name=f"{self.role}-monitor", daemon=True)
         self._monitor.start()

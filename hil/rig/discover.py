@@ -18,6 +18,7 @@ is ambiguous, and the error lists the exact options that would settle it.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -193,14 +194,17 @@ def role_of(board: BoardInfo, bindings: dict[str, str | None]) -> str:
     return ", ".join(role for role, spec in bindings.items() if spec and board.matches(spec))
 
 
-def wait_for_port(spec: str | None, timeout: float, role: str = "board", interval: float = 0.25) -> str:
+def wait_for_port(spec: str | None, timeout: float, role: str = "board", interval: float = 0.25,
+                  stop: threading.Event | None = None) -> str:
     """Wait for a board to (re)appear, e.g. after USB re-enumeration; returns
-    its device path. Polls list_ports: pyserial has no hot-plug event source."""
+    its device path. Polls list_ports: pyserial has no hot-plug event source.
+    A set `stop` event ends the wait early with NoBoardError."""
     deadline = time.monotonic() + timeout
+    stop = stop or threading.Event()
     while True:
         try:
             return resolve(spec, role)
         except NoBoardError as e:
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or stop.is_set():
                 raise NoBoardError(f"waited {timeout:.0f} s: {e}") from None
-        time.sleep(interval)
+        stop.wait(interval)

@@ -42,16 +42,24 @@ class EmulatorClient:
 
     def _next(self, timeout: float) -> tuple[float, dict]:
         """The next `@` message, with the host time it arrived."""
-        for at, line in self.board.lines(timeout):
-            if line.startswith("@"):
-                try:
-                    return at, json.loads(line[1:])
-                except ValueError as e:
-                    raise EmulatorError(f"emulator sent a malformed message {line!r}: {e}") from e
+        try:
+            for at, line in self.board.lines(timeout):
+                if line.startswith("@"):
+                    try:
+                        return at, json.loads(line[1:])
+                    except ValueError as e:
+                        raise EmulatorError(f"emulator sent a malformed message {line!r}: {e}") from e
+        except EmulatorError:
+            raise
+        except BoardError:
+            self.serving = False  # the port failed under the loop
+            raise
         self.serving = False
         raise EmulatorError(f"the emulator's command loop ended{self.board._where()}")
 
     def start(self, timeout: float = 10) -> None:
+        if self.board.ensure_attached():
+            self.serving = False  # a re-plugged board has rebooted: its loop is gone
         if self.serving:
             return
         self.board.start("import protocol\nprotocol.serve()")

@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .reset import is_virtual
+
 _RUN_AS_SOURCE = {"main.py", "boot.py"}
 ARCHS = ("x64", "x86", "armv6m", "armv7m", "armv7emsp", "armv7emdp", "xtensa", "xtensawin", "rv32imc")
 ESP8266_ARCH = "xtensa"
@@ -78,7 +80,7 @@ def build(source_dir: Path, out_dir: Path, arch: str | None = None) -> list[tupl
 def arch_for_port(port: str) -> str:
     """The mpy-cross arch of the board on `port`: a virtual board (a pty) runs
     the unix port on this machine; anything else is an ESP8266."""
-    if port.startswith("/dev/pts/"):
+    if is_virtual(port):
         import platform
 
         machine = platform.machine()

@@ -151,6 +151,13 @@ class Rig:
         self.bridge.start_monitor()
         self.bridge.expect_line(r"^bridge: config ok", timeout, since=since)
 
+    def clear_stale_output(self) -> None:
+        """Between tests: whatever the emulator said and nobody read goes to
+        its log, not into the next test's replies. (The bridge's output is
+        read all the time by its monitor; tests look from their log mark.)"""
+        if self.emu.serving:
+            self.emulator.discard_input()
+
     def evidence(self, lines: int = 25) -> list[tuple[str, str]]:
         """(title, excerpt) of each board's log, for failure messages."""
         out = []

@@ -79,7 +79,7 @@ class VirtualBoard:
     """One board: flash directory, USB pty, interpreter lifecycle."""
 
     def __init__(self, name: str, flash_dir: Path, env: dict[str, str], heapsize: str,
-                 to_uart0_rx: Callable[[bytes], None] | None = None):
+                 to_uart0_rx: Callable[[bytes], None] | None = None, usb_link: Path | None = None):
         self.name = name
         self.flash_dir = Path(flash_dir)
         self.flash_dir.mkdir(parents=True, exist_ok=True)
@@ -100,8 +100,38 @@ class VirtualBoard:
         self._reset_request: int | None = None
         self._stopping = False
         self._spawned = asyncio.Event()
+        self._powered = asyncio.Event()
+        self._powered.set()
+        # A stable name for the USB port, as udev's /dev/serial/by-path/ links
+        # are: it follows the port when a re-plug gives it a new /dev/pts/N.
+        self.usb_link = Path(usb_link) if usb_link else None
+        self.usb_master: int | None = None
+        self._usb_slave: int | None = None
+        self.usb_port = ""
+        self._open_usb()
+
+    def _open_usb(self) -> None:
         self.usb_master, self._usb_slave = open_pty(raw=True)
         self.usb_port = os.ttyname(self._usb_slave)
+        if self.usb_link is not None:
+            self.usb_link.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.usb_link.with_name(self.usb_link.name + ".new")
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(self.usb_port)
+            tmp.replace(self.usb_link)  # atomic: a reader sees the old port or the new one
+
+    def _close_usb(self) -> None:
+        if self.usb_link is not None:
+            self.usb_link.unlink(missing_ok=True)
+        for fd in (self.usb_master, self._usb_slave):
+            if fd is not None:
+                os.close(fd)
+        self.usb_master = self._usb_slave = None
+        self.usb_port = ""
+
+    @property
+    def plugged(self) -> bool:
+        return self.usb_master is not None
 
     # --- lifecycle ---
     async def start(self) -> None:
@@ -112,12 +142,32 @@ class VirtualBoard:
 
     async def stop(self) -> None:
         self._stopping = True
+        self._powered.set()  # let an unpowered supervisor see _stopping
         self._kill()
         if self._supervisor:
             await asyncio.gather(self._supervisor, return_exceptions=True)
+        if self.plugged:
+            asyncio.get_running_loop().remove_reader(self.usb_master)
+        self._close_usb()
+
+    def unplug(self) -> None:
+        """Pull the USB cable: the port disappears from the host and, a D1
+        mini being powered by USB, the chip loses power."""
+        if not self.plugged:
+            return
+        self._powered.clear()
+        self._kill()
         asyncio.get_running_loop().remove_reader(self.usb_master)
-        for fd in (self.usb_master, self._usb_slave):
-            os.close(fd)
+        self._close_usb()
+
+    def plug(self) -> None:
+        """Plug the cable back in: a new port (the kernel may give it another
+        name; usb_link follows it) and a power-on reset."""
+        if self.plugged:
+            return
+        self._open_usb()
+        asyncio.get_running_loop().add_reader(self.usb_master, self._on_usb_input)
+        self._powered.set()
 
     def hard_reset(self) -> None:
         """The EN/RST pin: what DTR/RTS do on a D1 mini."""
@@ -139,7 +189,14 @@ class VirtualBoard:
             rc = await self._run_interpreter(cause, run_main)
             if self._stopping:
                 break
-            if self._reset_request is not None or rc == EXIT_HARD_RESET:
+            if not self._powered.is_set():
+                await self._powered.wait()
+                if self._stopping:
+                    break
+                cause, run_main, self._raw_mode, self._reset_request = PWRON_RESET, True, False, None
+                self._entering_raw = False
+                self._usb_write(_ROM_NOISE)
+            elif self._reset_request is not None or rc == EXIT_HARD_RESET:
                 cause = self._reset_request if self._reset_request is not None else SOFT_RESET
                 self._reset_request = None
                 self._raw_mode = False
@@ -175,6 +232,8 @@ class VirtualBoard:
 
     # --- byte routing ---
     def _on_usb_input(self) -> None:
+        if not self.plugged:
+            return
         try:
             data = os.read(self.usb_master, 4096)
         except OSError:
@@ -275,6 +334,8 @@ class VirtualBoard:
             self._usb_write(before + after)
 
     def _usb_write(self, data: bytes) -> None:
+        if not self.plugged:
+            return  # no cable, no power: nothing to say
         try:
             os.write(self.usb_master, data)
         except BlockingIOError:

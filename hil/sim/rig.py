@@ -55,7 +55,8 @@ class VirtualRig:
                    "HIL_SIM_WIFI_DOWN": str(self.workdir / f"{name}.wifi-down")}
             self.boards[name] = VirtualBoard(
                 name, self.workdir / name / "flash", env, heapsize,
-                to_uart0_rx=(self._deliver_to_bridge if name == "bridge" else None))
+                to_uart0_rx=(self._deliver_to_bridge if name == "bridge" else None),
+                usb_link=self.workdir / "dev" / name)
         self._tap_master, self._tap_slave = open_pty(raw=True)
         self.tap_port = os.ttyname(self._tap_slave)
         self._t0 = 0.0
@@ -64,7 +65,9 @@ class VirtualRig:
 
     @property
     def ports(self) -> dict[str, str]:
-        ports = {name: b.usb_port for name, b in self.boards.items()}
+        """Each board's USB port by its stable name (a link to its pty that
+        follows a re-plug), and the P1 line's tap."""
+        ports = {name: str(b.usb_link) for name, b in self.boards.items()}
         ports["p1"] = self.tap_port  # a USB-UART adapter on the P1 line
         return ports
 
@@ -199,10 +202,15 @@ class VirtualRig:
                     "adapter": {"mode": self.line.adapter, "rise_us": self.line.rise_delay_s * 1e6,
                                 "fall_us": self.line.fall_delay_s * 1e6},
                     "repl_attached": {n: b.repl_attached for n, b in self.boards.items()},
-                    "resets": {n: b.resets for n, b in self.boards.items()}}
+                    "resets": {n: b.resets for n, b in self.boards.items()},
+                    "usb": {n: b.usb_port for n, b in self.boards.items()}}
         if cmd == "reset":
             self.boards[msg["board"]].hard_reset()
             return {"ok": True}
+        if cmd == "usb":
+            board = self.boards[msg["board"]]
+            board.plug() if msg["plugged"] else board.unplug()
+            return {"ok": True, "port": board.usb_port}
         if cmd == "wifi":
             flag = self.workdir / f"{msg['board']}.wifi-down"
             flag.unlink(missing_ok=True) if msg["up"] else flag.touch()
