@@ -28,6 +28,7 @@ from .captures import load_index
 from .mqtt import Subscriber
 from .report import cli as report_cli
 from .oracle import expected_values
+from .sim.line import telegram_spans
 
 console = Console()
 
@@ -64,14 +65,15 @@ def cmd_demo(args) -> int:
                 latest: dict[str, tuple[str, int]] = {}
                 sub.clear()
                 since = rig.bridge.mark()
-                bursts_before = len(rig.sim.control(cmd="stats")["line"]["bursts"])
                 done = threading.Event()
+                sent = []
                 with Live(_values_table(cap.file, expected, latest), console=console, refresh_per_second=8) as live:
                     def on_sent(t):
                         console.print(f"[yellow]→[/] telegram {t.seq} on the P1 line: {t.nbytes} bytes of {cap.file}")
 
-                    player = threading.Thread(target=lambda: (rig.play([remote], args.interval_ms, args.count,
-                                                                       on_sent=on_sent), done.set()), daemon=True)
+                    player = threading.Thread(target=lambda: (sent.extend(rig.play([remote], args.interval_ms,
+                                                                                   args.count, on_sent=on_sent)),
+                                                              done.set()), daemon=True)
                     player.start()
                     deadline = None
                     while True:
@@ -88,8 +90,8 @@ def cmd_demo(args) -> int:
                     player.join()
                 by_name = sub.values()
                 ok_lines = [l for l in rig.bridge.log.lines[since:] if l.startswith("bridge: telegram ok")]
-                bursts = rig.sim.control(cmd="stats")["line"]["bursts"][bursts_before:]
-                for i, (_s, end, _n) in enumerate(bursts):
+                spans = telegram_spans(rig.sim.control(cmd="stats")["line"]["bursts"], [t.nbytes for t in sent])
+                for i, (_s, end) in enumerate(spans or []):
                     arrivals = [msgs[i].at for name, msgs in by_name.items() if name in expected and len(msgs) > i]
                     if len(arrivals) == len(expected):
                         summary["latency"].append(max(arrivals) - end)

@@ -7,6 +7,7 @@ the client stops the loop (Ctrl-C) for that and restarts it on the next command.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -36,6 +37,9 @@ class EmulatorClient:
         self.board = board
         self.serving = False
         self.firmware = ""
+        # Held while a command or a play owns the port (a play runs in a
+        # test's background thread while the test goes on).
+        self._busy = threading.RLock()
 
     def _send(self, line: str) -> None:
         self.board.transport.serial.write(line.encode() + b"\r\n")
@@ -81,17 +85,32 @@ class EmulatorClient:
     def command(self, text: str, timeout: float = 10, on_event: Callable[[float, dict], None] | None = None) -> dict:
         """Send one command; return its reply, raising EmulatorError on refusal.
         Events that arrive meanwhile go to `on_event`."""
-        self.start()
-        self._send(text)
-        while True:
-            at, msg = self._next(timeout)
-            if "event" in msg:
-                if on_event:
-                    on_event(at, msg)
-                continue
-            if not msg.get("ok"):
-                raise EmulatorError(f"emulator refused {text!r}: {msg.get('error')}")
-            return msg
+        with self._busy:
+            self.start()
+            self._send(text)
+            while True:
+                at, msg = self._next(timeout)
+                if "event" in msg:
+                    if on_event:
+                        on_event(at, msg)
+                    continue
+                if not msg.get("ok"):
+                    raise EmulatorError(f"emulator refused {text!r}: {msg.get('error')}")
+                return msg
+
+    def status_if_idle(self) -> dict | str:
+        """The emulator's `status` reply for a failure report, or why there is
+        none: never waits for a play in progress, never raises."""
+        if not self.serving:
+            return "(not in its command loop: no status asked)"
+        if not self._busy.acquire(blocking=False):
+            return "(busy playing: no status asked)"
+        try:
+            return self.command("status", timeout=3)
+        except BoardError as e:
+            return f"(no answer: {str(e).splitlines()[0]})"
+        finally:
+            self._busy.release()
 
     def play(self, files: list[str], interval_ms: int = 10000, count: int = 1,
              on_sent: Callable[[TelegramSent], None] | None = None, timeout: float | None = None) -> list[TelegramSent]:
@@ -111,12 +130,13 @@ class EmulatorClient:
             elif msg["event"] == "done":
                 done.append(msg)
 
-        self.command(f"play {','.join(files)} interval_ms={int(interval_ms)} count={int(count)}",
-                     on_event=on_event)
-        while not done:
-            at, msg = self._next(timeout)
-            if "event" in msg:
-                on_event(at, msg)
-            else:
-                raise EmulatorError(f"unexpected reply while playing: {msg}")
+        with self._busy:
+            self.command(f"play {','.join(files)} interval_ms={int(interval_ms)} count={int(count)}",
+                         on_event=on_event)
+            while not done:
+                at, msg = self._next(timeout)
+                if "event" in msg:
+                    on_event(at, msg)
+                else:
+                    raise EmulatorError(f"unexpected reply while playing: {msg}")
         return sent

@@ -159,11 +159,14 @@ class Rig:
             self.emulator.discard_input()
 
     def evidence(self, lines: int = 25) -> list[tuple[str, str]]:
-        """(title, excerpt) of each board's log, for failure messages."""
+        """(title, excerpt) of each board's log and the emulator's status,
+        for failure messages."""
         out = []
         for board in (self.bridge, self.emulator):
             where = f" ({board.log.path})" if board.log.path else ""
             out.append((f"{board.role} log, last {lines} lines{where}", board.log.tail(lines)))
+        status = self.emu.status_if_idle()
+        out.append(("emulator status", status if isinstance(status, str) else json.dumps(status)))
         return out
 
     def close(self) -> None:

@@ -29,6 +29,7 @@ def test_stop_leaves_no_process_or_pty(tmp_path):
         rig_pid = sim.proc.pid
         interpreters = _descendants(rig_pid)
         ports = list(sim.ports.values())
+        ports += [os.path.realpath(p) for p in ports]  # the boards' stable links and their ptys
         assert len(interpreters) >= 2, f"expected two board interpreters under the rig, found {interpreters}"
         assert all(os.path.exists(p) for p in ports)
     finally:
