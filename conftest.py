@@ -43,7 +43,15 @@ def pytest_addoption(parser):
                     help="telegrams the soak test (-m long) plays back to back (default 2000, ~7 min)")
 
 
+SX631_LINE_S = 2405 * 10 / 115200  # one SX631 telegram on the line at 115200 baud
+
+
 def pytest_collection_modifyitems(config, items):
+    # The soak runs as long as its telegrams take on the line, plus set-up.
+    soak_timeout = config.getoption("--soak-telegrams") * SX631_LINE_S * 1.2 + 300
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(pytest.mark.timeout(soak_timeout))
     if config.getoption("--rig") != "usb":
         skip = pytest.mark.skip(reason="needs two real boards: run with --rig usb --emulator-port ... --bridge-port ...")
         for item in items:

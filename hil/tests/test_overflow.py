@@ -92,6 +92,7 @@ def test_200_telegrams_back_to_back_all_published(rig, subscriber, why, sequence
 
 
 @pytest.mark.long
+@pytest.mark.soak
 def test_soak_many_telegrams_back_to_back_heap_flat(rig, subscriber, why, sequence_file, bridge_resets,
                                                     report_data, request, pytestconfig):
     """The soak: --soak-telegrams (default 2000, ~7 min) at line rate, every
