@@ -18,7 +18,7 @@ from hil.expected import expected_payloads
 from . import scenario
 
 SEQUENCE = 20  # distinct telegrams in the sequence file
-INTERVAL_MS = 300  # between telegrams: one every ~0.5 s with the line time
+INTERVAL_MS = 300  # start to start: a telegram every 0.3 s, the line 70 % busy
 RECOVERY_S = 5  # mqtt.backoff_max_ms (4 s) plus a connect
 OUTAGE_S = 4.0  # how long the restarted broker is away (its host rebooting, an upgrade)
 # The bridge notices a silent link by its MQTT timeout (mqtt.timeout_ms, 10 s) + backoff.
