@@ -89,6 +89,15 @@ def test_pause_mid_telegram_shorter_than_timeout_is_fine(rig, subscriber, why, t
     assert result, why(result.problems)
 
 
+def test_pause_mid_telegram_longer_than_timeout_truncates_it(rig, subscriber, why, telegrams):
+    """The bridge's telegram_timeout_ms is 1000: a line silent for 1.5 s inside
+    a telegram ends it as truncated; nothing of it is published."""
+    sent, since = _marked_then_good(rig, subscriber, why, telegrams, "pause=1000:1500")
+    duration = sent[0].board_end - sent[0].board_start
+    assert duration >= 1500, why([f"telegram took {duration} ms on the line; a 1500 ms pause was asked"])
+    rig.bridge.expect_line(r"^bridge: truncated telegram: line silent", timeout=5, since=since)
+
+
 def test_wrong_baud_publishes_nothing(rig, subscriber, why, telegrams, line_stats):
     before = line_stats()
     reply = rig.emu.command("line baud=57600")
