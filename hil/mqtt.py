@@ -93,6 +93,12 @@ class Subscriber:
                 self._cond.wait(left)
             return True
 
+    def wait_for_names(self, names, timeout: float, since: float = 0.0) -> bool:
+        """Wait until every topic name in `names` has arrived live (not a
+        retained copy) since `since`; False on timeout."""
+        want = set(names)
+        return self.wait_for(lambda msgs: {m.name for m in msgs if m.at >= since and not m.retain} >= want, timeout)
+
     def values(self, retained: bool = False) -> dict[str, list[Message]]:
         """Messages per topic name (value topics only unless retained=True)."""
         out: dict[str, list[Message]] = {}

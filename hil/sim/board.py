@@ -121,6 +121,8 @@ class VirtualBoard:
             tmp.replace(self.usb_link)  # atomic: a reader sees the old port or the new one
 
     def _close_usb(self) -> None:
+        if self.plugged:
+            asyncio.get_running_loop().remove_reader(self.usb_master)
         if self.usb_link is not None:
             self.usb_link.unlink(missing_ok=True)
         for fd in (self.usb_master, self._usb_slave):
@@ -146,8 +148,6 @@ class VirtualBoard:
         self._kill()
         if self._supervisor:
             await asyncio.gather(self._supervisor, return_exceptions=True)
-        if self.plugged:
-            asyncio.get_running_loop().remove_reader(self.usb_master)
         self._close_usb()
 
     def unplug(self) -> None:
@@ -157,7 +157,6 @@ class VirtualBoard:
             return
         self._powered.clear()
         self._kill()
-        asyncio.get_running_loop().remove_reader(self.usb_master)
         self._close_usb()
 
     def plug(self) -> None:

@@ -116,9 +116,7 @@ def counter_problems(before: dict, after: dict, sent: int, *, superseded: bool) 
 
 def recovered(subscriber, template: bytes, since: float, timeout: float) -> bool:
     """Every field of the telegram published (not retained) after `since`."""
-    names = set(expected_payloads(template))
-    return subscriber.wait_for(lambda msgs: {m.name for m in msgs if m.at >= since and not m.retain} >= names,
-                               timeout=timeout)
+    return subscriber.wait_for_names(expected_payloads(template), timeout, since=since)
 
 
 def stale_problems(subscriber, template: bytes, sent: list[TelegramSent], ends: list[float],

@@ -35,7 +35,7 @@ def test_corrupted_byte_publishes_nothing_and_next_good_telegram_does(rig, subsc
     rig.play([remote_bad, remote_good], interval_ms=500, count=1)
 
     expected = expected_values(good)
-    subscriber.wait_for(lambda msgs: {m.name for m in msgs if not m.retain} >= set(expected), timeout=10)
+    subscriber.wait_for_names(expected, timeout=10)
     by_name = subscriber.values()
     result = compare(expected, by_name, times=1)  # exactly once: from the good telegram only
     leaked = [m.text for m in by_name.get("instantaneous_voltage_in_phase_L1", []) if Decimal(m.text) == Decimal("999.9")]
@@ -62,7 +62,7 @@ def test_wrong_polarity_publishes_nothing(rig, subscriber, why, virtual_rig_stat
     rig.play([remote_marker], interval_ms=0, count=1)
 
     expected = expected_values(marker)
-    subscriber.wait_for(lambda msgs: {m.name for m in msgs if not m.retain} >= set(expected), timeout=10)
+    subscriber.wait_for_names(expected, timeout=10)
     result = compare(expected, subscriber.values(), times=1)
     problems = list(result.problems)
     if framing_before is not None and framing_after <= framing_before:
@@ -75,7 +75,7 @@ def _replay_and_count(rig, subscriber, why, data: bytes, expected: dict, name: s
     Returns the bridge's status before and after (counters of the reader)."""
     before = scenario.wait_status(subscriber, why, after=time.monotonic())
     rig.play([rig.upload_capture(name, data)], interval_ms=0, count=1)
-    subscriber.wait_for(lambda msgs: {m.name for m in msgs if not m.retain} >= set(expected), timeout=10)
+    subscriber.wait_for_names(expected, timeout=10)
     result = compare(expected, subscriber.values(), times=1)
     after = scenario.wait_status(subscriber, why, after=time.monotonic())
     assert result, why(result.problems + [f"status before: {before}", f"status after: {after}"])

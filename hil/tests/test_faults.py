@@ -36,7 +36,7 @@ def _marked_then_good(rig, subscriber, why, telegrams, fault: str):
     sent = rig.play([telegrams["marked_remote"], telegrams["good_remote"]], interval_ms=400, count=1)
     assert list(sent[0].faults) == armed and not sent[1].faults, why([f"faults reported per telegram: {sent}"])
     expected = expected_values(telegrams["good"])
-    subscriber.wait_for(lambda msgs: {m.name for m in msgs if not m.retain} >= set(expected), timeout=10)
+    subscriber.wait_for_names(expected, timeout=10)
     by_name = subscriber.values()
     result = compare(expected, by_name, times=1)
     leaked = [m.text for m in by_name.get("instantaneous_voltage_in_phase_L1", []) if Decimal(m.text) == MARK]
@@ -69,7 +69,7 @@ def test_noise_between_telegrams_does_not_hurt_the_next(rig, subscriber, why, te
     sent = rig.play([telegrams["good_remote"]], interval_ms=0, count=1)
     assert sent[0].faults == ("noise=300",)
     expected = expected_values(telegrams["good"])
-    subscriber.wait_for(lambda msgs: {m.name for m in msgs if not m.retain} >= set(expected), timeout=10)
+    subscriber.wait_for_names(expected, timeout=10)
     result = compare(expected, subscriber.values(), times=1)
     assert result, why(result.problems)
     after = line_stats()
@@ -84,7 +84,7 @@ def test_pause_mid_telegram_shorter_than_timeout_is_fine(rig, subscriber, why, t
     duration = sent[0].board_end - sent[0].board_start
     assert duration >= 300 + 200, why([f"telegram took {duration} ms on the line; a 300 ms pause was asked"])
     expected = expected_values(telegrams["good"])
-    subscriber.wait_for(lambda msgs: {m.name for m in msgs if not m.retain} >= set(expected), timeout=10)
+    subscriber.wait_for_names(expected, timeout=10)
     result = compare(expected, subscriber.values(), times=1)
     assert result, why(result.problems)
 
@@ -109,7 +109,7 @@ def test_wrong_baud_publishes_nothing(rig, subscriber, why, telegrams, line_stat
     after = line_stats()
     rig.play([telegrams["good_remote"]], interval_ms=0, count=1)
     expected = expected_values(telegrams["good"])
-    subscriber.wait_for(lambda msgs: {m.name for m in msgs if not m.retain} >= set(expected), timeout=10)
+    subscriber.wait_for_names(expected, timeout=10)
     result = compare(expected, subscriber.values(), times=1)
     problems = list(result.problems)
     if before is not None and after["framing_errors"] <= before["framing_errors"]:

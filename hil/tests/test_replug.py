@@ -40,7 +40,7 @@ def _replay_once(rig, subscriber, why, capture) -> None:
     remote = rig.upload_capture(capture.file, capture.data)
     sent = rig.play([remote], interval_ms=0, count=1)
     expected = expected_payloads(capture.data)
-    arrived = subscriber.wait_for(lambda msgs: {m.name for m in msgs if not m.retain} >= set(expected), timeout=15)
+    arrived = subscriber.wait_for_names(expected, timeout=15)
     result = compare(expected, subscriber.values(), times=1)
     assert len(sent) == 1 and arrived and result, why(result.problems or ["the telegram's values did not all arrive"])
 
