@@ -18,6 +18,7 @@ from hil.mqtt import Subscriber
 from hil.rig import benchconfig, discover, reset
 from hil.rig.board import Board
 from hil.rig.rig import BrokerAccess, Rig
+from hil.sim.model import describe_rig
 from hil.sim.process import VirtualRigProcess
 
 pytest_plugins = ["hil.report.plugin"]
@@ -41,6 +42,10 @@ def pytest_addoption(parser):
                          "(JSON, see rig.example.json; never commit it)")
     group.addoption("--soak-telegrams", type=int, default=2000, metavar="N",
                     help="telegrams the soak test (-m long) plays back to back (default 2000, ~7 min)")
+
+
+def pytest_report_header(config):
+    return describe_rig(config.getoption("--rig"))
 
 
 SX631_LINE_S = 2405 * 10 / 115200  # one SX631 telegram on the line at 115200 baud

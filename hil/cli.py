@@ -55,6 +55,10 @@ def cmd_demo(args) -> int:
         console.print(f"[red]no capture named {args.capture!r}; have: {[c.file for c in load_index()]}")
         return 2
     summary = {"sent": 0, "received": 0, "values": 0, "matched": 0, "latency": []}
+    from .sim.model import describe_rig
+
+    for line in describe_rig("sim"):
+        console.print(f"[cyan]…[/] {line.strip()}")
     with virtual_rig_session(progress=lambda m: console.print(f"[cyan]…[/] {m}")) as (rig, broker):
         console.print(f"[green]rig up:[/] emulator {rig.emulator.port}, bridge {rig.bridge.port}, "
                       f"mosquitto {broker.host}:{broker.port}, topics {rig.base_topic}/#")

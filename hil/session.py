@@ -19,14 +19,16 @@ from .sim.process import VirtualRigProcess
 
 @contextlib.contextmanager
 def virtual_rig_session(workdir: Path | None = None,
-                        progress: Callable[[str], None] = lambda msg: None) -> Iterator[tuple[Rig, Mosquitto]]:
-    """Broker + virtual rig + both firmwares deployed; everything stopped on exit."""
+                        progress: Callable[[str], None] = lambda msg: None,
+                        bridge_free_at_main: int | None = None) -> Iterator[tuple[Rig, Mosquitto]]:
+    """Broker + virtual rig + both firmwares deployed; everything stopped on exit.
+    bridge_free_at_main: the bridge board's heap (default: hil.sim.model's)."""
     with contextlib.ExitStack() as stack:
         workdir = Path(workdir or stack.enter_context(tempfile.TemporaryDirectory(prefix="hil-")))
         progress("starting mosquitto")
         broker = stack.enter_context(Mosquitto(workdir=workdir / "broker"))
         progress("starting the virtual rig (two MicroPython boards, P1 line)")
-        sim = stack.enter_context(VirtualRigProcess(workdir / "sim"))
+        sim = stack.enter_context(VirtualRigProcess(workdir / "sim", bridge_free_at_main=bridge_free_at_main))
         logs = workdir / "logs"
         logs.mkdir(exist_ok=True)
         emulator = Board("emulator", sim.ports["emulator"], logs / "emulator.log").open()

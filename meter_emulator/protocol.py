@@ -22,14 +22,17 @@ def _reply(obj):
     sys.stdout.write("@" + json.dumps(obj) + "\n")
 
 
+def _split2(text, sep):
+    # str.partition is not in the ESP8266 build (MICROPY_PY_BUILTINS_STR_PARTITION=0).
+    i = text.find(sep)
+    return (text, None) if i < 0 else (text[:i], text[i + len(sep):])
+
+
 def _args(words):
     out = {}
     for w in words:
-        key, sep, value = w.partition("=")
-        if not sep:
-            out[w] = True
-        else:
-            out[key] = value
+        key, value = _split2(w, "=")
+        out[key] = True if value is None else value
     return out
 
 
@@ -46,9 +49,9 @@ def _int(args, key, default, lo, hi):
 
 
 def _pair(text, what):
-    a, sep, b = text.partition(":")
+    a, b = _split2(text, ":")
     try:
-        return int(a), (int(b) if sep else None)
+        return int(a), (int(b) if b is not None else None)
     except ValueError:
         raise CommandError("%s wants N or N:M with integers, not %r" % (what, text))
 

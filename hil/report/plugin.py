@@ -89,6 +89,15 @@ def _outcome(report) -> str:
     return report.outcome
 
 
+def _board_lines(config) -> list[str]:
+    kind = config.getoption("--rig", default=None)
+    if kind is None:
+        return []
+    from ..sim.model import describe_rig
+
+    return describe_rig(kind)
+
+
 def _plain(v) -> bool:
     return v is None or isinstance(v, (str, int, float, bool, list, dict, tuple))
 
@@ -152,6 +161,7 @@ class ReportRecorder:
             "args": list(config.invocation_params.args),
             "rootdir": str(config.rootpath),
             "rig": config.getoption("--rig", default=None),
+            "board": _board_lines(config),
             "junit": (str(xml.relative_to(self.out)) if xml.is_relative_to(self.out) else str(xml)) if xml else None,
         })
         try:

@@ -188,6 +188,8 @@ def render(data: ReportData, out_dir: Path) -> Path:
            "<h1>P1 HIL test report</h1>",
            f'<p class="summary"><b>{_e(", ".join(parts))}</b>'
            + (" · " + " · ".join(meta) if meta else "") + "</p>"]
+    if run.get("board"):
+        out.append('<p class="board">' + "<br>".join(_e(line.strip()) for line in run["board"]) + "</p>")
     # Plots first: they are what a reader opens the report for.
     out.append('<section id="plots">')
     if plots:

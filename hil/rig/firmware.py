@@ -6,10 +6,11 @@ check. main.py and boot.py stay source: the board runs them by name.
 
 Native code (@micropython.viper/native, e.g. p1reader.py's byte loop) is machine
 code for one architecture, so build() takes the board's: "xtensa" for an ESP8266,
-"x64" for the unix port the virtual boards run. Modules without native code stay
-portable bytecode whatever arch says. A module with native code and no arch is
-an error: shipped as source it would not even compile in the virtual board's 96 KB
-heap (MemoryError at import), and an .mpy for the wrong arch fails at import.
+"x86" for the virtual ESP8266 (a 32-bit unix port), "x64" for the approximate
+64-bit board. Modules without native code stay portable bytecode whatever arch
+says. A module with native code and no arch is an error: shipped as source it
+would not even compile in a board's heap (MemoryError at import), and an .mpy
+for the wrong arch fails at import.
 """
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from .reset import is_virtual
 _RUN_AS_SOURCE = {"main.py", "boot.py"}
 ARCHS = ("x64", "x86", "armv6m", "armv7m", "armv7emsp", "armv7emdp", "xtensa", "xtensawin", "rv32imc")
 ESP8266_ARCH = "xtensa"
-UNIX_X64_ARCH = "x64"
 _NATIVE = re.compile(rb"^\s*@micropython\.(viper|native|asm_\w+)\b", re.M)
 
 
@@ -48,8 +48,9 @@ def has_native_code(source: bytes) -> bool:
 def build(source_dir: Path, out_dir: Path, arch: str | None = None) -> list[tuple[str, bytes]]:
     """(name on the board, bytes) for every module of a firmware directory.
 
-    arch: mpy-cross -march for native code ("xtensa" for an ESP8266, "x64" for the
-    virtual boards); None is enough only for firmware without native code."""
+    arch: mpy-cross -march for native code ("xtensa" for an ESP8266, the board
+    model's arch for a virtual board); None is enough only for firmware without
+    native code."""
     source_dir, out_dir = Path(source_dir), Path(out_dir)
     if not source_dir.is_dir():
         raise FirmwareError(f"firmware directory {source_dir} does not exist")
@@ -64,7 +65,7 @@ def build(source_dir: Path, out_dir: Path, arch: str | None = None) -> list[tupl
             continue
         if arch is None and has_native_code(source):
             raise FirmwareError(f"{path.name} has native (viper) code: build() needs the board's arch, "
-                                f"{ESP8266_ARCH!r} for an ESP8266, {UNIX_X64_ARCH!r} for a virtual board")
+                                f"{ESP8266_ARCH!r} for an ESP8266, 'x86' for the virtual ESP8266")
         target = out_dir / (path.stem + ".mpy")
         march = [f"-march={arch}"] if arch is not None else []
         result = subprocess.run([_mpy_cross(), *march, "-o", str(target), "-s", path.name, str(path)],
@@ -79,13 +80,15 @@ def build(source_dir: Path, out_dir: Path, arch: str | None = None) -> list[tupl
 
 def arch_for_port(port: str) -> str:
     """The mpy-cross arch of the board on `port`: a virtual board (a pty) runs
-    the unix port on this machine; anything else is an ESP8266."""
+    this machine's board model (hil/sim/model.py); anything else is an ESP8266."""
     if is_virtual(port):
         import platform
 
+        from ..sim.model import board_model
+
         machine = platform.machine()
         if machine not in ("x86_64", "AMD64"):
-            raise FirmwareError(f"virtual boards on {machine}: the native reader is built for x64 only; "
+            raise FirmwareError(f"virtual boards on {machine}: native code is built for x86/x64 only; "
                                 "run the rig on an x86_64 machine")
-        return UNIX_X64_ARCH
+        return board_model().arch
     return ESP8266_ARCH

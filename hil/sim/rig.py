@@ -19,9 +19,9 @@ from pathlib import Path
 from .board import VirtualBoard, open_pty
 from .lan import Lan
 from .line import ADAPTER_MODES, SAMPLE_RATE, P1Line
+from .model import BRIDGE_FREE_AT_MAIN, CHIP_FREE_AT_MAIN, board_model
 
 TICK_S = 0.004  # pacing granularity: 4 ms of line time per step
-DEFAULT_HEAPSIZE = "96k"  # ESP8266: 38 KB heap ×2 for 64-bit objects, +16 KB for the HAL (ROM on the chip)
 
 
 class _Uart:
@@ -40,7 +40,7 @@ class _Uart:
 
 
 class VirtualRig:
-    def __init__(self, workdir: Path, heapsize: str = DEFAULT_HEAPSIZE):
+    def __init__(self, workdir: Path, bridge_free_at_main: int = BRIDGE_FREE_AT_MAIN):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.link_path = str(self.workdir / "line.sock")
@@ -50,13 +50,15 @@ class VirtualRig:
         self.rx_overflow = 0  # bytes lost because the bridge's RX ring was full
         self._uarts: dict[tuple[str, str], _Uart] = {}
         self.boards: dict[str, VirtualBoard] = {}
+        self.model = board_model()
+        free = {"emulator": CHIP_FREE_AT_MAIN, "bridge": bridge_free_at_main}
         for name in ("emulator", "bridge"):
             env = {"HIL_SIM_BOARD": name, "HIL_SIM_LINE": self.link_path,
                    "HIL_SIM_WIFI_DOWN": str(self.workdir / f"{name}.wifi-down")}
             self.boards[name] = VirtualBoard(
-                name, self.workdir / name / "flash", env, heapsize,
+                name, self.workdir / name / "flash", env, free[name],
                 to_uart0_rx=(self._deliver_to_bridge if name == "bridge" else None),
-                usb_link=self.workdir / "dev" / name)
+                usb_link=self.workdir / "dev" / name, model=self.model)
         self._tap_master, self._tap_slave = open_pty(raw=True)
         self.tap_port = os.ttyname(self._tap_slave)
         self._t0 = 0.0

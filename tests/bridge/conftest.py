@@ -1,12 +1,14 @@
-"""Helpers for running bridge firmware scripts on the real MicroPython unix port."""
+"""Helpers for running bridge firmware scripts on the virtual ESP8266's interpreter
+(MicroPython built as the chip: 32-bit, its settings), or on the approximate
+board where that build is missing (hil/sim/model.py)."""
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from hil.sim.model import board_model
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "bridge_firmware"
@@ -15,10 +17,15 @@ CAPTURES = ROOT / "captures"
 
 
 def micropython_path():
-    exe = shutil.which("micropython", path=os.path.dirname(sys.executable)) or shutil.which("micropython")
-    if exe is None:
-        pytest.fail("micropython (unix port) not found next to the venv's python; run scripts/bootstrap")
-    return exe
+    try:
+        return board_model().interpreter
+    except FileNotFoundError as e:
+        pytest.fail(str(e))
+
+
+def native_arch():
+    """mpy-cross -march for viper code on that interpreter."""
+    return board_model().arch
 
 
 def mpy_env():

@@ -40,7 +40,7 @@ def _boot(tmp_path, cfg_text):
     if cfg_text is not None:
         (tmp_path / "config.json").write_text(cfg_text)
     env = dict(os.environ, MICROPYPATH=os.pathsep.join(
-        [".frozen", str(MPY_SCRIPTS / "fakeboard"), str(FIRMWARE), str(MPY_SCRIPTS)]))
+        [str(MPY_SCRIPTS / "fakeboard"), ".frozen", str(FIRMWARE), str(MPY_SCRIPTS)]))
     return subprocess.run([micropython_path(), str(MPY_SCRIPTS / "run_main.py")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=30)
 

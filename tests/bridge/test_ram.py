@@ -1,7 +1,11 @@
 """RAM: with every module precompiled by mpy-cross (as uploaded to a board), the
-bridge starts and runs a 100-telegram replay in a 96 KB heap on the unix port,
-and its free heap stays bounded. (64-bit objects are about twice the ESP8266's
-size, so 96k here is a conservative stand-in for the board's ~30 KB free.)"""
+bridge starts and runs a 100-telegram replay in the heap the rig gives its
+virtual board, and its free heap stays bounded.
+
+On the virtual ESP8266's interpreter (32-bit objects, the chip's) that heap is
+BRIDGE_FREE_AT_MAIN, more than the chip's 35 KB: the bridge does not fit the
+chip yet (hil/sim/model.py). On the approximate 64-bit board it is 96k, which
+says nothing about the chip."""
 
 import json
 import os
@@ -10,7 +14,8 @@ import subprocess
 import sys
 import time
 
-from conftest import FIRMWARE, MPY_SCRIPTS
+from conftest import FIRMWARE, MPY_SCRIPTS, native_arch
+from hil.sim.model import BRIDGE_FREE_AT_MAIN, board_model
 from test_mqtt import Bridge, Subscriber, collect_latest
 from test_mqtt_qos import marked, wait_status
 from test_reader import expected
@@ -21,16 +26,21 @@ def compile_all(out):
     for src in FIRMWARE.glob("*.py"):
         if src.name == "main.py":
             continue
-        # -march=x64: p1reader/snapshot hold viper code for the unix port running here.
-        subprocess.run([exe, "-march=x64", "-o", str(out / (src.stem + ".mpy")), "-s", src.name, str(src)],
+        # p1reader/snapshot hold viper code for the interpreter running here.
+        subprocess.run([exe, f"-march={native_arch()}", "-o", str(out / (src.stem + ".mpy")), "-s", src.name, str(src)],
                        check=True)
     assert not list(out.glob("*.py"))
 
 
-def test_precompiled_bridge_runs_100_telegrams_in_96k(tmp_path, broker, record_property):
+# This harness starts with about 850 B of the heap in use (32-bit), where the
+# virtual board's boot leaves exactly BRIDGE_FREE_AT_MAIN free.
+HEAPSIZE, MIN_FREE = (str(BRIDGE_FREE_AT_MAIN + 850), 4 * 1024) if board_model().faithful else ("96k", 24 * 1024)
+
+
+def test_precompiled_bridge_runs_100_telegrams_in_its_boards_heap(tmp_path, broker, record_property):
     compile_all(tmp_path)
     sub = Subscriber(broker)
-    bridge = Bridge(broker, heapsize="96k", path=os.pathsep.join([".frozen", str(tmp_path), str(MPY_SCRIPTS)]),
+    bridge = Bridge(broker, heapsize=HEAPSIZE, path=os.pathsep.join([".frozen", str(tmp_path), str(MPY_SCRIPTS)]),
                     status_interval_s=1)
     try:
         bridge.wait_line("mqtt connected")
@@ -47,10 +57,10 @@ def test_precompiled_bridge_runs_100_telegrams_in_96k(tmp_path, broker, record_p
         s = wait_status(sub, lambda s: s["telegrams_ok"] == 100 and s["pubacks"] == s["published"], timeout=15)
         record_property("free_after_start", free_start)
         record_property("heap_min_free", s["heap_min_free"])
-        print(f"96k heap, .mpy modules: free after start-up {free_start}, heap_min_free over 100 telegrams "
+        print(f"heap {HEAPSIZE} ({board_model().name}), .mpy modules: free after start-up {free_start}, heap_min_free over 100 telegrams "
               f"{s['heap_min_free']}, heap_free at the end {s['heap_free']}")
         assert s["crc_errors"] == s["truncated"] == s["overlong"] == s["bad_values"] == 0
-        assert s["heap_min_free"] > 24 * 1024, s  # a quarter of the heap stays free at the worst moment
+        assert s["heap_min_free"] > MIN_FREE, s  # room left at the worst moment
         # Nothing accumulates: the steady state after 100 telegrams is where it was after 10.
         assert s["heap_free"] >= early["heap_free"] - 1024, (early, s)
         assert s["heap_min_free"] >= early["heap_min_free"] - 1024, (early, s)

@@ -1,36 +1,102 @@
-"""Boot ROM of a virtual board: what the ESP8266 port's C start-up does.
+"""Boot ROM of a virtual board: what ports/esp8266/main.c and _boot.py do.
 
-Run by the virtual board as `micropython -i _simboot.py` in the board's flash
-directory: sets sys.path as on the chip, runs boot.py, then main.py unless the
-board came up from a soft reset in the raw REPL; the REPL follows (-i).
+The virtual board imports this module (hil/sim/board.py: BOOT) in the board's
+flash directory; the REPL follows. On the virtual ESP8266 build (this module
+frozen, with the C glue `_vboard`):
+
+- UART0 goes on os.dupterm slot 1 as the REPL; detaching it silences print()
+  (stdout reaches the USB port only through dupterm on the chip) and tells the rig;
+- the HAL modules are imported now: they are ROM on the chip, so a firmware's
+  `import machine` must cost it no heap;
+- the heap the board holds back (the calibration reserve) leaves exactly
+  HIL_SIM_FREE_AT_MAIN bytes free, the chip's figure at main.py (docs/FIDELITY.md);
+- boot.py, then main.py unless the board came up from a soft reset in the raw
+  REPL, each as pyexec_file() runs it: streamed from flash into __main__.
+
+On the fallback board (the 64-bit unix port, HAL on MICROPYPATH) there is no
+_vboard: no reserve, and main.py is exec'd from a string.
 """
+import gc
 import sys
+
+try:
+    import _vboard
+
+    _vboard.interruptible(False)  # until boot.py, as the chip runs _boot.py
+except ImportError:
+    _vboard = None
+
+import os
+import esp  # noqa: F401 - imported for the firmware, see above
+import machine
+import network  # noqa: F401
+
+import _simlink
+
+# The ESP8266's GC pool: static char heap[38 * 1024] in ports/esp8266/main.c,
+# as gc_init() lays it out in 16-byte blocks; _boot.py sets the collection
+# threshold to a quarter of it.
+CHIP_HEAP_TOTAL = 37952
+
+
+def _on_dupterm(detached, attached):
+    # ports/esp8266/modos.c: whatever UART object goes on or off the slot
+    # attaches or detaches UART0's REPL.
+    uart = (type(_repl), machine.UART)
+    was, now = isinstance(detached, uart), isinstance(attached, uart)
+    if was != now:
+        _vboard.repl_output(now)
+        _simlink.control(_simlink.DUPTERM, b"1" if now else b"0")
 
 
 def _run(name):
     try:
-        with open(name) as f:
-            src = f.read()
+        os.stat(name)
     except OSError:
         return
     try:
-        exec(compile(src, name, "exec"), globals())
-    except KeyboardInterrupt:
-        print("KeyboardInterrupt:", name)
+        if _vboard is not None:
+            _vboard.exec_file(name)
+        else:
+            with open(name) as f:
+                src = f.read()
+            code = compile(src, name, "exec")
+            del src
+            exec(code, sys.modules["__main__"].__dict__)
     except SystemExit:
+        if _vboard is not None:
+            _vboard.exit(0)  # the chip soft-resets when boot.py or main.py exits
         raise
     except BaseException as e:  # noqa: B902 - the board prints any error and goes on to the REPL
         sys.print_exception(e)
 
 
-def _boot():
-    from uos import getenv
-    hal = sys.path[0]
-    sys.path[:] = ["", ".frozen", "lib", hal]
-    _run("boot.py")
-    if getenv("HIL_SIM_RUN_MAIN") != "0":
-        _run("main.py")
+def _reserve(free_at_main):
+    gc.collect()
+    spare = gc.mem_free() - free_at_main
+    if spare < 0:
+        print("virtual board: heap too small for %d B free at main.py (%d B free)" % (free_at_main, gc.mem_free()))
+        return
+    _vboard.reserve(spare & ~15)  # whole 16-byte GC blocks
+    gc.collect()
 
 
-_boot()
-del _boot, _run
+_repl = None
+sys.path[:] = ["", ".frozen", "lib"]
+# The u-names the chip answers to for its C modules: `import umachine` is the
+# built-in machine there (as `uos` is os), not a module of its own.
+sys.modules["umachine"] = machine
+if _vboard is None:
+    sys.modules["uos"] = os  # the approximate board's os is the HAL's os.py
+else:
+    _repl = _vboard.attach_repl(_on_dupterm)
+    gc.threshold(CHIP_HEAP_TOTAL // 4)
+    _free = int(os.getenv("HIL_SIM_FREE_AT_MAIN") or 0)
+    if _free:
+        _reserve(_free)
+    del _free
+if _vboard is not None:
+    _vboard.interruptible(True)
+_run("boot.py")
+if os.getenv("HIL_SIM_RUN_MAIN") != "0":
+    _run("main.py")

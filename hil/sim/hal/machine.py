@@ -15,6 +15,11 @@ import time
 
 import _simlink
 
+try:
+    from _vboard import exit as _exit, uart0_tx as _uart0_tx
+except ImportError:  # the approximate board: UART0 TX shares stdout
+    _exit = _uart0_tx = None
+
 PWRON_RESET = 0
 WDT_RESET = 1
 SOFT_RESET = 4
@@ -89,6 +94,10 @@ class UART(io.IOBase):
             if self._id != 0:
                 raise ValueError("only UART0 can receive")
             self._rxbuf = rxbuf
+            # The chip's ring buffer lives on the heap beyond 16 bytes
+            # (machine_uart.c: m_new(byte, rxbuf + 1)); the rig holds the
+            # bytes, this holds the heap.
+            self._ring = bytearray(rxbuf + 1) if rxbuf + 1 > 16 else None
         if timeout is not None:
             self._timeout = timeout
         mem32._regs[self._conf0] = _CONF0_8N1
@@ -161,6 +170,8 @@ class UART(io.IOBase):
         if self._id == 0:
             # UART0 TX is the USB serial: it reaches the host whether or not
             # the REPL is attached.
+            if _uart0_tx is not None:
+                return _uart0_tx(buf)
             sys.stdout.buffer.write(buf)
             return len(buf)
         if self._link is None:
@@ -207,6 +218,8 @@ class UART(io.IOBase):
 
 
 def reset():
+    if _exit is not None:
+        _exit(_EXIT_HARD_RESET)  # system_restart(): no except clause can catch it
     sys.exit(_EXIT_HARD_RESET)
 
 
@@ -239,15 +252,30 @@ def enable_irq(state=0):
     pass
 
 
+# The SDK's soft watchdog, which machine.WDT() stops the idle loop from
+# feeding: it resets the chip about 3.2 s after the last feed, with
+# rst_info.reason REASON_SOFT_WDT_RST (ESP8266 Non-OS SDK; measured by
+# sigmdel.ca, "ESP8266 Watchdogs in Arduino"). machine has no name for 3.
+_SOFT_WDT_MS = 3200
+
+try:
+    from _vboard import watchdog as _watchdog
+except ImportError:  # the fallback board: expiry is not modelled
+    _watchdog = None
+
+
 class WDT:
-    """Watchdog: accepts feeds; expiry is not modelled yet."""
+    """machine.WDT as on the ESP8266: id 0 only, the timeout fixed at 5000 (any
+    other value is a ValueError there), and once made it cannot be stopped."""
 
     def __init__(self, id=0, timeout=5000):
-        self._timeout = timeout
+        if id != 0 or timeout != 5000:
+            raise ValueError
         self.feed()
 
     def feed(self):
-        self._last = time.ticks_ms()
+        if _watchdog is not None:
+            _watchdog(_SOFT_WDT_MS)
 
 
 class Pin:

@@ -1,0 +1,2 @@
+VBOARD_MOD_DIR := $(USERMOD_DIR)
+SRC_USERMOD_C += $(VBOARD_MOD_DIR)/modvboard.c

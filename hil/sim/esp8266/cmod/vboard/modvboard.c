@@ -1,0 +1,240 @@
+// _vboard: the board-level C glue of the virtual ESP8266 (not an ESP8266 API).
+//
+// What the chip does in C and the unix port cannot do from Python:
+// - UART0 sits on os.dupterm slot 1 as the REPL, as ports/esp8266/main.c puts
+//   it there; detaching or re-attaching it is reported to a Python callback
+//   (the HAL tells the rig, which then routes USB bytes to UART0 RX). On the
+//   chip stdout goes only to dupterm, so with the REPL detached print() and
+//   tracebacks go nowhere: repl_output(False) points stdout and stderr at
+//   /dev/null, and UART0 TX (uart0_tx) writes to the USB port directly;
+// - main.py runs from a streaming lexer in the __main__ namespace, as
+//   pyexec_file() does on the chip (no copy of the source on the heap);
+// - the calibration reserve: heap the board holds so that a firmware finds
+//   as much free heap at main.py as on the chip (hil/sim/hal/_simboot.py);
+// - Ctrl-C is ignored while the boot code runs, as pyexec_frozen_module()
+//   runs _boot.py on the chip (interruptible);
+// - the soft watchdog: a wall-clock timer the feed re-arms; when it runs out
+//   the process dies of SIGALRM and the virtual board resets the chip.
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "py/runtime.h"
+#include "py/stream.h"
+#include "py/lexer.h"
+#include "py/parse.h"
+#include "py/compile.h"
+#include "py/mperrno.h"
+#include "py/mphal.h"
+#include "extmod/misc.h"
+
+MP_REGISTER_ROOT_POINTER(mp_obj_t vboard_dupterm_callback);
+MP_REGISTER_ROOT_POINTER(void *vboard_reserve);
+
+// --- UART0 as the REPL's dupterm stream ---
+
+typedef struct _vboard_uart0_obj_t {
+    mp_obj_base_t base;
+} vboard_uart0_obj_t;
+
+static void uart0_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_t kind) {
+    mp_printf(print, "UART(0, baudrate=115200, bits=8, parity=None, stop=1, rxbuf=15, timeout=0, timeout_char=2)");
+}
+
+static mp_uint_t uart0_read(mp_obj_t self_in, void *buf, mp_uint_t size, int *errcode) {
+    // REPL input reaches the interpreter through its stdin (the board's pty).
+    *errcode = MP_EAGAIN;
+    return MP_STREAM_ERROR;
+}
+
+static mp_uint_t uart0_write(mp_obj_t self_in, const void *buf, mp_uint_t size, int *errcode) {
+    // REPL output already reaches the USB port through stdout.
+    return size;
+}
+
+static mp_uint_t uart0_ioctl(mp_obj_t self_in, mp_uint_t request, uintptr_t arg, int *errcode) {
+    if (request == MP_STREAM_POLL) {
+        return arg & MP_STREAM_POLL_WR;
+    }
+    *errcode = MP_EINVAL;
+    return MP_STREAM_ERROR;
+}
+
+static const mp_stream_p_t uart0_stream_p = {
+    .read = uart0_read,
+    .write = uart0_write,
+    .ioctl = uart0_ioctl,
+};
+
+static MP_DEFINE_CONST_OBJ_TYPE(
+    vboard_uart0_type,
+    MP_QSTR_UART,
+    MP_TYPE_FLAG_NONE,
+    print, uart0_print,
+    protocol, &uart0_stream_p
+    );
+
+static const vboard_uart0_obj_t vboard_uart0_repl = {{&vboard_uart0_type}};
+
+void mp_os_dupterm_stream_detached_attached(mp_obj_t stream_detached, mp_obj_t stream_attached) {
+    mp_obj_t callback = MP_STATE_VM(vboard_dupterm_callback);
+    if (callback != MP_OBJ_NULL && callback != mp_const_none) {
+        mp_call_function_2(callback, stream_detached, stream_attached);
+    }
+}
+
+// The USB serial port's TX line: the board's stdout as it was at boot.
+static int vboard_usb_fd = -1;
+
+// attach_repl(callback): put UART0 on dupterm slot 1, then report every
+// change of slot 1 as callback(detached, attached).
+static mp_obj_t vboard_attach_repl(mp_obj_t callback) {
+    if (vboard_usb_fd < 0) {
+        vboard_usb_fd = dup(STDOUT_FILENO);
+    }
+    MP_STATE_VM(dupterm_objs[1]) = MP_OBJ_FROM_PTR(&vboard_uart0_repl);
+    MP_STATE_VM(vboard_dupterm_callback) = callback;
+    return MP_OBJ_FROM_PTR(&vboard_uart0_repl);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(vboard_attach_repl_obj, vboard_attach_repl);
+
+// repl_output(on): stdout/stderr reach the USB port only while the REPL is on UART0.
+static mp_obj_t vboard_repl_output(mp_obj_t on_in) {
+    int target = vboard_usb_fd;
+    int null_fd = -1;
+    if (!mp_obj_is_true(on_in)) {
+        null_fd = open("/dev/null", O_WRONLY);
+        target = null_fd;
+    }
+    if (target >= 0) {
+        dup2(target, STDOUT_FILENO);
+        dup2(target, STDERR_FILENO);
+    }
+    if (null_fd >= 0) {
+        close(null_fd);
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(vboard_repl_output_obj, vboard_repl_output);
+
+// uart0_tx(buf): UART0 TX, which the USB serial chip carries whatever the REPL does.
+static mp_obj_t vboard_uart0_tx(mp_obj_t buf_in) {
+    mp_buffer_info_t buf;
+    mp_get_buffer_raise(buf_in, &buf, MP_BUFFER_READ);
+    int fd = vboard_usb_fd >= 0 ? vboard_usb_fd : STDOUT_FILENO;
+    const byte *p = buf.buf;
+    size_t left = buf.len;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR) {
+                mp_handle_pending(true);
+                continue;
+            }
+            mp_raise_OSError(errno);
+        }
+        p += n;
+        left -= n;
+    }
+    return MP_OBJ_NEW_SMALL_INT(buf.len);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(vboard_uart0_tx_obj, vboard_uart0_tx);
+
+// --- main.py as pyexec_file() runs it ---
+
+static mp_obj_t vboard_exec_file(mp_obj_t path_in) {
+    qstr path = mp_obj_str_get_qstr(path_in);
+    mp_lexer_t *lex = mp_lexer_new_from_file(path);
+    mp_obj_dict_t *main_globals = &MP_STATE_VM(dict_main);
+    mp_obj_dict_t *old_globals = mp_globals_get();
+    mp_obj_dict_t *old_locals = mp_locals_get();
+    mp_globals_set(main_globals);
+    mp_locals_set(main_globals);
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        mp_parse_tree_t parse_tree = mp_parse(lex, MP_PARSE_FILE_INPUT);
+        mp_obj_t module_fun = mp_compile(&parse_tree, path, false);
+        mp_call_function_0(module_fun);
+        nlr_pop();
+        mp_globals_set(old_globals);
+        mp_locals_set(old_locals);
+        return mp_const_none;
+    }
+    mp_globals_set(old_globals);
+    mp_locals_set(old_locals);
+    nlr_jump(nlr.ret_val);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(vboard_exec_file_obj, vboard_exec_file);
+
+// --- calibration reserve ---
+
+static mp_obj_t vboard_reserve(mp_obj_t nbytes_in) {
+    mp_int_t nbytes = mp_obj_get_int(nbytes_in);
+    MP_STATE_VM(vboard_reserve) = NULL;
+    if (nbytes > 0) {
+        MP_STATE_VM(vboard_reserve) = m_new(byte, nbytes);
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(vboard_reserve_obj, vboard_reserve);
+
+// --- restarts ---
+
+// exit(code): the chip restarting, at once and past any `except` (machine.reset()
+// is system_restart() there; a soft reset after SystemExit leaves no Python
+// frame either). The virtual board's supervisor boots the next interpreter.
+static mp_obj_t vboard_exit(mp_obj_t code_in) {
+    _exit(mp_obj_get_int(code_in));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(vboard_exit_obj, vboard_exit);
+
+// --- Ctrl-C ---
+
+static mp_obj_t vboard_interruptible(mp_obj_t on_in) {
+    if (mp_obj_is_true(on_in)) {
+        mp_hal_set_interrupt_char(CHAR_CTRL_C);
+    } else {
+        // Ignored, not the default action: a SIGINT already on its way
+        // must not kill the board.
+        signal(SIGINT, SIG_IGN);
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(vboard_interruptible_obj, vboard_interruptible);
+
+// --- soft watchdog ---
+
+static mp_obj_t vboard_watchdog(mp_obj_t ms_in) {
+    // Re-arm (ms > 0) or stop (0). SIGALRM is left at its default action:
+    // when the timer runs out the interpreter dies where it stands, as the
+    // chip does, whatever it was blocked in.
+    mp_int_t ms = mp_obj_get_int(ms_in);
+    struct itimerval t = {{0, 0}, {ms / 1000, (ms % 1000) * 1000}};
+    signal(SIGALRM, SIG_DFL);
+    setitimer(ITIMER_REAL, &t, NULL);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(vboard_watchdog_obj, vboard_watchdog);
+
+static const mp_rom_map_elem_t vboard_module_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__vboard) },
+    { MP_ROM_QSTR(MP_QSTR_attach_repl), MP_ROM_PTR(&vboard_attach_repl_obj) },
+    { MP_ROM_QSTR(MP_QSTR_repl_output), MP_ROM_PTR(&vboard_repl_output_obj) },
+    { MP_ROM_QSTR(MP_QSTR_uart0_tx), MP_ROM_PTR(&vboard_uart0_tx_obj) },
+    { MP_ROM_QSTR(MP_QSTR_exec_file), MP_ROM_PTR(&vboard_exec_file_obj) },
+    { MP_ROM_QSTR(MP_QSTR_exit), MP_ROM_PTR(&vboard_exit_obj) },
+    { MP_ROM_QSTR(MP_QSTR_interruptible), MP_ROM_PTR(&vboard_interruptible_obj) },
+    { MP_ROM_QSTR(MP_QSTR_reserve), MP_ROM_PTR(&vboard_reserve_obj) },
+    { MP_ROM_QSTR(MP_QSTR_watchdog), MP_ROM_PTR(&vboard_watchdog_obj) },
+};
+static MP_DEFINE_CONST_DICT(vboard_module_globals, vboard_module_globals_table);
+
+const mp_obj_module_t mp_module_vboard = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&vboard_module_globals,
+};
+
+MP_REGISTER_MODULE(MP_QSTR__vboard, mp_module_vboard);

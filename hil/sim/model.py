@@ -1,0 +1,112 @@
+"""Which virtual board this machine runs, and the heap it is calibrated to.
+
+The virtual ESP8266 is MicroPython v1.28.0's unix port built 32-bit with the
+chip's settings and its HAL frozen in (hil/sim/esp8266, built by
+scripts/build-virtual-esp8266). Its heap is calibrated: a firmware finds as
+many bytes free at the start of main.py as on a real ESP8266.
+
+Without that build the 64-bit unix port from PyPI stands in. It runs the same
+firmware, but its objects are bigger and its HAL sits on the heap, so its heap
+figures say nothing about the chip: it is the approximate board, and every
+result made on it says so (docs/FIDELITY.md).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+# gc.mem_free() at the start of main.py on an ESP8266 running MicroPython 1.2x:
+# "about 35 KB" (micropython issue #11666, v1.20, printed by boot.py after
+# gc.collect()); the GC pool is 37,952 B (static char heap[38 * 1024] in
+# ports/esp8266/main.c, as micropython.mem_info() reports it in issue #5949).
+# Read as 35,000 B, the lower reading, so the virtual board errs on the tight side.
+CHIP_FREE_AT_MAIN = 35_000
+CHIP_FREE_SOURCE = "micropython issue #11666 (ESP8266, v1.20: about 35 KB free at start-up)"
+
+# The bridge does not fit the chip yet: on this board it needs about 42 KB of
+# heap (MemoryError at 40 KB). Until it does, its virtual board gets this much
+# free at main.py; the emulator always gets the chip's figure.
+BRIDGE_FREE_AT_MAIN = 48_000
+BRIDGE_HEAP_REASON = ("bridge_firmware does not fit the chip yet: it needs about 42 KB of heap on the "
+                      "32-bit board (MemoryError at 40 KB), the chip has 35 KB free at main.py")
+
+_HEADROOM = 8 * 1024  # heap beyond free_at_main for the boot's own objects; the reserve takes the rest
+_FALLBACK_HEAPSIZE = "96k"
+_BUILD_NAME = "micropython-esp8266"
+
+
+@dataclass(frozen=True)
+class BoardModel:
+    """The interpreter a virtual board runs and what it stands for."""
+
+    interpreter: str
+    faithful: bool  # True: the 32-bit virtual ESP8266; False: the approximate 64-bit board
+    arch: str  # mpy-cross -march for native code on this board
+    build: dict
+
+    @property
+    def name(self) -> str:
+        if self.faithful:
+            return "virtual ESP8266 (MicroPython v1.28.0, 32-bit, the chip's settings, HAL and asyncio frozen)"
+        return "approximate board (64-bit, not the chip's heap)"
+
+    def heapsize(self, free_at_main: int) -> str:
+        """-X heapsize for a board that must show free_at_main bytes at main.py."""
+        if not self.faithful:
+            return _FALLBACK_HEAPSIZE
+        return str(free_at_main + _HEADROOM)
+
+    def env(self, free_at_main: int) -> dict[str, str]:
+        return {"HIL_SIM_FREE_AT_MAIN": str(free_at_main)} if self.faithful else {}
+
+    def describe_heap(self, free_at_main: int) -> str:
+        if not self.faithful:
+            return f"-X heapsize={_FALLBACK_HEAPSIZE} on 64-bit objects: not comparable with the chip"
+        if free_at_main == CHIP_FREE_AT_MAIN:
+            return f"{free_at_main:,} B free at main.py, as on the chip"
+        more = free_at_main - CHIP_FREE_AT_MAIN
+        return f"{free_at_main:,} B free at main.py, {more:+,} B against the chip"
+
+
+def _bin_dir() -> Path:
+    return Path(sys.executable).parent
+
+
+def board_model() -> BoardModel:
+    """The board this machine's virtual rig runs: the virtual ESP8266 when
+    scripts/bootstrap built it, else the approximate board."""
+    built = _bin_dir() / _BUILD_NAME
+    if built.exists():
+        meta = built.resolve().with_name("board.json")
+        info = json.loads(meta.read_text()) if meta.exists() else {}
+        return BoardModel(str(built), True, "x86", info)
+    fallback = _bin_dir() / "micropython"
+    if not fallback.exists():
+        raise FileNotFoundError(
+            f"no MicroPython for the virtual boards in {_bin_dir()}; run scripts/bootstrap "
+            "(it builds the virtual ESP8266, or installs the approximate board)")
+    return BoardModel(str(fallback), False, "x64", {})
+
+
+def describe_rig(kind: str, bridge_free_at_main: int = BRIDGE_FREE_AT_MAIN) -> list[str]:
+    """What a run's figures about the board stand for: the lines the pytest
+    header, the report and `hil demo` print."""
+    if kind != "sim":
+        return ["boards: real ESP8266 boards (--rig usb): heap and timing are the chips' own"]
+    try:
+        model = board_model()
+    except FileNotFoundError as e:
+        return [f"board: none ({e})"]
+    lines = [f"board: {model.name}"]
+    if not model.faithful:
+        lines.append("  heap figures are not the chip's and the heap checks are skipped; for the virtual "
+                     "ESP8266 run scripts/bootstrap with MICROPYTHON_SRC set, or online")
+        return lines
+    lines.append(f"  emulator heap: {model.describe_heap(CHIP_FREE_AT_MAIN)} ({CHIP_FREE_SOURCE})")
+    bridge = f"  bridge heap: {model.describe_heap(bridge_free_at_main)}"
+    if bridge_free_at_main > CHIP_FREE_AT_MAIN:
+        bridge += f", because {BRIDGE_HEAP_REASON}"
+    lines.append(bridge)
+    return lines

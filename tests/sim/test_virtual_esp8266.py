@@ -1,0 +1,216 @@
+"""The virtual ESP8266 behaves as the chip does where a firmware can tell.
+
+Each test puts a small firmware, written as an ESP8266 user writes it, on a
+board of a fresh virtual rig, resets the board and reads its USB serial port,
+as a user would on a real board.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+import serial
+
+from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
+from hil.sim.process import VirtualRigProcess
+
+MODEL = board_model()
+needs_virtual_esp8266 = pytest.mark.skipif(
+    not MODEL.faithful, reason=f"{MODEL.name}: run scripts/bootstrap with MICROPYTHON_SRC set to build the "
+                               "virtual ESP8266")
+
+
+class SerialLog:
+    """Everything a board prints on its USB port, waited on by pattern."""
+
+    def __init__(self, port: str):
+        self.port = serial.Serial(port, 115200, timeout=0.1)
+        self.text = ""
+
+    def wait_for(self, pattern: str, timeout: float = 20) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = re.search(pattern, self.text)
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {pattern!r} on the board's serial within {timeout} s; it printed:\n"
+                                     f"{self.text[-3000:]}")
+            self.text += self.port.read(4096).decode(errors="replace")
+
+    def close(self):
+        self.port.close()
+
+
+@pytest.fixture
+def board(tmp_path):
+    """run(files) flashes files onto a fresh virtual board, hard-resets it and
+    returns its serial log."""
+    with VirtualRigProcess(tmp_path / "sim") as sim:
+        logs = []
+
+        def run(files: dict[str, str]) -> SerialLog:
+            for name, text in files.items():
+                (sim.flash["emulator"] / name).write_text(text)
+            log = SerialLog(os.path.realpath(sim.ports["emulator"]))
+            logs.append(log)
+            sim.control(cmd="reset", board="emulator")
+            return log
+
+        yield run
+        for log in logs:
+            log.close()
+
+
+def test_ci_never_runs_the_approximate_board():
+    # With a MicroPython source given (CI gives one), bootstrap must have built
+    # the virtual ESP8266: the fallback would make every heap figure meaningless.
+    if os.environ.get("MICROPYTHON_SRC"):
+        assert MODEL.faithful, f"MICROPYTHON_SRC is set but the rig runs the {MODEL.name}"
+    else:
+        pytest.skip("MICROPYTHON_SRC not set: either board is allowed")
+
+
+@needs_virtual_esp8266
+def test_free_heap_at_main_py_is_the_chips(board):
+    log = board({"main.py": "import gc\ngc.collect()\nprint('FREE AT MAIN', gc.mem_free(), gc.mem_alloc())\n"})
+    free = int(log.wait_for(r"FREE AT MAIN (\d+)").group(1))
+    assert abs(free - CHIP_FREE_AT_MAIN) <= 1024, (
+        f"gc.mem_free() at main.py is {free} B; the chip has {CHIP_FREE_AT_MAIN} B")
+
+
+@needs_virtual_esp8266
+def test_hal_modules_are_rom_importing_them_costs_no_heap(board):
+    log = board({"main.py": (
+        "import gc\ngc.collect()\nbefore = gc.mem_free()\n"
+        "import machine, network, esp, os, uos, umachine\n"
+        "gc.collect()\nprint('IMPORT COST', before - gc.mem_free())\n")})
+    cost = int(log.wait_for(r"IMPORT COST (-?\d+)").group(1))
+    assert cost <= 96, f"importing the HAL took {cost} B of heap; on the chip these modules are ROM"
+
+
+@needs_virtual_esp8266
+@pytest.mark.parametrize("kbytes, fits", [(30, True), (40, False)])
+def test_a_firmware_needing_more_heap_than_the_chip_has_fails(board, kbytes, fits):
+    # Held in 1 KB pieces, as a firmware's buffers and objects are.
+    log = board({"main.py": (
+        "held = []\n"
+        "try:\n"
+        "    for i in range(%d):\n"
+        "        held.append(bytearray(1024))\n"
+        "    print('HELD', len(held), 'KB')\n"
+        "except MemoryError as e:\n"
+        "    print('MEMORYERROR after', len(held), 'KB:', e)\n") % kbytes})
+    outcome = log.wait_for(r"(HELD \d+ KB|MEMORYERROR after \d+ KB)").group(1)
+    if fits:
+        assert outcome == f"HELD {kbytes} KB"
+    else:
+        assert outcome.startswith("MEMORYERROR"), outcome
+
+
+ESP8266_USER_MAIN = """\
+import sys
+import uos
+import network
+import machine
+import umachine
+
+import wifi
+
+print("BEFORE DETACH visible")
+wifi.up()
+uos.dupterm(None, 1)  # free UART0 for the application
+uart = machine.UART(0, 115200)
+import status  # a library with a WLAN object of its own
+uart.write(b"ON ESP8266 %s\\r\\n" % (sys.platform == "esp8266"))
+uart.write(b"LIBRARY SEES WIFI %s\\r\\n" % status.connected())
+uart.write(b"UMACHINE IS MACHINE %s\\r\\n" % (umachine is machine))
+print("AFTER DETACH print is silent on the chip")
+uart.write(b"END\\r\\n")
+"""
+
+ESP8266_USER_WIFI = """\
+import network
+
+def up():
+    sta = network.WLAN(network.STA_IF)
+    sta.active(True)
+    sta.connect("my-ap", "secret")
+"""
+
+ESP8266_USER_STATUS = """\
+import sys
+import network
+
+if sys.platform == "esp8266":
+    _sta = network.WLAN(network.STA_IF)
+    def connected():
+        return _sta.isconnected()
+else:
+    def connected():
+        return "not an esp8266"
+"""
+
+
+@needs_virtual_esp8266
+def test_a_firmware_written_for_the_esp8266_runs_as_on_the_chip(board):
+    log = board({"main.py": ESP8266_USER_MAIN, "wifi.py": ESP8266_USER_WIFI, "status.py": ESP8266_USER_STATUS})
+    log.wait_for(r"END\r\n")
+    assert "Traceback" not in log.text, log.text
+    assert "BEFORE DETACH visible" in log.text
+    assert "ON ESP8266 True" in log.text
+    assert "LIBRARY SEES WIFI True" in log.text
+    assert "UMACHINE IS MACHINE True" in log.text
+    assert "AFTER DETACH" not in log.text, "print() after uos.dupterm(None, 1) reached the USB port"
+
+
+@needs_virtual_esp8266
+def test_the_station_config_survives_a_reset_as_the_sdk_keeps_it(board):
+    log = board({"main.py": (
+        "import machine, network\n"
+        "sta = network.WLAN(network.STA_IF)\n"
+        "if machine.reset_cause() == machine.SOFT_RESET:\n"
+        "    print('AFTER RESET connected', sta.isconnected(), sta.config('essid'))\n"
+        "else:\n"
+        "    sta.active(True)\n"
+        "    sta.connect('my-ap', 'secret')\n"
+        "    print('FIRST BOOT connected', sta.isconnected())\n"
+        "    machine.reset()\n")})
+    log.wait_for(r"FIRST BOOT connected True")
+    log.wait_for(r"AFTER RESET connected True my-ap")
+
+
+WDT_MAIN = """\
+import machine
+import time
+
+cause = machine.reset_cause()
+print("RESET CAUSE", cause)
+if cause != 3:
+    try:
+        machine.WDT(timeout=2000)
+    except ValueError:
+        print("TIMEOUT FIXED AT 5000")
+    wdt = machine.WDT()
+    t0 = time.ticks_ms()
+    for i in range(10):  # fed for 5 s, longer than the watchdog's 3.2 s
+        wdt.feed()
+        time.sleep_ms(500)
+    print("FED FOR", time.ticks_diff(time.ticks_ms(), t0), "MS; STOPPING")
+    while True:
+        pass
+"""
+
+
+@needs_virtual_esp8266
+def test_an_unfed_watchdog_resets_the_board(board):
+    log = board({"main.py": WDT_MAIN})
+    log.wait_for(r"RESET CAUSE 6")
+    assert "TIMEOUT FIXED AT 5000" in log.wait_for(r"TIMEOUT FIXED AT 5000").group(0)
+    log.wait_for(r"FED FOR \d+ MS; STOPPING", timeout=15)
+    stopped = time.monotonic()
+    # REASON_SOFT_WDT_RST: the SDK's soft watchdog, about 3.2 s after the last feed.
+    log.wait_for(r"RESET CAUSE 3", timeout=15)
+    assert 2.0 < time.monotonic() - stopped < 6.0
