@@ -17,8 +17,9 @@ from hil.broker import Mosquitto
 from hil.mqtt import Subscriber
 from hil.rig import benchconfig, discover, reset
 from hil.rig.board import Board
-from hil.rig.rig import BrokerAccess, Rig
-from hil.sim.model import describe_rig
+from hil.rig.firmware import FirmwareError, frozen_manifest
+from hil.rig.rig import BRIDGE_FIRMWARE, BrokerAccess, Rig
+from hil.sim.model import bridge_free_at_main, describe_rig, frozen_image
 from hil.sim.process import VirtualRigProcess
 
 pytest_plugins = ["hil.report.plugin"]
@@ -35,6 +36,10 @@ def pytest_addoption(parser):
                          "(default 127.0.0.1 for sim; required for usb: the PC's LAN address)")
     group.addoption("--bridge-firmware", default=None, metavar="DIR",
                     help="bridge firmware directory to test (default: this checkout's bridge_firmware/)")
+    group.addoption("--bridge-frozen", action="store_true",
+                    help="run the bridge frozen into the board's firmware image (its manifest.py), as a user "
+                         "flashes it: on the virtual rig the image is built (and cached); on real boards flash "
+                         "it yourself. Only main.py and config.json go onto the filesystem")
     group.addoption("--bridge-lib", action="append", default=[], metavar="DIR",
                     help="extra modules to put on the bridge (e.g. a directory with mqtt_as.py); repeatable")
     group.addoption("--rig-config", default=None, metavar="FILE",
@@ -44,8 +49,19 @@ def pytest_addoption(parser):
                     help="telegrams the soak test (-m long) plays back to back (default 2000, ~7 min)")
 
 
+def bridge_manifest(config) -> Path | None:
+    """The manifest of the bridge to freeze (--bridge-frozen), or None."""
+    if not config.getoption("--bridge-frozen"):
+        return None
+    try:
+        return frozen_manifest(Path(config.getoption("--bridge-firmware") or BRIDGE_FIRMWARE))
+    except FirmwareError as e:
+        raise pytest.UsageError(f"--bridge-frozen: {e}") from e
+
+
 def pytest_report_header(config):
-    return describe_rig(config.getoption("--rig"))
+    manifest = bridge_manifest(config)
+    return describe_rig(config.getoption("--rig"), bridge_frozen=str(manifest) if manifest else None)
 
 
 SX631_LINE_S = 2405 * 10 / 115200  # one SX631 telegram on the line at 115200 baud
@@ -89,10 +105,17 @@ def broker(pytestconfig, rig_kind, rig_config, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def virtual_rig(rig_kind, tmp_path_factory):
+def virtual_rig(request, rig_kind, tmp_path_factory):
     if rig_kind != "sim":
         pytest.skip("virtual rig only with --rig sim")
-    with VirtualRigProcess(tmp_path_factory.mktemp("sim")) as sim:
+    manifest = bridge_manifest(request.config)
+    if manifest is not None:
+        try:
+            frozen_image(manifest)  # built here, with its error text, not inside the rig's start-up
+        except FileNotFoundError as e:
+            pytest.fail(str(e), pytrace=False)
+    with VirtualRigProcess(tmp_path_factory.mktemp("sim"), bridge_frozen=manifest,
+                           bridge_free_at_main=bridge_free_at_main(manifest is not None)) as sim:
         yield sim
 
 
@@ -142,7 +165,8 @@ def rig(request, rig_kind, rig_config, broker, board_bindings, board_ports, tmp_
     try:
         r.deploy_emulator()
         r.deploy_bridge(**({"firmware": Path(firmware)} if firmware else {}),
-                        libs=[Path(d) for d in request.config.getoption("--bridge-lib")])
+                        libs=[Path(d) for d in request.config.getoption("--bridge-lib")],
+                        frozen=request.config.getoption("--bridge-frozen"))
         yield r
     finally:
         r.close()

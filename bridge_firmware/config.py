@@ -10,7 +10,7 @@ import json
 DEFAULTS = {
     "wifi": {"ssid": None, "password": ""},
     "mqtt": {"host": None, "port": 1883, "user": None, "password": None,
-             "client_id": "p1bridge", "keepalive": 60, "qos": 1, "max_inflight": 4,
+             "client_id": None, "keepalive": 60, "qos": 1, "max_inflight": 4,
              "timeout_ms": 10000, "backoff_max_ms": 4000, "backend": "auto"},
     "base_topic": "p1",
     "boot_window_ms": 2000,
@@ -20,6 +20,7 @@ DEFAULTS = {
 }
 
 BACKENDS = ("auto", "builtin", "mqtt_as")
+SECRETS = ("wifi.password", "mqtt.password")  # never echoed in a problem line
 
 # (section or None, key, type, required, min, max); ints are checked against the range,
 # strings against their length.
@@ -83,7 +84,8 @@ def validate(raw):
             continue
         # bool is an int in Python: "port": true must not pass as 1.
         if not isinstance(v, typ) or isinstance(v, bool):
-            problems.append("%s: must be %s, got %r" % (name, "an integer" if typ is int else "a string", v))
+            got = "a %s" % type(v).__name__ if name in SECRETS else "%r" % (v,)
+            problems.append("%s: must be %s, got %s" % (name, "an integer" if typ is int else "a string", got))
             continue
         n = v if typ is int else len(v)
         if not lo <= n <= hi:

@@ -23,6 +23,14 @@ def make_client(cfg, log, will_topic):
         except ImportError:
             if backend == "mqtt_as":
                 log("mqtt_as not installed; using the built-in MQTT client")
+        except Exception as e:  # noqa: BLE001 - e.g. MemoryError: mqtt_as as source is too big to compile here
+            log("mqtt_as could not be loaded (%s: %s); using the built-in MQTT client. Install it as .mpy "
+                "or frozen (bridge_firmware/README.md)" % (type(e).__name__, e))
+            # Said once: an application restart must not try (and fail) again.
+            m["backend"] = "builtin"
+            import gc
+
+            gc.collect()
         else:
             import mqtt_as_adapter
 

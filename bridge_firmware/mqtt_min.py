@@ -15,7 +15,9 @@ reconnect instead, so a dead broker can never make anything pile up here.
 
 from array import array
 from micropython import const
+from errno import EINPROGRESS
 import asyncio
+import socket
 import time
 
 _CONNACK = const(0x20)
@@ -24,6 +26,8 @@ _PUBACK = const(0x40)
 _PINGREQ = b"\xc0\x00"
 _DISCONNECT = b"\xe0\x00"
 _TICK_MS = const(500)  # supervision granularity: keepalive and stuck-write checks
+_PINGRESP = const(0xD0)
+_RX_MAX = const(4)  # the longest packet a publisher is sent (PUBACK: 2, PINGRESP: 0)
 
 # CONNACK return codes (MQTT 3.1.1 §3.2.2.3), for log lines a user can act on.
 _REFUSED = (
@@ -88,6 +92,7 @@ class MQTTClient:
         self._lock = asyncio.Lock()  # one packet on the wire at a time
         self._r = None
         self._w = None
+        self._addr = None  # the broker's address, resolved once (getaddrinfo blocks the event loop)
         self._connected = False
         self._closing = False
         self._tx_task = None
@@ -154,21 +159,38 @@ class MQTTClient:
                 p = _str(pkt, p, self.password)
         return memoryview(pkt)[:p]
 
+    def _socket(self):
+        if self._addr is None:
+            # Once: a DNS lookup blocks everything, the UART reader too, and the
+            # broker's address does not change while the bridge runs.
+            self._addr = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0]
+        ai = self._addr
+        s = socket.socket(ai[0], ai[1], ai[2])
+        s.setblocking(False)
+        try:
+            s.connect(ai[-1])
+        except OSError as e:
+            if e.errno != EINPROGRESS:
+                s.close()
+                raise
+        return s
+
     async def _open(self):
-        r, w = await asyncio.wait_for_ms(asyncio.open_connection(self.host, self.port), self.timeout_ms)
+        s = self._socket()
+        w = asyncio.StreamWriter(s, {})  # the CONNECT below waits for the TCP connect
         try:
             w.write(self._connect_packet())
             await asyncio.wait_for_ms(w.drain(), self.timeout_ms)
-            ack = await asyncio.wait_for_ms(r.readexactly(4), self.timeout_ms)
+            ack = await asyncio.wait_for_ms(w.readexactly(4), self.timeout_ms)
             if ack[0] != _CONNACK or ack[1] != 2:
                 raise MQTTError("unexpected reply to CONNECT: %02x" % ack[0])
             if ack[3]:
                 why = _REFUSED[ack[3]] if ack[3] < len(_REFUSED) else "code %d" % ack[3]
                 raise MQTTError("broker refused connection: " + why)
         except BaseException:
-            w.close()
+            s.close()  # Stream.close() does not: the socket would leak at every failed connect
             raise
-        return r, w
+        return w, w
 
     async def run(self):
         """Connect, supervise, reconnect with backoff; forever (until disconnect())."""
@@ -219,7 +241,7 @@ class MQTTClient:
             self._tx_task.cancel()
         if self._w is not None:
             try:
-                self._w.close()
+                self._w.s.close()  # Stream.close() does not close the socket
             except OSError:
                 pass
         self._r = self._w = None
@@ -261,17 +283,24 @@ class MQTTClient:
             while True:
                 hdr = await r.readexactly(2)
                 n = hdr[1] & 0x7F
-                if hdr[1] & 0x80:  # longer packets are never expected: drain them
-                    shift, b = 7, hdr[1]
-                    while b & 0x80:
-                        b = (await r.readexactly(1))[0]
-                        n |= (b & 0x7F) << shift
-                        shift += 7
+                if hdr[1] & 0x80:
+                    b = (await r.readexactly(1))[0]
+                    n |= (b & 0x7F) << 7
+                    if b & 0x80:  # at least 16 KB: never an answer to a publisher
+                        n = _RX_MAX + 1
+                kind = hdr[0] & 0xF0
+                # Only PUBACK and PINGRESP come to a client that never subscribes;
+                # anything else (or too long to be one of them) is a broken or
+                # hostile peer: drop the link rather than read or buffer it.
+                if n > _RX_MAX or (kind != _PUBACK and kind != _PINGRESP):
+                    self._broken("unexpected packet from broker: type %02x, %s%d bytes"
+                                 % (hdr[0], "at least " if n > _RX_MAX else "", n))
+                    return
                 if n:
                     body = await r.readexactly(n)
-                    if hdr[0] == _PUBACK and n == 2:
+                    if kind == _PUBACK and n == 2:
                         self._acked((body[0] << 8) | body[1])
-                self._last_rx = time.ticks_ms()  # PINGRESP or anything else: link alive
+                self._last_rx = time.ticks_ms()
         except (OSError, EOFError) as e:
             self._broken("connection lost (%s)" % (type(e).__name__,))
 

@@ -20,15 +20,23 @@ from .sim.process import VirtualRigProcess
 @contextlib.contextmanager
 def virtual_rig_session(workdir: Path | None = None,
                         progress: Callable[[str], None] = lambda msg: None,
-                        bridge_free_at_main: int | None = None) -> Iterator[tuple[Rig, Mosquitto]]:
+                        bridge_free_at_main: int | None = None,
+                        bridge_frozen: Path | None = None) -> Iterator[tuple[Rig, Mosquitto]]:
     """Broker + virtual rig + both firmwares deployed; everything stopped on exit.
-    bridge_free_at_main: the bridge board's heap (default: hil.sim.model's)."""
+    bridge_free_at_main: the bridge board's heap (default: hil.sim.model's);
+    bridge_frozen: the bridge's manifest.py, to run it frozen into the image."""
     with contextlib.ExitStack() as stack:
         workdir = Path(workdir or stack.enter_context(tempfile.TemporaryDirectory(prefix="hil-")))
         progress("starting mosquitto")
         broker = stack.enter_context(Mosquitto(workdir=workdir / "broker"))
+        if bridge_frozen is not None:
+            from .sim.model import frozen_image
+
+            progress(f"building the virtual ESP8266 image with {bridge_frozen} frozen in (cached)")
+            frozen_image(bridge_frozen)
         progress("starting the virtual rig (two MicroPython boards, P1 line)")
-        sim = stack.enter_context(VirtualRigProcess(workdir / "sim", bridge_free_at_main=bridge_free_at_main))
+        sim = stack.enter_context(VirtualRigProcess(workdir / "sim", bridge_free_at_main=bridge_free_at_main,
+                                                      bridge_frozen=bridge_frozen))
         logs = workdir / "logs"
         logs.mkdir(exist_ok=True)
         emulator = Board("emulator", sim.ports["emulator"], logs / "emulator.log").open()
@@ -40,6 +48,6 @@ def virtual_rig_session(workdir: Path | None = None,
         progress("deploying the meter emulator firmware")
         rig.deploy_emulator()
         progress("deploying the bridge firmware and waiting for its MQTT connection")
-        rig.deploy_bridge()
+        rig.deploy_bridge(frozen=bridge_frozen is not None)
         rig.sim = sim
         yield rig, broker

@@ -6,12 +6,21 @@ nothing; playing goes on meanwhile.
 """
 import asyncio
 import json
+import select
 import sys
 import time
+
+from micropython import const
 
 import emulator
 
 PROTOCOL = 1
+# Bytes in a command line, its line end not counted. A line and its CR LF fit the
+# ESP8266's 256-byte stdin ring, so none of it is lost while the loop is busy
+# (writing a chunk to UART1 blocks it: 22 ms at 115200 baud, 270 ms at 9600).
+MAX_LINE = const(200)
+IDLE_MS = const(2000)  # a line that gets no byte for this long is dropped
+_SHOWN = const(32)  # bytes of a dropped line quoted in its error
 
 
 class CommandError(Exception):
@@ -39,6 +48,8 @@ def _args(words):
 def _int(args, key, default, lo, hi):
     if key not in args:
         return default
+    if args[key] is True:
+        raise CommandError("%s needs a value: %s=N" % (key, key))
     try:
         value = int(args[key])
     except ValueError:
@@ -49,6 +60,8 @@ def _int(args, key, default, lo, hi):
 
 
 def _pair(text, what):
+    if text is True:
+        raise CommandError("%s needs a value: %s=N or %s=N:M" % (what, what, what))
     a, b = _split2(text, ":")
     try:
         return int(a), (int(b) if b is not None else None)
@@ -191,22 +204,103 @@ class Server:
         return {"ok": True, "armed": f.armed()}
 
 
+class _Lines:
+    """Command lines from the USB serial port, read without ever blocking the
+    loop: a byte is read only when the port has one (sys.stdin's readline
+    waits inside for its newline, and every task with it). A line holds at
+    most MAX_LINE bytes; the bytes of a longer one are counted, not kept. A
+    line ends at CR or LF, or, rejected, when IDLE_MS pass without a byte."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.reader = asyncio.StreamReader(stream)
+        self.poller = select.poll()
+        self.poller.register(stream, select.POLLIN)
+        self.buf = bytearray(MAX_LINE)
+        self.one = bytearray(1)
+        self.n = 0  # bytes of the line so far, dropped ones included
+        self.last = 0  # ticks_ms of its last byte
+
+    def _ready(self):
+        for _ in self.poller.ipoll(0):  # ipoll: no list on the heap
+            return True
+        return False
+
+    def _feed(self, c):
+        """Take one byte; the line's bytes when it ends, else None."""
+        if c == 10 or c == 13:
+            n, self.n = self.n, 0
+            if n > MAX_LINE:
+                raise CommandError("line of %d bytes is too long (at most %d): dropped" % (n, MAX_LINE))
+            return bytes(self.buf[:n]) if n else None  # an empty line (CR LF's LF) is no command
+        if self.n < MAX_LINE:
+            self.buf[self.n] = c
+        self.n += 1
+        self.last = time.ticks_ms()
+        return None
+
+    def _stale(self):
+        n, self.n = self.n, 0
+        if n > MAX_LINE:
+            return CommandError("line of %d bytes is too long (at most %d) and got no newline within %d ms: "
+                                "dropped" % (n, MAX_LINE, IDLE_MS))
+        return CommandError("no newline within %d ms after %r: incomplete line dropped; end each command "
+                            "with a newline" % (IDLE_MS, bytes(self.buf[:min(n, _SHOWN)])))
+
+    async def next(self):
+        """The next line's bytes; None at the end of input. A line too long or
+        left without a newline raises CommandError (its one reply)."""
+        while True:
+            if not self._ready():
+                if not self.n:
+                    b = await self.reader.read(1)  # nothing pending: wait for a byte
+                else:
+                    wait = time.ticks_diff(time.ticks_add(self.last, IDLE_MS), time.ticks_ms())
+                    try:
+                        if wait <= 0:
+                            raise asyncio.TimeoutError
+                        b = await asyncio.wait_for_ms(self.reader.read(1), wait)
+                    except asyncio.TimeoutError:
+                        raise self._stale()
+                if not b:
+                    return None
+                line = self._feed(b[0])
+                if line is not None:
+                    return line
+            # What the port holds, without waiting; a bounded amount per turn,
+            # so that a flood of bytes does not stop playing.
+            for _ in range(MAX_LINE):
+                if not self._ready():
+                    break
+                if not self.stream.readinto(self.one):
+                    return None
+                line = self._feed(self.one[0])
+                if line is not None:
+                    return line
+            else:
+                await asyncio.sleep_ms(0)
+
+
 async def _serve(server):
-    reader = asyncio.StreamReader(sys.stdin)
+    lines = _Lines(getattr(sys.stdin, "buffer", sys.stdin))  # bytes: no CR to LF, no UTF-8 waits
     _reply({"event": "ready", "protocol": PROTOCOL, "firmware": emulator.VERSION})
     while True:
-        line = await reader.readline()
-        if not line:
-            return
         try:
-            text = line.decode().strip() if isinstance(line, bytes) else line.strip()
-            reply = server.handle(text)
+            line = await lines.next()
+            if line is None:
+                return
+            try:
+                text = line.decode()
+            except UnicodeError:
+                raise CommandError("line is not UTF-8 text: %r" % line[:_SHOWN])
+            reply = server.handle(text.strip())
         except CommandError as e:
             reply = {"ok": False, "error": str(e)}
         except Exception as e:  # noqa: B902 - a command must never take the emulator down
             reply = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
         if reply is not None:
             _reply(reply)
+        await asyncio.sleep_ms(0)  # commands back to back do not stop playing
 
 
 _server = None

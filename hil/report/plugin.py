@@ -93,9 +93,17 @@ def _board_lines(config) -> list[str]:
     kind = config.getoption("--rig", default=None)
     if kind is None:
         return []
+    from ..rig.firmware import FirmwareError, frozen_manifest
+    from ..rig.rig import BRIDGE_FIRMWARE
     from ..sim.model import describe_rig
 
-    return describe_rig(kind)
+    frozen = None
+    if config.getoption("--bridge-frozen", default=False):
+        try:
+            frozen = str(frozen_manifest(Path(config.getoption("--bridge-firmware") or BRIDGE_FIRMWARE)))
+        except FirmwareError:
+            pass  # the run was refused with that error already
+    return describe_rig(kind, bridge_frozen=frozen)
 
 
 def _plain(v) -> bool:

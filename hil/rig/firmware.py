@@ -23,6 +23,7 @@ from pathlib import Path
 from .reset import is_virtual
 
 _RUN_AS_SOURCE = {"main.py", "boot.py"}
+_NOT_FOR_THE_BOARD = {"manifest.py"}  # a firmware image's freeze list, read by the build
 ARCHS = ("x64", "x86", "armv6m", "armv7m", "armv7emsp", "armv7emdp", "xtensa", "xtensawin", "rv32imc")
 ESP8266_ARCH = "xtensa"
 _NATIVE = re.compile(rb"^\s*@micropython\.(viper|native|asm_\w+)\b", re.M)
@@ -59,6 +60,8 @@ def build(source_dir: Path, out_dir: Path, arch: str | None = None) -> list[tupl
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []
     for path in sorted(source_dir.glob("*.py")):
+        if path.name in _NOT_FOR_THE_BOARD:
+            continue
         source = path.read_bytes()
         if path.name in _RUN_AS_SOURCE:
             files.append((path.name, source))
@@ -92,3 +95,13 @@ def arch_for_port(port: str) -> str:
                                 "run the rig on an x86_64 machine")
         return board_model().arch
     return ESP8266_ARCH
+
+
+def frozen_manifest(firmware_dir: Path) -> Path:
+    """The manifest.py that freezes a firmware into an image (see
+    bridge_firmware/manifest.py); FirmwareError if the firmware has none."""
+    manifest = Path(firmware_dir) / "manifest.py"
+    if not manifest.is_file():
+        raise FirmwareError(f"no {manifest}: a frozen firmware needs a manifest.py listing its modules "
+                            "(see bridge_firmware/manifest.py)")
+    return manifest.resolve()

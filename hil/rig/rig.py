@@ -78,6 +78,12 @@ class Rig:
         for name, data in build_firmware(source, self._build_dir / board.role, arch=arch_for_port(board.port)):
             board.put(data, name)
 
+    def _put_main_only(self, board: Board, source: Path) -> None:
+        modules = sorted(p.stem for p in Path(source).glob("*.py") if p.name != "main.py")
+        board.exec("import os\nfor n in %r:\n for f in (n + '.mpy', n + '.py'):\n  try:\n   os.remove(f)\n"
+                   "  except OSError:\n   pass\n" % (modules,))
+        board.put((Path(source) / "main.py").read_bytes(), "main.py")
+
     def upload_capture(self, name: str, data: bytes) -> str:
         """Store telegram bytes on the emulator's flash; returns the path there."""
         remote = f"{CAPTURE_DIR_ON_BOARD}/{name}"
@@ -110,11 +116,16 @@ class Rig:
         return cfg
 
     def deploy_bridge(self, firmware: Path = BRIDGE_FIRMWARE, config: dict | None = None,
-                      libs: list[Path] = (), timeout: float = 30) -> None:
+                      libs: list[Path] = (), timeout: float = 30, frozen: bool = False) -> None:
         """Copy the firmware, extra library modules (e.g. mqtt_as) and
         config.json, reset, and wait until the bridge reports its MQTT
         connection. The emulator must be silent meanwhile: the bridge's REPL
-        shares its RX line with the P1 data."""
+        shares its RX line with the P1 data.
+
+        frozen: the board's image holds the firmware's modules (its
+        manifest.py was frozen in): only main.py goes onto the filesystem, and
+        copies of the modules left there are removed, since they would shadow
+        the frozen ones."""
         self._guard()
         try:
             if self.emu.serving:
@@ -127,7 +138,10 @@ class Rig:
                 self.bridge.catch_boot()
             else:
                 self.bridge.enter_raw_repl()
-            self._put_firmware(self.bridge, firmware)
+            if frozen:
+                self._put_main_only(self.bridge, firmware)
+            else:
+                self._put_firmware(self.bridge, firmware)
             for lib in libs:
                 self._put_firmware(self.bridge, lib)
             self.bridge.put(json.dumps(config or self.bridge_config(), indent=1).encode(), "config.json")

@@ -15,7 +15,8 @@ from .rig import VirtualRig
 
 
 async def _main(args) -> None:
-    rig = VirtualRig(Path(args.workdir), bridge_free_at_main=args.bridge_free_at_main)
+    rig = VirtualRig(Path(args.workdir), bridge_free_at_main=args.bridge_free_at_main,
+                     bridge_frozen=args.bridge_frozen)
     await rig.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -23,7 +24,8 @@ async def _main(args) -> None:
         loop.add_signal_handler(sig, stop.set)
     print(json.dumps({"ports": rig.ports, "control": rig.control_path,
                       "flash": {n: str(b.flash_dir) for n, b in rig.boards.items()},
-                      "model": {"name": rig.model.name, "faithful": rig.model.faithful, "arch": rig.model.arch},
+                      "model": {n: {"name": b.model.name, "faithful": b.model.faithful, "arch": b.model.arch,
+                                    "frozen": b.model.frozen} for n, b in rig.boards.items()},
                       "heap": {n: rig.model.describe_heap(b.free_at_main) for n, b in rig.boards.items()}}),
           flush=True)
     try:
@@ -38,6 +40,8 @@ def main(argv=None) -> None:
     parser.add_argument("--bridge-free-at-main", type=int, default=BRIDGE_FREE_AT_MAIN, metavar="BYTES",
                         help="free heap the bridge board shows at main.py (default %(default)s; "
                              "the emulator always gets the chip's figure)")
+    parser.add_argument("--bridge-frozen", type=Path, metavar="MANIFEST",
+                        help="run the bridge board on an image with this firmware manifest frozen in")
     asyncio.run(_main(parser.parse_args(argv)))
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+import os
+import subprocess
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 # gc.mem_free() at the start of main.py on an ESP8266 running MicroPython 1.2x:
@@ -25,12 +27,19 @@ from pathlib import Path
 CHIP_FREE_AT_MAIN = 35_000
 CHIP_FREE_SOURCE = "micropython issue #11666 (ESP8266, v1.20: about 35 KB free at start-up)"
 
-# The bridge does not fit the chip yet: on this board it needs about 42 KB of
-# heap (MemoryError at 40 KB). Until it does, its virtual board gets this much
-# free at main.py; the emulator always gets the chip's figure.
+# The bridge deployed as .mpy files does not fit the chip yet: on this board it
+# needs about 42 KB of heap (MemoryError at 40 KB). Until it does, its virtual
+# board gets this much free at main.py. Frozen into the image it fits, and gets
+# the chip's figure, as the emulator always does.
 BRIDGE_FREE_AT_MAIN = 48_000
-BRIDGE_HEAP_REASON = ("bridge_firmware does not fit the chip yet: it needs about 42 KB of heap on the "
-                      "32-bit board (MemoryError at 40 KB), the chip has 35 KB free at main.py")
+BRIDGE_HEAP_REASON = ("bridge_firmware as .mpy files does not fit the chip yet: it needs about 42 KB of heap "
+                      "on the 32-bit board (MemoryError at 40 KB), the chip has 35 KB free at main.py")
+
+
+def bridge_free_at_main(frozen: bool) -> int:
+    """The bridge board's heap: the chip's for a frozen bridge (it fits), more for
+    .mpy files until they fit (BRIDGE_HEAP_REASON)."""
+    return CHIP_FREE_AT_MAIN if frozen else BRIDGE_FREE_AT_MAIN
 
 _HEADROOM = 8 * 1024  # heap beyond free_at_main for the boot's own objects; the reserve takes the rest
 _FALLBACK_HEAPSIZE = "96k"
@@ -45,11 +54,13 @@ class BoardModel:
     faithful: bool  # True: the 32-bit virtual ESP8266; False: the approximate 64-bit board
     arch: str  # mpy-cross -march for native code on this board
     build: dict
+    frozen: str | None = None  # the manifest of a firmware frozen into this image
 
     @property
     def name(self) -> str:
         if self.faithful:
-            return "virtual ESP8266 (MicroPython v1.28.0, 32-bit, the chip's settings, HAL and asyncio frozen)"
+            return ("virtual ESP8266 (MicroPython v1.28.0, 32-bit, the chip's settings, HAL and asyncio frozen"
+                    + (f"; {self.frozen} frozen in" if self.frozen else "") + ")")
         return "approximate board (64-bit, not the chip's heap)"
 
     def heapsize(self, free_at_main: int) -> str:
@@ -90,7 +101,24 @@ def board_model() -> BoardModel:
     return BoardModel(str(fallback), False, "x64", {})
 
 
-def describe_rig(kind: str, bridge_free_at_main: int = BRIDGE_FREE_AT_MAIN) -> list[str]:
+def frozen_image(manifest: Path) -> BoardModel:
+    """The virtual ESP8266 with the firmware of `manifest` frozen in, as a user
+    builds it for the chip; built (or taken from the cache) by
+    scripts/build-virtual-esp8266."""
+    model = board_model()
+    if not model.faithful:
+        raise FileNotFoundError(f"a frozen firmware needs the virtual ESP8266, and this machine has the {model.name}: "
+                                "run scripts/bootstrap with MICROPYTHON_SRC set")
+    script = Path(__file__).resolve().parents[2] / "scripts" / "build-virtual-esp8266"
+    r = subprocess.run([sys.executable, str(script), "--freeze", str(manifest)], capture_output=True, text=True,
+                       env=dict(os.environ))
+    lines = r.stdout.strip().splitlines()
+    if r.returncode != 0 or not lines:
+        raise FileNotFoundError(f"building the image with {manifest} frozen in failed:\n{r.stdout}{r.stderr}")
+    return replace(model, interpreter=lines[-1], frozen=str(manifest))
+
+
+def describe_rig(kind: str, bridge_frozen: str | None = None) -> list[str]:
     """What a run's figures about the board stand for: the lines the pytest
     header, the report and `hil demo` print."""
     if kind != "sim":
@@ -100,13 +128,16 @@ def describe_rig(kind: str, bridge_free_at_main: int = BRIDGE_FREE_AT_MAIN) -> l
     except FileNotFoundError as e:
         return [f"board: none ({e})"]
     lines = [f"board: {model.name}"]
+    if bridge_frozen:
+        lines.append(f"  bridge image: {bridge_frozen} frozen in (bytecode in flash, as a user flashes it)")
     if not model.faithful:
         lines.append("  heap figures are not the chip's and the heap checks are skipped; for the virtual "
                      "ESP8266 run scripts/bootstrap with MICROPYTHON_SRC set, or online")
         return lines
     lines.append(f"  emulator heap: {model.describe_heap(CHIP_FREE_AT_MAIN)} ({CHIP_FREE_SOURCE})")
-    bridge = f"  bridge heap: {model.describe_heap(bridge_free_at_main)}"
-    if bridge_free_at_main > CHIP_FREE_AT_MAIN:
+    free = bridge_free_at_main(bridge_frozen is not None)
+    bridge = f"  bridge heap: {model.describe_heap(free)}"
+    if free > CHIP_FREE_AT_MAIN:
         bridge += f", because {BRIDGE_HEAP_REASON}"
     lines.append(bridge)
     return lines

@@ -25,11 +25,13 @@ class VirtualRigError(Exception):
 
 
 class VirtualRigProcess:
-    def __init__(self, workdir: Path | None = None, bridge_free_at_main: int | None = None):
+    def __init__(self, workdir: Path | None = None, bridge_free_at_main: int | None = None,
+                 bridge_frozen: Path | None = None):
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="hil-sim-")
         self.workdir = Path(workdir or self._tmp.name)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.bridge_free_at_main = bridge_free_at_main
+        self.bridge_frozen = bridge_frozen
         self.model: dict = {}
         self.heap: dict[str, str] = {}
         self.proc: subprocess.Popen | None = None
@@ -43,10 +45,12 @@ class VirtualRigProcess:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start(self, timeout: float = 20) -> "VirtualRigProcess":
+    def start(self, timeout: float = 60) -> "VirtualRigProcess":
         cmd = [sys.executable, "-m", "hil.sim", str(self.workdir)]
         if self.bridge_free_at_main is not None:
             cmd += ["--bridge-free-at-main", str(self.bridge_free_at_main)]
+        if self.bridge_frozen is not None:
+            cmd += ["--bridge-frozen", str(self.bridge_frozen)]
         self._log = open(self.workdir / "sim.log", "wb")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log,
                                      cwd=Path(__file__).resolve().parents[2], start_new_session=True,

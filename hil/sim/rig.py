@@ -19,7 +19,7 @@ from pathlib import Path
 from .board import VirtualBoard, open_pty
 from .lan import Lan
 from .line import ADAPTER_MODES, SAMPLE_RATE, P1Line
-from .model import BRIDGE_FREE_AT_MAIN, CHIP_FREE_AT_MAIN, board_model
+from .model import BRIDGE_FREE_AT_MAIN, CHIP_FREE_AT_MAIN, board_model, frozen_image
 
 TICK_S = 0.004  # pacing granularity: 4 ms of line time per step
 
@@ -40,7 +40,8 @@ class _Uart:
 
 
 class VirtualRig:
-    def __init__(self, workdir: Path, bridge_free_at_main: int = BRIDGE_FREE_AT_MAIN):
+    def __init__(self, workdir: Path, bridge_free_at_main: int = BRIDGE_FREE_AT_MAIN,
+                 bridge_frozen: Path | None = None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.link_path = str(self.workdir / "line.sock")
@@ -51,6 +52,8 @@ class VirtualRig:
         self._uarts: dict[tuple[str, str], _Uart] = {}
         self.boards: dict[str, VirtualBoard] = {}
         self.model = board_model()
+        models = {"emulator": self.model,
+                  "bridge": frozen_image(bridge_frozen) if bridge_frozen else self.model}
         free = {"emulator": CHIP_FREE_AT_MAIN, "bridge": bridge_free_at_main}
         for name in ("emulator", "bridge"):
             env = {"HIL_SIM_BOARD": name, "HIL_SIM_LINE": self.link_path,
@@ -58,7 +61,7 @@ class VirtualRig:
             self.boards[name] = VirtualBoard(
                 name, self.workdir / name / "flash", env, free[name],
                 to_uart0_rx=(self._deliver_to_bridge if name == "bridge" else None),
-                usb_link=self.workdir / "dev" / name, model=self.model)
+                usb_link=self.workdir / "dev" / name, model=models[name])
         self._tap_master, self._tap_slave = open_pty(raw=True)
         self.tap_port = os.ttyname(self._tap_slave)
         self._t0 = 0.0

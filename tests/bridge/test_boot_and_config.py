@@ -36,6 +36,14 @@ def test_defaults_filled_and_problems_named():
         assert frag in text, f"{frag!r} not reported in:\n{text}"
 
 
+def test_a_secret_of_the_wrong_type_is_named_not_echoed():
+    (r,) = validate({"wifi": {"ssid": "n", "password": 98765432}, "mqtt": {"host": "h", "user": "u",
+                                                                        "password": ["s3cret-list"]}})
+    text = "\n".join(r["problems"])
+    assert "wifi.password: must be a string, got a int" in text and "mqtt.password: must be a string" in text, text
+    assert "98765432" not in text and "s3cret-list" not in text, text
+
+
 def _boot(tmp_path, cfg_text):
     if cfg_text is not None:
         (tmp_path / "config.json").write_text(cfg_text)
