@@ -1,9 +1,11 @@
 """Print CPU, allocation and heap figures of the bridge's P1 reader vs a seed-style one.
 
 Run from the repository root:  .venv/bin/python bench/reader_bench.py
-Everything is measured on the MicroPython unix port next to this Python (see
-bench/README.md for what each figure means). Not a test: it prints, it never fails
-on a figure.
+Everything is measured on the virtual ESP8266's interpreter (MicroPython built
+32-bit with the chip's settings, hil/sim/model.py), or on the approximate 64-bit
+board where that build is missing, and the first line says which (see
+bench/README.md for what each figure means). Not a test: it prints, it never
+fails on a figure.
 """
 
 import argparse
@@ -22,7 +24,11 @@ FIRMWARE = ROOT / "bridge_firmware"
 CAPTURE = ROOT / "captures" / "sx631_aux_3ph.p1"
 MODULES = [FIRMWARE / "obis.py", FIRMWARE / "obismap.py", FIRMWARE / "p1reader.py", FIRMWARE / "snapshot.py",
            BENCH / "seed_style_reader.py", BENCH / "bench_child.py"]
-ARCH = "x64"  # mpy-cross -march for the native (viper) code: the unix port this runs on
+sys.path.insert(0, str(ROOT))
+from hil.sim.model import board_model  # noqa: E402
+
+BOARD = board_model()
+ARCH = BOARD.arch  # mpy-cross -march for the native (viper) code of that interpreter
 CPU_HEAP = "256k"
 TARGET_CPU = 5.0
 TARGET_ALLOC = 10.0
@@ -33,6 +39,8 @@ class BenchError(RuntimeError):
 
 
 def tool(name):
+    if name == "micropython":
+        return BOARD.interpreter
     exe = shutil.which(name, path=os.path.dirname(sys.executable)) or shutil.which(name)
     if exe is None:
         raise BenchError("%s not found next to %s; run scripts/bootstrap" % (name, sys.executable))
@@ -119,8 +127,8 @@ def main(argv=None):
     form = "mpy-cross .mpy" if moddir else ".py sources"
     ver = subprocess.run([tool("micropython"), "-c", "import sys; print(sys.implementation.version)"],
                          capture_output=True, text=True).stdout.strip()
-    print("P1 reader benchmark: %s (%d bytes), MicroPython unix port %s, modules as %s"
-          % (CAPTURE.name, CAPTURE.stat().st_size, ver, form))
+    print("P1 reader benchmark: %s (%d bytes), MicroPython %s on the %s, modules as %s"
+          % (CAPTURE.name, CAPTURE.stat().st_size, ver, BOARD.name, form))
     print()
     print("CPU and allocation per telegram (%d telegrams per run, median of %d runs, -X heapsize=%s)"
           % (a.telegrams, a.runs, CPU_HEAP))

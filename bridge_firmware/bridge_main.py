@@ -6,8 +6,8 @@ UART0 -> UART + WiFi -> the watchdog -> asyncio tasks under a global exception
 handler that restarts the application instead of the board.
 
 The watchdog (machine.WDT: the ESP8266 resets about 3.2 s after the last feed)
-is fed by a task of the application's event loop, so a task that blocks the
-loop resets the board. An application that crashes _CRASHES_BEFORE_RESET times
+is fed by the WiFi task, once a second, so a task that blocks the event loop
+resets the board. An application that crashes _CRASHES_BEFORE_RESET times
 in a row, each within _STABLE_MS of its start, resets the board too: a restart
 loop ends.
 """
@@ -47,15 +47,17 @@ def _boot_window(ms):
     return True
 
 
-async def _wifi(wlan, ssid, password, log, app):
+async def _wifi(wlan, ssid, password, log, app, wdt):
     # The ESP8266 reconnects on its own; this task logs transitions, counts
     # reconnections for the status topic and, unless the MQTT backend manages
     # WiFi itself (mqtt_as), kicks a fresh connect() if the link stays down, so
-    # an AP reboot never needs a reset.
+    # an AP reboot never needs a reset. It also feeds the watchdog: it runs
+    # only while the event loop does.
     was = None
     down_since = time.ticks_ms()
     kick = not app.client.manages_wifi
     while True:
+        wdt.feed()
         up = wlan.isconnected()
         if up != was:
             log("wifi %s status=%d" % ("connected" if up else "down", wlan.status()))
@@ -67,13 +69,6 @@ async def _wifi(wlan, ssid, password, log, app):
             log("wifi reconnecting")
             wlan.connect(ssid, password)
             down_since = time.ticks_ms()
-        await asyncio.sleep_ms(1000)
-
-
-async def _feed(wdt):
-    # Liveness: runs only while the event loop does.
-    while True:
-        wdt.feed()
         await asyncio.sleep_ms(_FEED_MS)
 
 
@@ -90,7 +85,7 @@ async def _app(cfg, uart, wlan, log, cause, wdt):
     gc.collect()
     log("started, free %d, %s reader" % (gc.mem_free(), "native" if bridge.NATIVE else "portable"))
     w = cfg["wifi"]
-    await asyncio.gather(_feed(wdt), _wifi(wlan, w["ssid"], w["password"], log, app), app.run(uart))
+    await asyncio.gather(_wifi(wlan, w["ssid"], w["password"], log, app, wdt), app.run(uart))
 
 
 # ESP8266 rst_info reasons, as machine.reset_cause() returns them.

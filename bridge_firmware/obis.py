@@ -78,7 +78,7 @@ K_TEXT = const(1)
 K_BREAKER = const(2)
 K_PROFILE = const(3)
 
-NUMBER_MAX = const(24)  # "-000000000.000" fits with a wide margin
+NUMBER_MAX = const(16)  # "-000000000.000" (14) fits; every slot is kept twice (snapshot.py)
 TEXT_MAX = const(48)  # equipment ids of the E.ON HU profile are 32 hex digits
 BREAKER_MAX = const(8)  # "READY"
 PROFILE_MAX = const(256)  # JSON of 1 timestamp + 19 values: ~190 bytes, <= 250 for 19 x "999999.999"

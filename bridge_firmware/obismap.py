@@ -11,11 +11,11 @@ K_NUMBER = const(0)
 K_TEXT = const(1)
 K_BREAKER = const(2)
 K_PROFILE = const(3)
-NUMBER_MAX = const(24)
+NUMBER_MAX = const(16)
 TEXT_MAX = const(48)
 BREAKER_MAX = const(8)
 PROFILE_MAX = const(256)
-WIDTHS = (24, 48, 8, 256)
+WIDTHS = (16, 48, 8, 256)
 NAMES = (
     b'power_limiter_limit',
     b'positive_energy_total',

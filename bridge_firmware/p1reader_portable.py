@@ -24,7 +24,7 @@ import time
 
 import obismap as obis  # generated from obis.TABLE; see obis.py for why
 
-VMAX = const(24)  # longest number text kept (obis.NUMBER_MAX)
+VMAX = const(16)  # longest number text kept (obis.NUMBER_MAX)
 TELEGRAM_MAX = const(16384)  # bytes from '/' to '!': beyond that it is not a telegram
 TIMEOUT_MS = const(1000)  # default: silence inside a telegram longer than this truncates it
 

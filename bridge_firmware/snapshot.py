@@ -6,7 +6,7 @@ and commits; the publisher takes dirty slots. A newer telegram simply overwrites
 values not yet published (the queue can never grow), and that is counted, so a
 broker stall costs old values, never memory or UART bytes.
 
-Slot widths come from obis.py (a number needs 24 bytes, the billing profile 320),
+Slot widths come from obis.py (a number takes 16 bytes, the billing profile 256),
 so all buffers are allocated once here, at start-up.
 """
 

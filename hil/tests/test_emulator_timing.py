@@ -47,7 +47,9 @@ def test_back_to_back_keeps_the_line_busy(rig, why, sx631_remote, line_bursts):
     began = time.monotonic()
     sent = rig.play([remote], interval_ms=0, count=count)
     assert sum(s.nbytes for s in sent) == count * len(cap.data)
-    bursts = line_bursts(count)
+    # A telegram the emulator sends late comes as several bursts: take enough to
+    # cover all of them, then only this play's.
+    bursts = line_bursts(4 * count)
     if bursts is None:
         pytest.skip("line occupancy is measured by the virtual line model")
     bursts = [b for b in bursts if b[0] >= began]

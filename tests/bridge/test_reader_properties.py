@@ -45,14 +45,17 @@ class HarnessError(RuntimeError):
 
 
 class Harness:
-    """Length-prefixed request/response over the harness's stdin/stdout."""
+    """Length-prefixed request/response over the harness's stdin/stdout.
 
-    def __init__(self, tmp_dir):
+    env: the child's environment (default mpy_env(): firmware sources); send() and
+    result() apart let bench/fuzz_reader.py keep one case in flight."""
+
+    def __init__(self, tmp_dir, env=None):
         self._err_path = tmp_dir / "prop_harness.stderr"
         self._err = open(self._err_path, "wb")
         self._proc = subprocess.Popen(
             [micropython_path(), "-X", "heapsize=256k", str(MPY_SCRIPTS / "prop_harness.py")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, env=mpy_env(), cwd=str(ROOT))
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, env=env or mpy_env(), cwd=str(ROOT))
         self.contract = Contract(*ast.literal_eval(self._recv()))
 
     def _recv(self):
@@ -72,12 +75,19 @@ class Harness:
 
     def run(self, chunks, stream):
         """(commits, error text or None, counters, sink protocol violations)."""
+        self.send(chunks, stream)
+        return self.result()
+
+    def send(self, chunks, stream):
         msg = struct.pack(">H%dH" % len(chunks), len(chunks), *chunks) + stream
         try:
             self._proc.stdin.write(len(msg).to_bytes(4, "big") + msg)
             self._proc.stdin.flush()
         except BrokenPipeError:
             raise HarnessError(self._died()) from None
+
+    def result(self):
+        """run()'s answer for the oldest case sent and not yet answered."""
         return ast.literal_eval(self._recv())
 
     def close(self):
@@ -379,12 +389,16 @@ def _describe(commit, valid, names):
 
 def check(case, harness):
     """None if the reader behaved on this stream, else what went wrong."""
-    commits, error, counters, protocol = harness.run(case.chunks, case.stream)
+    return judge(case, harness.run(case.chunks, case.stream), harness.contract)
+
+
+def judge(case, result, contract):
+    """check() on a harness result already in hand."""
+    commits, error, counters, protocol = result
     if error is not None:
         return "exception escaped P1Reader.feed:\n" + error, None, None
     if protocol:
         return "sink protocol violated: %s" % protocol, None, None
-    contract = harness.contract
     valid = crc_valid_telegrams(case.stream, contract)
     j = 0
     for n, pairs in enumerate(commits):

@@ -1,0 +1,35 @@
+"""The bridge frozen into the firmware image, the way bridge_firmware/README.md
+tells a user to build it: the image built from bridge_firmware/manifest.py, only
+main.py and config.json on the filesystem, the chip's heap. It must replay a
+capture exactly as the .mpy deployment does."""
+from __future__ import annotations
+
+import pytest
+
+from hil.captures import load_index
+from hil.expected import expected_payloads
+from hil.mqtt import Subscriber
+from hil.rig.rig import BRIDGE_FIRMWARE
+from hil.session import virtual_rig_session
+from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
+from hil.verdict import compare
+
+MODEL = board_model()
+
+
+@pytest.mark.skipif(not MODEL.faithful, reason=f"{MODEL.name}: a frozen image needs the virtual ESP8266 build")
+def test_frozen_bridge_replays_a_capture_at_the_chips_heap(tmp_path):
+    capture = load_index()[0]
+    manifest = (BRIDGE_FIRMWARE / "manifest.py").resolve()
+    with virtual_rig_session(tmp_path, bridge_free_at_main=CHIP_FREE_AT_MAIN, bridge_frozen=manifest) as (rig, broker):
+        on_flash = sorted(p.name for p in rig.sim.flash["bridge"].iterdir())
+        assert on_flash == ["config.json", "main.py"], f"only main.py and config.json belong on the flash: {on_flash}"
+        started = rig.bridge.expect_line(r"^bridge: started, free (\d+)", timeout=5)
+        with Subscriber(broker.host, broker.port, broker.user, broker.password, rig.base_topic) as sub:
+            remote = rig.upload_capture(capture.file, capture.data)
+            sent = rig.play([remote], interval_ms=0, count=1)
+            expected = expected_payloads(capture.data)
+            arrived = sub.wait_for_names(expected, timeout=15)
+            result = compare(expected, sub.values(), times=1)
+            assert len(sent) == 1 and arrived and result, result.problems
+        print(f"frozen bridge at {CHIP_FREE_AT_MAIN} B free at main.py: {started.group(1)} B free after start-up")
