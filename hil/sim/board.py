@@ -244,15 +244,8 @@ class VirtualBoard:
             return
         if not self.repl_attached:
             self._to_uart0_rx(data)
-        elif self._int_master is not None and not self._entering_raw:
-            if b"\x03" in data and self._sigint_caught():
-                # Code is running: the chip's UART ISR turns Ctrl-C into
-                # KeyboardInterrupt whatever runs. At a prompt the REPL reads
-                # the byte itself (and SIGINT would kill the unix port there).
-                data = data.replace(b"\x03", b"")
-                os.kill(self._proc.pid, signal.SIGINT)
-            self._write_interpreter(data)
-        # else: the chip is rebooting; bytes are lost, as on the wire.
+        else:
+            self._to_repl(data)
 
     def _sigint_caught(self) -> bool:
         """True while MicroPython has its SIGINT handler installed, i.e. while
@@ -269,9 +262,20 @@ class VirtualBoard:
         return False
 
     def uart0_rx_to_repl(self, data: bytes) -> None:
-        """P1 bytes while the REPL owns UART0 land in the REPL, as on a board."""
-        if self._int_master is not None and not self._entering_raw:
-            self._write_interpreter(data)
+        """P1 bytes while the REPL owns UART0 land in the REPL, as on a board:
+        UART0 RX is one pin, whether the bytes come from USB or the P1 line."""
+        self._to_repl(data)
+
+    def _to_repl(self, data: bytes) -> None:
+        if self._int_master is None or self._entering_raw:
+            return  # the chip is rebooting; bytes are lost, as on the wire
+        if b"\x03" in data and self._sigint_caught():
+            # Code is running: the chip's UART ISR turns Ctrl-C into
+            # KeyboardInterrupt whatever runs. At a prompt the REPL reads
+            # the byte itself (and SIGINT would kill the unix port there).
+            data = data.replace(b"\x03", b"")
+            os.kill(self._proc.pid, signal.SIGINT)
+        self._write_interpreter(data)
 
     def _write_interpreter(self, data: bytes) -> None:
         try:

@@ -48,3 +48,11 @@ def run_mpy(script, *args, timeout=60, heapsize="256k"):
         pytest.fail(f"micropython {script} {' '.join(map(str, args))} exited {r.returncode}:\n{out}\n"
                     f"{r.stderr.decode(errors='replace')}")
     return out
+
+
+@pytest.fixture
+def broker():
+    """A real mosquitto on loopback, with a password file."""
+    from hil.broker import Mosquitto
+    with Mosquitto() as b:
+        yield b

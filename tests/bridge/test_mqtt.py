@@ -11,10 +11,8 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-import pytest
 
 from conftest import CAPTURES, mpy_cmd, mpy_env, ROOT
-from hil.broker import Mosquitto
 from test_reader import expected
 
 SX = (CAPTURES / "sx631_aux_3ph.p1").read_bytes()
@@ -138,12 +136,6 @@ def collect_latest(sub, bridge, want, timeout=15):
         if topic not in SERVICE:
             latest[topic[len(BASE) + 1:]] = payload
     return {k: latest[k] for k in want}
-
-
-@pytest.fixture
-def broker():
-    with Mosquitto() as b:
-        yield b
 
 
 def test_bridge_publishes_every_value_online_and_lwt(broker):

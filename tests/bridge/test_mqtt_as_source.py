@@ -36,10 +36,3 @@ def test_mqtt_as_as_source_is_reported_once_and_the_builtin_client_takes_over(tm
     finally:
         bridge.kill()
         sub.close()
-
-
-@pytest.fixture
-def broker():
-    from hil.broker import Mosquitto
-    with Mosquitto() as b:
-        yield b

@@ -39,13 +39,6 @@ def wait_status(sub, pred=lambda s: True, timeout=10, why="status"):
                 return s
 
 
-@pytest.fixture
-def broker():
-    from hil.broker import Mosquitto
-    with Mosquitto() as b:
-        yield b
-
-
 def test_qos1_pubacks_and_status_content(broker):
     sub = Subscriber(broker)
     bridge = Bridge(broker, status_interval_s=1, qos=1)

@@ -68,13 +68,3 @@ def test_precompiled_bridge_runs_100_telegrams_in_its_boards_heap(tmp_path, brok
     finally:
         bridge.kill()
         sub.close()
-
-
-import pytest  # noqa: E402
-
-
-@pytest.fixture
-def broker():
-    from hil.broker import Mosquitto
-    with Mosquitto() as b:
-        yield b

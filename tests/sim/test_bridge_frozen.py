@@ -17,19 +17,24 @@ from hil.verdict import compare
 MODEL = board_model()
 
 
+def replay_one_capture(rig, broker) -> None:
+    """Play the first capture once; every value must reach MQTT as the oracle reads it."""
+    capture = load_index()[0]
+    with Subscriber(broker.host, broker.port, broker.user, broker.password, rig.base_topic) as sub:
+        remote = rig.upload_capture(capture.file, capture.data)
+        sent = rig.play([remote], interval_ms=0, count=1)
+        expected = expected_payloads(capture.data)
+        arrived = sub.wait_for_names(expected, timeout=15)
+        result = compare(expected, sub.values(), times=1)
+        assert len(sent) == 1 and arrived and result, result.problems
+
+
 @pytest.mark.skipif(not MODEL.faithful, reason=f"{MODEL.name}: a frozen image needs the virtual ESP8266 build")
 def test_frozen_bridge_replays_a_capture_at_the_chips_heap(tmp_path):
-    capture = load_index()[0]
     manifest = (BRIDGE_FIRMWARE / "manifest.py").resolve()
     with virtual_rig_session(tmp_path, bridge_free_at_main=CHIP_FREE_AT_MAIN, bridge_frozen=manifest) as (rig, broker):
         on_flash = sorted(p.name for p in rig.sim.flash["bridge"].iterdir())
         assert on_flash == ["config.json", "main.py"], f"only main.py and config.json belong on the flash: {on_flash}"
         started = rig.bridge.expect_line(r"^bridge: started, free (\d+)", timeout=5)
-        with Subscriber(broker.host, broker.port, broker.user, broker.password, rig.base_topic) as sub:
-            remote = rig.upload_capture(capture.file, capture.data)
-            sent = rig.play([remote], interval_ms=0, count=1)
-            expected = expected_payloads(capture.data)
-            arrived = sub.wait_for_names(expected, timeout=15)
-            result = compare(expected, sub.values(), times=1)
-            assert len(sent) == 1 and arrived and result, result.problems
+        replay_one_capture(rig, broker)
         print(f"frozen bridge at {CHIP_FREE_AT_MAIN} B free at main.py: {started.group(1)} B free after start-up")

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from hil.captures import load_index
-from hil.expected import expected_payloads
-from hil.mqtt import Subscriber
 from hil.session import virtual_rig_session
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
-from hil.verdict import compare
+from test_bridge_frozen import replay_one_capture
 
 MODEL = board_model()
 
@@ -26,12 +23,5 @@ MODEL = board_model()
     "bytes), five times in a row, then the board resets; with 48,000 B free at main.py it has 11.4 KB after "
     "start-up and 7.4 KB at its lowest. Frozen into the image it runs at the chip's heap (--bridge-frozen)"))
 def test_bridge_replays_a_capture_at_the_chips_heap(tmp_path):
-    capture = load_index()[0]
     with virtual_rig_session(tmp_path, bridge_free_at_main=CHIP_FREE_AT_MAIN) as (rig, broker):
-        with Subscriber(broker.host, broker.port, broker.user, broker.password, rig.base_topic) as sub:
-            remote = rig.upload_capture(capture.file, capture.data)
-            sent = rig.play([remote], interval_ms=0, count=1)
-            expected = expected_payloads(capture.data)
-            arrived = sub.wait_for_names(expected, timeout=15)
-            result = compare(expected, sub.values(), times=1)
-            assert len(sent) == 1 and arrived and result, result.problems
+        replay_one_capture(rig, broker)
