@@ -28,6 +28,7 @@ _RESTART_DELAY_MS = 5000
 _CRASHES_BEFORE_RESET = 5
 _STABLE_MS = 60000  # an application that ran this long before it crashed starts a new count
 _FEED_MS = 1000
+_CONFIRM_MS = 1000  # the second Ctrl-C that keeps the REPL must come within this
 _WIFI_RETRY_MS = 30000
 _UART_BAUD = 115200
 
@@ -35,16 +36,26 @@ _UART_BAUD = 115200
 def _boot_window(ms):
     # While the REPL is still on UART0 a Ctrl-C from the PC lands here as
     # KeyboardInterrupt: that is how tools and users get in before the bridge
-    # takes the port over.
-    print("bridge: boot window %d ms: press Ctrl-C to stay at the REPL" % ms)
+    # takes the port over. UART0 RX is also the P1 line, and a 0x03 in meter
+    # data (noise) is a Ctrl-C too: it takes a second one within _CONFIRM_MS.
+    print("bridge: boot window %d ms: press Ctrl-C twice to stay at the REPL" % ms)
     t0 = time.ticks_ms()
-    try:
-        while time.ticks_diff(time.ticks_ms(), t0) < ms:
+    first = None
+    while True:
+        try:
+            now = time.ticks_ms()
+            if first is not None and time.ticks_diff(now, first) > _CONFIRM_MS:
+                print("bridge: a single Ctrl-C in the boot window (P1 noise?); starting")
+                first = None
+            if first is None and time.ticks_diff(now, t0) >= ms:
+                return True
             time.sleep_ms(20)
-    except KeyboardInterrupt:
-        print("bridge: start-up stopped by Ctrl-C; REPL left attached, bridge not running")
-        return False
-    return True
+        except KeyboardInterrupt:
+            if first is not None:
+                print("bridge: start-up stopped by Ctrl-C; REPL left attached, bridge not running")
+                return False
+            first = time.ticks_ms()
+            print("bridge: Ctrl-C in the boot window: again within %d ms to stay at the REPL" % _CONFIRM_MS)
 
 
 async def _wifi(wlan, ssid, password, log, app, wdt):

@@ -52,7 +52,7 @@ err_console = Console(stderr=True, highlight=False)
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = {"emulator": ROOT / "meter_emulator", "bridge": ROOT / "bridge_firmware"}
 ROLES = ("emulator", "bridge")
-BOOT_WINDOW_PROMPT = b"press Ctrl-C to stay at the REPL"  # bridge_firmware/main.py's boot window
+BOOT_WINDOW_PROMPT = b"to stay at the REPL"  # bridge_firmware/bridge_main.py's boot window
 
 
 class UsageError(Exception):
@@ -226,7 +226,7 @@ def _open_repl(board, virtual: bool) -> None:
                              "virtual rig's control socket (VirtualRigProcess.control(cmd='reset', "
                              f"board={board.role!r})) and deploy again within its boot window") from first
     reset_board(board, wait_for=BOOT_WINDOW_PROMPT)
-    board.enter_raw_repl()
+    board.take_boot_window()
 
 
 def cmd_deploy(args) -> int:

@@ -277,10 +277,28 @@ class Board:
         seen = b""
         while time.monotonic() < deadline:
             seen = (seen + serial.read(max(1, serial.in_waiting)))[-512:]
-            if re.search(rb"boot window|>>> $|raw REPL; CTRL-B to exit\r\n>$", seen):
+            if re.search(rb"boot window", seen):
+                self.take_boot_window()
+                return
+            if re.search(rb">>> $|raw REPL; CTRL-B to exit\r\n>$", seen):
                 self.enter_raw_repl()
                 return
         raise BoardTimeout(f"{self.role}: no boot window or prompt within {timeout} s after reset{self._where()}")
+
+    def take_boot_window(self, timeout: float = 3) -> None:
+        """In a firmware's boot window: Ctrl-C, and once more if the firmware
+        asks for it (this project's bridge wants two, since a 0x03 in P1 data
+        is a Ctrl-C too), then the raw REPL."""
+        self.stop_monitor()
+        serial = self.transport.serial
+        serial.write(b"\x03")
+        deadline = time.monotonic() + timeout
+        seen = b""
+        while time.monotonic() < deadline:
+            seen = (seen + serial.read(max(1, serial.in_waiting)))[-512:]
+            if re.search(rb"again within|stopped|>>> $", seen):
+                break
+        self.enter_raw_repl()  # its own Ctrl-C is the second one
 
     # --- code ---
     def _idle_raw_repl(self) -> SerialTransport:

@@ -158,12 +158,16 @@ class Rig:
     def restart_bridge(self, timeout: float = 30) -> None:
         """Reset the bridge and let it boot on its own (main.py), as after a
         power cut; waits for its boot banner."""
+        since = self.bridge.mark()
+        self.reset_bridge()
+        self.bridge.expect_line(r"^bridge: config ok", timeout, since=since)
+
+    def reset_bridge(self) -> None:
+        """Reset the bridge (its reset binding) and watch its log; returns at once."""
         if self._reset_bridge is None:
             raise RigError("this rig has no way to reset the bridge (no reset binding)")
-        since = self.bridge.mark()
         self._reset_bridge()
         self.bridge.start_monitor()
-        self.bridge.expect_line(r"^bridge: config ok", timeout, since=since)
 
     def clear_stale_output(self) -> None:
         """Between tests: whatever the emulator said and nobody read goes to

@@ -230,6 +230,9 @@ def test_deploy_catches_a_running_bridge_in_its_boot_window(monkeypatch):
             if self.attempts == 1:
                 raise BoardError("bridge: could not enter the raw REPL")
 
+        def take_boot_window(self):  # Ctrl-C twice, then the raw REPL (hil.rig.board.Board)
+            self.enter_raw_repl()
+
     resets = []
     monkeypatch.setattr(reset, "reset_board", lambda board, wait_for=None: resets.append(wait_for))
     board = Board()
