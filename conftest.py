@@ -59,9 +59,18 @@ def bridge_manifest(config) -> Path | None:
         raise pytest.UsageError(f"--bridge-frozen: {e}") from e
 
 
-def pytest_report_header(config):
+def pytest_configure(config):
+    from hil.report.plugin import BOARD_LINES  # here: pytest_plugins registers that module first
+
     manifest = bridge_manifest(config)
-    return describe_rig(config.getoption("--rig"), bridge_frozen=str(manifest) if manifest else None)
+    config.stash[BOARD_LINES] = describe_rig(config.getoption("--rig"),
+                                             bridge_frozen=str(manifest) if manifest else None)
+
+
+def pytest_report_header(config):
+    from hil.report.plugin import BOARD_LINES
+
+    return config.stash[BOARD_LINES]
 
 
 SX631_LINE_S = 2405 * 10 / 115200  # one SX631 telegram on the line at 115200 baud

@@ -1,6 +1,6 @@
 """The bridge on the board: the only module touching hardware (main.py runs it).
 
-Boot: banner -> boot window (Ctrl-C keeps the REPL) -> config.json check (problems
+Boot: banner -> boot window (two Ctrl-C keep the REPL) -> config.json check (problems
 are printed and start-up stops at the REPL, no reboot) -> detach the REPL from
 UART0 -> UART + WiFi -> the watchdog -> asyncio tasks under a global exception
 handler that restarts the application instead of the board.

@@ -25,6 +25,9 @@ import pytest
 from .data import ReportData, ReportDataError
 
 RECORDER = pytest.StashKey["ReportRecorder"]()
+# What the run's figures about the board stand for (hil.sim.model.describe_rig):
+# the rig's conftest puts the lines here, the report shows them under its title.
+BOARD_LINES = pytest.StashKey[list]()
 LATENCY_PROPERTIES = {"latency_ms": 1e-3, "latency_s": 1.0}  # record_property name → seconds per unit
 
 
@@ -87,23 +90,6 @@ def _outcome(report) -> str:
     if report.when != "call" and report.failed:
         return "error"
     return report.outcome
-
-
-def _board_lines(config) -> list[str]:
-    kind = config.getoption("--rig", default=None)
-    if kind is None:
-        return []
-    from ..rig.firmware import FirmwareError, frozen_manifest
-    from ..rig.rig import BRIDGE_FIRMWARE
-    from ..sim.model import describe_rig
-
-    frozen = None
-    if config.getoption("--bridge-frozen", default=False):
-        try:
-            frozen = str(frozen_manifest(Path(config.getoption("--bridge-firmware") or BRIDGE_FIRMWARE)))
-        except FirmwareError:
-            pass  # the run was refused with that error already
-    return describe_rig(kind, bridge_frozen=frozen)
 
 
 def _plain(v) -> bool:
@@ -169,7 +155,7 @@ class ReportRecorder:
             "args": list(config.invocation_params.args),
             "rootdir": str(config.rootpath),
             "rig": config.getoption("--rig", default=None),
-            "board": _board_lines(config),
+            "board": config.stash.get(BOARD_LINES, []),
             "junit": (str(xml.relative_to(self.out)) if xml.is_relative_to(self.out) else str(xml)) if xml else None,
         })
         try:

@@ -272,33 +272,35 @@ class Board:
         take the raw REPL with Ctrl-C before the firmware takes the port."""
         self.stop_monitor()
         self.ensure_attached()
-        serial = self.transport.serial
-        deadline = time.monotonic() + timeout
-        seen = b""
-        while time.monotonic() < deadline:
-            seen = (seen + serial.read(max(1, serial.in_waiting)))[-512:]
-            if re.search(rb"boot window", seen):
-                self.take_boot_window()
-                return
-            if re.search(rb">>> $|raw REPL; CTRL-B to exit\r\n>$", seen):
-                self.enter_raw_repl()
-                return
-        raise BoardTimeout(f"{self.role}: no boot window or prompt within {timeout} s after reset{self._where()}")
+        seen = self._read_until(rb"boot window|>>> $|raw REPL; CTRL-B to exit\r\n>$", timeout)
+        if seen is None:
+            raise BoardTimeout(f"{self.role}: no boot window or prompt within {timeout} s after reset{self._where()}")
+        if b"boot window" in seen:
+            self.take_boot_window()
+        else:
+            self.enter_raw_repl()
 
     def take_boot_window(self, timeout: float = 3) -> None:
         """In a firmware's boot window: Ctrl-C, and once more if the firmware
         asks for it (this project's bridge wants two, since a 0x03 in P1 data
         is a Ctrl-C too), then the raw REPL."""
         self.stop_monitor()
+        self.transport.serial.write(b"\x03")
+        self._read_until(rb"again within|stopped|>>> $", timeout)  # a firmware that asks nothing: go on
+        self.enter_raw_repl()  # its own Ctrl-C is the second one
+
+    def _read_until(self, pattern: bytes, timeout: float) -> bytes | None:
+        """What the port printed up to the first match of pattern (over its
+        last 512 bytes), or None when timeout passes first."""
         serial = self.transport.serial
-        serial.write(b"\x03")
+        regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         seen = b""
         while time.monotonic() < deadline:
             seen = (seen + serial.read(max(1, serial.in_waiting)))[-512:]
-            if re.search(rb"again within|stopped|>>> $", seen):
-                break
-        self.enter_raw_repl()  # its own Ctrl-C is the second one
+            if regex.search(seen):
+                return seen
+        return None
 
     # --- code ---
     def _idle_raw_repl(self) -> SerialTransport:

@@ -23,11 +23,7 @@ async def _main(args) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     print(json.dumps({"ports": rig.ports, "control": rig.control_path,
-                      "flash": {n: str(b.flash_dir) for n, b in rig.boards.items()},
-                      "model": {n: {"name": b.model.name, "faithful": b.model.faithful, "arch": b.model.arch,
-                                    "frozen": b.model.frozen} for n, b in rig.boards.items()},
-                      "heap": {n: rig.model.describe_heap(b.free_at_main) for n, b in rig.boards.items()}}),
-          flush=True)
+                      "flash": {n: str(b.flash_dir) for n, b in rig.boards.items()}}), flush=True)
     try:
         await stop.wait()
     finally:

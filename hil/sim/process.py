@@ -32,8 +32,6 @@ class VirtualRigProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.bridge_free_at_main = bridge_free_at_main
         self.bridge_frozen = bridge_frozen
-        self.model: dict = {}
-        self.heap: dict[str, str] = {}
         self.proc: subprocess.Popen | None = None
         self.ports: dict[str, str] = {}
         self.flash: dict[str, Path] = {}
@@ -68,8 +66,6 @@ class VirtualRigProcess:
         self.ports = info["ports"]
         self.flash = {k: Path(v) for k, v in info["flash"].items()}
         self.control_path = info["control"]
-        self.model = info["model"]
-        self.heap = info["heap"]
         return self
 
     def control(self, **msg) -> dict:
