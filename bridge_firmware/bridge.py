@@ -15,6 +15,8 @@ import asyncio
 import gc
 import sys
 import time
+from array import array
+from micropython import const
 
 import obismap as obis  # generated from obis.TABLE; see obis.py for why
 
@@ -53,7 +55,7 @@ def from_config(cfg, log, reset_cause=-1):
     import mqtt_backend
 
     base = cfg["base_topic"]
-    client = mqtt_backend.make_client(cfg, log, online_topic(base))
+    client = mqtt_backend.make_client(cfg, log, online_topic(base), packet_max(base))
     del mqtt_backend
     sys.modules.pop("mqtt_backend", None)  # used once: let the GC reclaim its code
     # The buffers come next (~4 KB in a few blocks): collect the import and JSON
@@ -65,7 +67,7 @@ def from_config(cfg, log, reset_cause=-1):
 
 def _lit(buf, p, s):
     n = len(s)
-    buf[p:p + n] = s
+    buf[p:p + n] = s  # the VM keeps this slice on the C stack: no allocation
     return p + n
 
 
@@ -90,11 +92,29 @@ def _int(buf, p, v):
     return e
 
 
-# Status JSON keys after "version" and "mqtt_backend", in order (see status_json()).
-STATUS_KEYS = (b"uptime_s", b"reset_cause", b"heap_free", b"heap_min_free", b"telegrams_ok",
-               b"crc_errors", b"truncated", b"framing", b"garbage", b"overlong", b"bad_values",
-               b"superseded", b"mqtt_connects", b"mqtt_reconnects", b"published", b"pubacks",
-               b"mqtt_lost", b"wifi_reconnects")
+# The status JSON: each '@' takes the next text, each '#' the next counter (see
+# status_json()). One constant: the keys cost one object, not eighteen.
+_STATUS = (b'{"version":"@","mqtt_backend":"@","reader":"@","uptime_s":#,"reset_cause":#,"heap_free":#,'
+           b'"heap_min_free":#,"telegrams_ok":#,"crc_errors":#,"truncated":#,"framing":#,"garbage":#,'
+           b'"overlong":#,"bad_values":#,"superseded":#,"mqtt_connects":#,"mqtt_reconnects":#,"published":#,'
+           b'"pubacks":#,"mqtt_lost":#,"wifi_reconnects":#}')
+_NCOUNTERS = const(18)
+_HEALTH_TICK_MS = const(200)
+_NAME_MAX = const(48)  # no topic name in obis.TABLE is longer (Bridge() checks)  # how soon after a (re)connect the status goes out
+_INT_MAX = const(11)  # "-1073741824": the longest small int as text
+_TEXT_MAX = const(24)  # version, backend and reader names together stay below this
+
+
+def status_max():
+    """The longest status JSON status_json() can write."""
+    return len(_STATUS) + _NCOUNTERS * (_INT_MAX - 1) + _TEXT_MAX
+
+
+def packet_max(base_topic):
+    """The MQTT client's packet buffer: the longest value PUBLISH (QoS 1) the
+    bridge sends. The status JSON is longer: the client writes it from the
+    bridge's own buffer after the packet head (mqtt_min.MQTTClient.publish)."""
+    return 5 + 2 + len(base_topic) + 1 + _NAME_MAX + 2 + obis.PROFILE_MAX
 
 
 class Bridge:
@@ -113,14 +133,27 @@ class Bridge:
         self.online_topic = base + b"/online"
         self.status_topic = base + b"/status"
         # Topic = fixed prefix + slot name, built in place: no per-publish strings.
+        # Slot s's name is obis.NAMES[_name_at[s]:_name_at[s + 1] - 1] (newline-ended).
+        at = array("H", [0])
+        longest = 0
+        for i in range(len(obis.NAMES)):
+            if obis.NAMES[i] == 0x0A:
+                longest = max(longest, i - at[-1])
+                at.append(i + 1)
+        self._name_at = at
         self._plen = len(base) + 1
-        self._topic = bytearray(self._plen + max(len(n) for n in obis.NAMES))
+        if longest > _NAME_MAX:
+            raise ValueError("a topic name is longer than _NAME_MAX")
+        self._topic = bytearray(self._plen + longest)
         self._topic[:len(base)] = base
         self._topic[len(base)] = 0x2F
         self._payload = bytearray(max(obis.WIDTHS))
-        self._status = bytearray(512)
-        self._version = VERSION.encode()
-        self._backend = client.name.encode()
+        self._status = bytearray(status_max())
+        self._status_mv = memoryview(self._status)
+        self._counters = array("i", bytes(4 * _NCOUNTERS))
+        self._texts = (VERSION.encode(), client.name.encode(), b"native" if NATIVE else b"portable")
+        if sum(len(t) for t in self._texts) > _TEXT_MAX:
+            raise ValueError("status texts longer than _TEXT_MAX")
         self._t_last = time.ticks_ms()
         self._up_ms = 0
         self._up_s = 0
@@ -145,43 +178,64 @@ class Bridge:
         return self._up_s
 
     def status_json(self):
-        """Write the status JSON into the preallocated buffer; return its length."""
+        """Write the status JSON into the preallocated buffer; return its length.
+        Allocates nothing: the counters go through a preallocated array."""
         self.sample_heap()
-        free = gc.mem_free()
+        v = self._counters
         r = self.reader
-        connects, published, pubacks, lost = self.client.stats()
-        values = (self.uptime_s(), self.reset_cause, free, self.heap_min_free, r.telegrams_ok,
-                  r.crc_errors, r.truncated, r.framing, r.garbage, r.overlong, r.bad_values,
-                  self.snapshot.superseded, connects, connects - 1 if connects else 0, published, pubacks,
-                  lost, self.wifi_reconnects)
+        st = self.client.stats()  # (connects, published, pubacks, lost)
+        v[0] = self.uptime_s()
+        v[1] = self.reset_cause
+        v[2] = gc.mem_free()
+        v[3] = self.heap_min_free
+        v[4] = r.telegrams_ok
+        v[5] = r.crc_errors
+        v[6] = r.truncated
+        v[7] = r.framing
+        v[8] = r.garbage
+        v[9] = r.overlong
+        v[10] = r.bad_values
+        v[11] = self.snapshot.superseded
+        v[12] = st[0]
+        v[13] = st[0] - 1 if st[0] else 0
+        v[14] = st[1]
+        v[15] = st[2]
+        v[16] = st[3]
+        v[17] = self.wifi_reconnects
         b = self._status
-        p = _lit(b, 0, b'{"version":"')
-        p = _lit(b, p, self._version)
-        p = _lit(b, p, b'","mqtt_backend":"')
-        p = _lit(b, p, self._backend)
-        p = _lit(b, p, b'","reader":"native"' if NATIVE else b'","reader":"portable"')
-        for i in range(len(STATUS_KEYS)):
-            p = _lit(b, p, b',"')
-            p = _lit(b, p, STATUS_KEYS[i])
-            p = _lit(b, p, b'":')
-            p = _int(b, p, values[i])
-        b[p] = 0x7D
-        return p + 1
+        t = _STATUS
+        p = 0
+        k = 0
+        j = 0
+        for i in range(len(t)):
+            c = t[i]
+            if c == 0x23:  # '#'
+                p = _int(b, p, v[k])
+                k += 1
+            elif c == 0x40:  # '@'
+                p = _lit(b, p, self._texts[j])
+                j += 1
+            else:
+                b[p] = c
+                p += 1
+        return p
 
     async def health(self):
         c = self.client
+        t0 = time.ticks_ms()
         while True:
-            try:
-                await asyncio.wait_for_ms(c.up.wait(), self.status_interval_s * 1000)
-            except asyncio.TimeoutError:
-                pass
+            # Polled, not wait_for_ms(c.up.wait(), interval): wait_for holds a task,
+            # a closure and its cells while it waits, ~450 B of heap all the time.
+            while not c.up.is_set() and time.ticks_diff(time.ticks_ms(), t0) < self.status_interval_s * 1000:
+                await asyncio.sleep_ms(_HEALTH_TICK_MS)
+            t0 = time.ticks_ms()
             fresh = c.up.is_set()
             if fresh:
                 c.up.clear()
             if not c.isconnected():
                 continue  # the next connect sends a fresh status
             n = self.status_json()
-            await c.publish(self.status_topic, memoryview(self._status)[:n], True, self.qos)
+            await c.publish(self.status_topic, self._status_mv[:n], True, self.qos)
             # "online" again with every status: a stale connection's LWT, delivered
             # late by a broker that was frozen, cannot leave it at "offline".
             await c.publish(self.online_topic, b"online", True, self.qos)
@@ -193,7 +247,8 @@ class Bridge:
     # -- values ----------------------------------------------------------------------
     async def publisher(self):
         snap = self.snapshot
-        names = obis.NAMES
+        names = memoryview(obis.NAMES)
+        at = self._name_at
         topic = memoryview(self._topic)
         payload = memoryview(self._payload)
         plen = self._plen
@@ -207,9 +262,9 @@ class Bridge:
                     n = snap.take(slot, self._payload)
                     if not n:
                         continue
-                    name = names[slot]
-                    e = plen + len(name)
-                    self._topic[plen:e] = name
+                    a = at[slot]
+                    e = plen + at[slot + 1] - 1 - a
+                    self._topic[plen:e] = names[a:at[slot + 1] - 1]
                     # Waits while MQTT is down or (QoS 1) the window is full;
                     # meanwhile the reader keeps overwriting the snapshot, so only
                     # the newest values go out.
@@ -218,11 +273,7 @@ class Bridge:
             self.passes += 1
             gc.collect()  # between telegrams: keeps the 30 KB heap unfragmented
 
-    async def run(self, uart):
-        """Run all tasks until one fails (the caller decides what then)."""
-        await asyncio.gather(
-            self.reader.run(uart),
-            self.publisher(),
-            self.health(),
-            self.client.run(),
-        )
+    async def run(self, uart, *more):
+        """Run all tasks, and the caller's `more` coroutines beside them, until one
+        fails (the caller decides what then). One gather for all: each costs heap."""
+        await asyncio.gather(self.reader.run(uart), self.publisher(), self.health(), self.client.run(), *more)

@@ -9,6 +9,6 @@
 # main.py and config.json stay on the board's filesystem. To freeze mqtt_as too,
 # add: module("mqtt_as.py", base_path="/path/to/micropython-mqtt/mqtt_as")
 include("$(BOARD_DIR)/manifest.py")
-for name in ("bridge_main.py", "bridge.py", "config.py", "obismap.py", "p1reader.py", "p1reader_portable.py",
+for name in ("bridge_main.py", "startup.py", "bridge.py", "config.py", "obismap.py", "p1reader.py", "p1reader_portable.py",
              "snapshot.py", "snapshot_portable.py", "mqtt_backend.py", "mqtt_min.py", "mqtt_as_adapter.py"):
     module(name)

@@ -12,9 +12,10 @@ Both backends give the bridge the same small interface:
 """
 
 
-def make_client(cfg, log, will_topic):
+def make_client(cfg, log, will_topic, pktbuf=400):
     """A client for cfg (config.validate() output); will_topic is the LWT topic
-    (str) on which the broker publishes a retained "offline"."""
+    (str) on which the broker publishes a retained "offline"; pktbuf is the
+    longest packet the caller publishes (the built-in client preallocates it)."""
     m = cfg["mqtt"]
     backend = m["backend"]
     if backend != "builtin":
@@ -43,5 +44,5 @@ def make_client(cfg, log, will_topic):
     c = MQTTClient(
         m["host"], m["port"], client_id=b(m["client_id"]), user=b(m["user"]), password=b(m["password"]),
         keepalive=m["keepalive"], will_topic=b(will_topic), will_msg=b"offline", will_retain=True, log=log,
-        backoff_max_ms=m["backoff_max_ms"], timeout_ms=m["timeout_ms"], max_inflight=m["max_inflight"])
+        backoff_max_ms=m["backoff_max_ms"], timeout_ms=m["timeout_ms"], max_inflight=m["max_inflight"], pktbuf=pktbuf)
     return c

@@ -84,7 +84,9 @@ class MQTTClient:
         self.backoff_min_ms = backoff_min_ms
         self.backoff_max_ms = backoff_max_ms
         self.timeout_ms = timeout_ms
-        self._pkt = bytearray(pktbuf)  # one PUBLISH is built here and written at once
+        # A PUBLISH is built here and written at once; a longer message goes out
+        # after the head built here (see publish()).
+        self._pkt = bytearray(pktbuf)
         self.up = asyncio.Event()  # set on every (re)connect; the user clears it
         self.down = asyncio.Event()  # set on every disconnect; the user clears it
         self._ready = asyncio.Event()  # internal: set exactly while connected
@@ -113,12 +115,19 @@ class MQTTClient:
         self.pubacks = 0  # PUBACKs received for them (QoS 1)
         self.failed = 0  # publishes lost because the link broke under the write
         self.unacked = 0  # QoS 1 messages forgotten unacknowledged at a drop
+        self._stats = array("i", bytes(16))
 
     def inflight(self):
         return self._nfl
 
     def stats(self):
-        return (self.connects, self.published, self.pubacks, self.failed + self.unacked)
+        # A preallocated array, not a tuple: the status is sent without allocating.
+        s = self._stats
+        s[0] = self.connects
+        s[1] = self.published
+        s[2] = self.pubacks
+        s[3] = self.failed + self.unacked
+        return s
 
     def _say(self, msg):
         if self.log is not None:
@@ -310,8 +319,8 @@ class MQTTClient:
         async with self._lock:
             return await self._write(data)
 
-    async def _write(self, data):
-        # Caller holds the lock.
+    async def _write(self, data, more=None):
+        # Caller holds the lock. data (and more, if given) make one packet.
         w = self._w
         if w is None:
             return False
@@ -320,6 +329,8 @@ class MQTTClient:
         self._tx_abort = False
         try:
             w.write(data)
+            if more is not None:
+                w.write(more)
             await w.drain()
             return True
         except asyncio.CancelledError:
@@ -362,8 +373,8 @@ class MQTTClient:
                 if not self._connected or (qos and self._nfl >= self.max_inflight):
                     continue  # changed while we waited for the lock: check again
                 pkt = self._pkt
-                if rl + 5 > len(pkt):
-                    pkt = bytearray(rl + 5)  # rare (long payload): allocate rather than fail
+                if 5 + 2 + tl + 2 > len(pkt):
+                    pkt = bytearray(5 + 2 + tl + 2)  # a topic longer than the buffer: never from the bridge
                 pkt[0] = _PUBLISH | (2 if qos else 0) | (1 if retain else 0)
                 p = _varint(pkt, 1, rl)
                 p = _str(pkt, p, topic)
@@ -378,8 +389,13 @@ class MQTTClient:
                             self._sent_at[i] = time.ticks_ms()
                             self._nfl += 1
                             break
-                pkt[p:p + ml] = msg
-                ok = await self._write(memoryview(pkt)[:p + ml])
+                if p + ml <= len(pkt):
+                    pkt[p:p + ml] = msg
+                    ok = await self._write(memoryview(pkt)[:p + ml])
+                else:
+                    # Longer than the buffer (the status JSON): the head from the
+                    # buffer, then the message as it is. Neither copied nor allocated.
+                    ok = await self._write(memoryview(pkt)[:p], msg)
             finally:
                 self._lock.release()
             if ok:

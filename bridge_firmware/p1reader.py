@@ -176,10 +176,10 @@ _W_VCAP = const(9)
 _W_VSTART = const(10)  # profile: where the current number starts in _val
 _W_GOT = const(11)  # CRC received
 _W_NDIG = const(12)  # CRC digits received
-_W_NKEYS = const(13)  # the OBIS lookup tables follow the state, read-only:
-_W_KSLOT = const(14)  # _w[_W_SIZE:+nkeys] packed codes, sorted (binary search);
-_W_KINDS = const(15)  # _w[_w[_W_KSLOT]:+nkeys] their slots; _w[_w[_W_KINDS]+slot]
-_W_WIDTHS = const(16)  # a slot's kind; _w[_w[_W_WIDTHS]+kind] a kind's buffer width
+_W_NKEYS = const(13)  # the packed codes follow the state, read-only:
+_W_KSLOT = const(14)  # _w[_W_SIZE:+nkeys], sorted (binary search); _t8[i] the slot of
+_W_KINDS = const(15)  # code i; _t8[_w[_W_KINDS]+slot] a slot's kind; _w[_w[_W_WIDTHS]+kind]
+_W_WIDTHS = const(16)  # a kind's buffer width (bytes where they fit: 250 B less heap)
 _W_SIZE = const(17)
 
 
@@ -204,18 +204,18 @@ class P1Reader:
         self._buf = bytearray(chunk)
         self._val = bytearray(obis.PROFILE_MAX)  # the widest kind
         # State and lookup tables in one array of machine ints (one pointer for _scan).
-        keys = sorted(obis.SLOT)
+        nkeys = len(obis.KSLOT)
         w = array("i", bytes(4 * _W_SIZE))  # all _S_HUNT / 0
-        w[_W_NKEYS] = len(keys)
-        w[_W_KSLOT] = _W_SIZE + len(keys)
-        w[_W_KINDS] = _W_SIZE + 2 * len(keys)
-        w[_W_WIDTHS] = w[_W_KINDS] + len(obis.KIND)
-        w.extend(array("i", keys))
-        w.extend(array("i", [obis.SLOT[k] for k in keys]))
-        w.extend(array("i", list(obis.KIND)))  # (from bytes, array() would copy raw bytes)
+        w[_W_NKEYS] = nkeys
+        w[_W_KSLOT] = 0
+        w[_W_KINDS] = nkeys
+        w[_W_WIDTHS] = _W_SIZE + nkeys
+        w.extend(array("i", obis.KEYS))  # raw little-endian int32s, as obismap stores them
         w.extend(array("i", obis.WIDTHS))
         self._w = w
-        del keys, w
+        # A copy in RAM: viper's byte loads must not read a frozen constant in flash.
+        self._t8 = bytearray(obis.KSLOT + obis.KIND)
+        del w
         self._stage = sink.stage  # bound once: _scan calls it per value
         self.telegrams_ok = 0
         self.crc_errors = 0
@@ -292,6 +292,7 @@ class P1Reader:
         p = ptr8(buf)
         tab = ptr16(_TAB)
         w = ptr32(self._w)
+        t8 = ptr8(self._t8)
         val = self._val
         v = ptr8(val)
         stage = self._stage
@@ -419,8 +420,8 @@ class P1Reader:
                     if lo == e or w[lo] != acc:
                         st = _S_SKIP
                     else:
-                        s = w[w[_W_KSLOT] + lo - _W_SIZE]
-                        k = w[w[_W_KINDS] + s]
+                        s = t8[w[_W_KSLOT] + lo - _W_SIZE]
+                        k = t8[w[_W_KINDS] + s]
                         w[_W_SLOT] = s
                         w[_W_KIND] = k
                         if k == _K_PROFILE:

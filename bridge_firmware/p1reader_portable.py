@@ -156,7 +156,8 @@ class P1Reader:
         self.timeout_ms = timeout_ms
         self._buf = bytearray(chunk)
         self._val = bytearray(obis.PROFILE_MAX)  # the widest kind
-        self._slots = obis.SLOT
+        # packed code -> slot; only on this fallback path (bytecode cannot binary-search fast)
+        self._slots = dict(zip(array("i", obis.KEYS), obis.KSLOT))
         self._kinds = obis.KIND
         self.telegrams_ok = 0
         self.crc_errors = 0

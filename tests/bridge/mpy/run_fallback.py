@@ -12,4 +12,4 @@ with open(sys.argv[1], "rb") as f:
 for i in range(0, len(data), 128):
     reader.feed(data[i:i + 128])
 print("COUNTERS", reader.counters()["telegrams_ok"], reader.counters()["crc_errors"])
-print("VOLTAGE", snap.value(bridge.obis.NAMES.index(b"instantaneous_voltage_in_phase_L1")))
+print("VOLTAGE", snap.value(bridge.obis.NAMES.split(b"\n").index(b"instantaneous_voltage_in_phase_L1")))

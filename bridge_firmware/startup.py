@@ -1,0 +1,69 @@
+"""What the bridge does once at power-on, before the application exists.
+
+Banner, boot window (two Ctrl-C keep the REPL), config.json check (problems are
+printed and start-up stops at the REPL, no reboot), the per-board default
+client id. bridge_main imports this module, calls boot() and unloads it (and
+config) before it imports the application: none of this code holds heap
+while the bridge runs, and it never shares the heap with the application's
+modules.
+"""
+
+import gc
+import time
+
+import machine
+
+import config
+
+_CONFIRM_MS = 1000  # the second Ctrl-C that keeps the REPL must come within this
+
+# ESP8266 rst_info reasons, as machine.reset_cause() returns them.
+_CAUSES = ("power on", "hardware watchdog", "exception", "software watchdog", "soft restart",
+           "deep-sleep wake", "reset pin")
+
+
+def _boot_window(ms):
+    # While the REPL is still on UART0 a Ctrl-C from the PC lands here as
+    # KeyboardInterrupt: that is how tools and users get in before the bridge
+    # takes the port over. UART0 RX is also the P1 line, and a 0x03 in meter
+    # data (noise) is a Ctrl-C too: it takes a second one within _CONFIRM_MS.
+    print("bridge: boot window %d ms: press Ctrl-C twice to stay at the REPL" % ms)
+    t0 = time.ticks_ms()
+    first = None
+    while True:
+        try:
+            now = time.ticks_ms()
+            if first is not None and time.ticks_diff(now, first) > _CONFIRM_MS:
+                print("bridge: a single Ctrl-C in the boot window (P1 noise?); starting")
+                first = None
+            if first is None and time.ticks_diff(now, t0) >= ms:
+                return True
+            time.sleep_ms(20)
+        except KeyboardInterrupt:
+            if first is not None:
+                print("bridge: start-up stopped by Ctrl-C; REPL left attached, bridge not running")
+                return False
+            first = time.ticks_ms()
+            print("bridge: Ctrl-C in the boot window: again within %d ms to stay at the REPL" % _CONFIRM_MS)
+
+
+def boot(version, cause):
+    """Banner, boot window, config check. Returns the validated config, or None
+    when start-up stops at the REPL (Ctrl-C twice, or config problems)."""
+    print("bridge: p1 -> mqtt bridge %s, reset cause %d (%s), free %d"
+          % (version, cause, _CAUSES[cause] if 0 <= cause < len(_CAUSES) else "?", gc.mem_free()))
+    cfg, problems = config.load("config.json")
+    window = config.DEFAULTS["boot_window_ms"]
+    if cfg is not None and isinstance(cfg["boot_window_ms"], int) and 0 <= cfg["boot_window_ms"] <= 60000:
+        window = cfg["boot_window_ms"]
+    if not _boot_window(window):
+        return None
+    if problems:
+        for p in problems:
+            print("bridge: config problem: " + p)
+        print("bridge: not started; fix config.json and press Ctrl-D")
+        return None
+    if cfg["mqtt"]["client_id"] is None:
+        # One per board: two bridges with one id would throw each other off the broker.
+        cfg["mqtt"]["client_id"] = "p1bridge-" + "".join("%02x" % b for b in machine.unique_id())
+    return cfg
