@@ -34,14 +34,14 @@ class Hung(MQTTClient):
             time.sleep_ms(100)
 
 
-def make_client(cfg, log, will_topic):
+def make_client(cfg, log, will_topic, pktbuf=400):
     m = cfg["mqtt"]
     return Hung(m["host"].encode(), m["port"], log=log)
 '''
 
 NO_CLIENT = '''\
 # Test variant: the application cannot start at all.
-def make_client(cfg, log, will_topic):
+def make_client(cfg, log, will_topic, pktbuf=400):
     raise RuntimeError("test variant: no MQTT client")
 '''
 
