@@ -150,6 +150,7 @@ class Bridge:
         self._payload = bytearray(max(obis.WIDTHS))
         self._status = bytearray(status_max())
         self._status_mv = memoryview(self._status)
+        self._status_now = self.status_message  # bound once: health passes it at every status
         self._counters = array("i", bytes(4 * _NCOUNTERS))
         self._texts = (VERSION.encode(), client.name.encode(), b"native" if NATIVE else b"portable")
         if sum(len(t) for t in self._texts) > _TEXT_MAX:
@@ -220,6 +221,10 @@ class Bridge:
                 p += 1
         return p
 
+    def status_message(self):
+        """The status JSON as of now: a view of the preallocated buffer."""
+        return self._status_mv[:self.status_json()]
+
     async def health(self):
         c = self.client
         t0 = time.ticks_ms()
@@ -234,8 +239,9 @@ class Bridge:
                 c.up.clear()
             if not c.isconnected():
                 continue  # the next connect sends a fresh status
-            n = self.status_json()
-            await c.publish(self.status_topic, self._status_mv[:n], True, self.qos)
+            # Built when it can go out (a function, not bytes): a status that
+            # waited for a stalled broker would otherwise tell of the past.
+            await c.publish(self.status_topic, self._status_now, True, self.qos)
             # "online" again with every status: a stale connection's LWT, delivered
             # late by a broker that was frozen, cannot leave it at "offline".
             await c.publish(self.online_topic, b"online", True, self.qos)

@@ -62,13 +62,40 @@ def _sleep_fed(wdt, ms):
         time.sleep_ms(_FEED_MS)
 
 
-async def _app(cfg, uart, wlan, log, cause, wdt):
-    gc.collect()
+async def _app(box, uart, wlan, log, cause, wdt):
+    cfg = box.pop()
     app = bridge.from_config(cfg, log, cause)
+    # from_config may have fallen back from mqtt_as to the built-in client:
+    # the next start must know (config.json is read again then).
+    box.append(cfg["mqtt"]["backend"])
+    w = cfg["wifi"]
+    ssid = w["ssid"]
+    password = w["password"]
+    cfg = w = None  # ~1 KB of dicts the running bridge does not need
     gc.collect()
     log("started, free %d, %s reader" % (gc.mem_free(), "native" if bridge.NATIVE else "portable"))
-    w = cfg["wifi"]
-    await app.run(uart, _wifi(wlan, w["ssid"], w["password"], log, app, wdt))
+    await app.run(uart, _wifi(wlan, ssid, password, log, app, wdt))
+
+
+def _unload(*names):
+    # Modules used once: drop them so the GC reclaims their code.
+    for name in names:
+        sys.modules.pop(name, None)
+    gc.collect()
+
+
+def _reload_config(backend, log):
+    # config.json again, for an application restart (it was valid at boot).
+    import startup
+
+    cfg, problems = startup.load_config()
+    del startup
+    _unload("startup", "config")
+    if problems:
+        log("config.json changed since boot and has problems; resetting the board to report them")
+        machine.reset()
+    cfg["mqtt"]["backend"] = backend
+    return cfg
 
 
 def run():
@@ -76,11 +103,8 @@ def run():
     import startup
 
     cfg = startup.boot(bridge.VERSION, cause)
-    # Used once: drop both so the GC reclaims their code (config's alone is ~3 KB).
     del startup
-    sys.modules.pop("startup", None)
-    sys.modules.pop("config", None)
-    gc.collect()
+    _unload("startup", "config")  # config's code alone is ~3 KB
     if cfg is None:
         return
     print("bridge: config ok; detaching REPL from UART0, logging there as 'bridge: ...'")
@@ -92,17 +116,24 @@ def run():
     wlan.connect(cfg["wifi"]["ssid"], cfg["wifi"]["password"])
     wdt = machine.WDT()  # from here on the board resets if the event loop stops
     crashes = 0
+    backend = cfg["mqtt"]["backend"]
     while True:
         started = time.ticks_ms()
         failure = None
+        if cfg is None:
+            cfg = _reload_config(backend, log)
+        box = [cfg]  # _app takes it out, so that nothing here keeps it
+        cfg = None
         try:
-            asyncio.run(_app(cfg, uart, wlan, log, cause, wdt))
+            asyncio.run(_app(box, uart, wlan, log, cause, wdt))
         except KeyboardInterrupt:
             log("stopped by KeyboardInterrupt")
             return
         except Exception as e:  # noqa: BLE001 - global handler: bad input or the network never reboot the board
             failure = e  # nothing allocated yet: a MemoryError's heap is still full of the old tasks
         asyncio.new_event_loop()  # drops the old loop and its tasks
+        if box:
+            backend = box.pop()
         gc.collect()
         if failure is not None:
             ran = time.ticks_diff(time.ticks_ms(), started)

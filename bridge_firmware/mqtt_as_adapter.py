@@ -74,6 +74,8 @@ class Client:
         return (self.connects, self.published, self.pubacks, self.lost)
 
     async def publish(self, topic, msg, retain=False, qos=0):
+        if callable(msg):  # the bridge's status: built now (mqtt_backend.py)
+            msg = msg()
         await self._c.publish(topic, msg, retain, qos)
         self.published += 1
         if qos:

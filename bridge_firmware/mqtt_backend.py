@@ -4,7 +4,9 @@ Both backends give the bridge the same small interface:
   up, down          asyncio.Event: set on (re)connect / on a drop; the user clears them
   isconnected()     True while the broker link is up
   await publish(topic, msg, retain=False, qos=0) -> bool
-                    waits while disconnected (and, QoS 1, while the window is full)
+                    waits while disconnected (and, QoS 1, while the window is full);
+                    msg may be a function returning the message, called when it
+                    can go out (the status describes the moment it is sent)
   await run()       the connection task: connect, keep connected, reconnect; forever
   stats()           (connects, published, pubacks, lost)
   name              "builtin" or "mqtt_as"

@@ -28,6 +28,7 @@ _DISCONNECT = b"\xe0\x00"
 _TICK_MS = const(500)  # supervision granularity: keepalive and stuck-write checks
 _PINGRESP = const(0xD0)
 _RX_MAX = const(4)  # the longest packet a publisher is sent (PUBACK: 2, PINGRESP: 0)
+_IO_MS = const(10)  # how often a socket that had nothing to read, or no room to write, is tried again
 
 # CONNACK return codes (MQTT 3.1.1 §3.2.2.3), for log lines a user can act on.
 _REFUSED = (
@@ -92,14 +93,14 @@ class MQTTClient:
         self._ready = asyncio.Event()  # internal: set exactly while connected
         self._fail = asyncio.Event()  # internal: the link is broken
         self._lock = asyncio.Lock()  # one packet on the wire at a time
-        self._r = None
-        self._w = None
+        self._s = None  # the broker connection: a non-blocking socket, polled (see _read, _write)
+        self._rxb = bytearray(_RX_MAX)
+        rxm = memoryview(self._rxb)
+        self._rx_head = rxm[:2]  # fixed views: an idle poll allocates nothing
+        self._rx_body = (rxm[2:3], rxm[2:4])
         self._addr = None  # the broker's address, resolved once (getaddrinfo blocks the event loop)
         self._connected = False
         self._closing = False
-        self._tx_task = None
-        self._tx_since = 0
-        self._tx_abort = False
         self._fail_why = None
         self._last_rx = 0
         self._last_ping = 0
@@ -186,28 +187,48 @@ class MQTTClient:
 
     async def _open(self):
         s = self._socket()
-        w = asyncio.StreamWriter(s, {})  # the CONNECT below waits for the TCP connect
         try:
-            w.write(self._connect_packet())
-            await asyncio.wait_for_ms(w.drain(), self.timeout_ms)
-            ack = await asyncio.wait_for_ms(w.readexactly(4), self.timeout_ms)
+            # The CONNECT goes out once the TCP connect is done (the socket is
+            # writable); both it and the CONNACK have timeout_ms.
+            if not await self._write_on(s, self._connect_packet(), None):
+                raise MQTTError("CONNECT not taken within %d ms" % self.timeout_ms)
+            ack = self._rxb
+            if not await self._read(s, memoryview(ack), 4, time.ticks_ms()):
+                raise MQTTError("no CONNACK within %d ms" % self.timeout_ms)
             if ack[0] != _CONNACK or ack[1] != 2:
                 raise MQTTError("unexpected reply to CONNECT: %02x" % ack[0])
             if ack[3]:
                 why = _REFUSED[ack[3]] if ack[3] < len(_REFUSED) else "code %d" % ack[3]
                 raise MQTTError("broker refused connection: " + why)
         except BaseException:
-            s.close()  # Stream.close() does not: the socket would leak at every failed connect
+            s.close()
             raise
-        return w, w
+        return s
+
+    async def _read(self, s, view, n, since):
+        """Fill view[:n] from s, polled. True when done; False when a deadline of
+        timeout_ms from `since` passed first (since None: no deadline). Raises
+        EOFError when the broker closed the connection."""
+        got = 0
+        while got < n:
+            k = s.readinto(view if got == 0 and n == len(view) else view[got:n])
+            if k is None:
+                if since is not None and time.ticks_diff(time.ticks_ms(), since) > self.timeout_ms:
+                    return False
+                await asyncio.sleep_ms(_IO_MS)
+            elif k == 0:
+                raise EOFError
+            else:
+                got += k
+        return True
 
     async def run(self):
         """Connect, supervise, reconnect with backoff; forever (until disconnect())."""
         delay = self.backoff_min_ms
         while not self._closing:
             try:
-                self._r, self._w = await self._open()
-            except (OSError, EOFError, MQTTError, asyncio.TimeoutError) as e:
+                self._s = await self._open()
+            except (OSError, EOFError, MQTTError) as e:
                 # EOFError: the connection closed before CONNACK (a broker
                 # shutting down, or a proxy whose broker is gone).
                 self._say("mqtt connect to %s:%d failed: %s %s; retry in %d ms"
@@ -219,6 +240,7 @@ class MQTTClient:
             self.connects += 1
             self._last_rx = self._last_ping = time.ticks_ms()
             self._fail.clear()
+            self._fail_why = None
             self._connected = True
             self._ready.set()
             self.down.clear()
@@ -243,17 +265,12 @@ class MQTTClient:
         for i in range(self.max_inflight):
             self._pids[i] = 0
         self._window.set()
-        if self._tx_task is not None:
-            # A write blocked on a dead peer would wait forever: cancel it; publish()
-            # sees _tx_abort and reports the message as lost instead of raising.
-            self._tx_abort = True
-            self._tx_task.cancel()
-        if self._w is not None:
+        if self._s is not None:
             try:
-                self._w.s.close()  # Stream.close() does not close the socket
+                self._s.close()  # a write polling this socket sees it gone and gives up
             except OSError:
                 pass
-        self._r = self._w = None
+        self._s = None
 
     def _broken(self, why):
         if self._fail_why is None:
@@ -261,7 +278,6 @@ class MQTTClient:
         self._fail.set()
 
     async def _supervise(self):
-        self._fail_why = None
         ka = self.keepalive * 1000
         while True:
             # A plain sleep: wait_for_ms would allocate a task every tick; a
@@ -272,8 +288,6 @@ class MQTTClient:
             if self._closing:
                 return "closing"
             now = time.ticks_ms()
-            if self._tx_task is not None and time.ticks_diff(now, self._tx_since) > self.timeout_ms:
-                return "write stalled for %d ms" % self.timeout_ms
             if self._nfl:
                 for i in range(self.max_inflight):
                     if self._pids[i] and time.ticks_diff(now, self._sent_at[i]) > self.timeout_ms:
@@ -287,31 +301,29 @@ class MQTTClient:
                     asyncio.create_task(self._send(_PINGREQ))
 
     async def _rx(self):
-        r = self._r
+        s = self._s
+        b = self._rxb
         try:
             while True:
-                hdr = await r.readexactly(2)
-                n = hdr[1] & 0x7F
-                if hdr[1] & 0x80:
-                    b = (await r.readexactly(1))[0]
-                    n |= (b & 0x7F) << 7
-                    if b & 0x80:  # at least 16 KB: never an answer to a publisher
-                        n = _RX_MAX + 1
-                kind = hdr[0] & 0xF0
+                await self._read(s, self._rx_head, 2, None)
+                n = b[1] & 0x7F
+                kind = b[0] & 0xF0
                 # Only PUBACK and PINGRESP come to a client that never subscribes;
-                # anything else (or too long to be one of them) is a broken or
-                # hostile peer: drop the link rather than read or buffer it.
-                if n > _RX_MAX or (kind != _PUBACK and kind != _PINGRESP):
+                # anything else (or too long to be one of them: a length that
+                # takes a second byte is at least 128) is a broken or hostile
+                # peer: drop the link rather than read or buffer it.
+                if b[1] & 0x80 or n > _RX_MAX - 2 or (kind != _PUBACK and kind != _PINGRESP):
                     self._broken("unexpected packet from broker: type %02x, %s%d bytes"
-                                 % (hdr[0], "at least " if n > _RX_MAX else "", n))
+                                 % (b[0], "at least " if b[1] & 0x80 else "", 128 if b[1] & 0x80 else n))
                     return
                 if n:
-                    body = await r.readexactly(n)
+                    await self._read(s, self._rx_body[n - 1], n, None)
                     if kind == _PUBACK and n == 2:
-                        self._acked((body[0] << 8) | body[1])
+                        self._acked((b[2] << 8) | b[3])
                 self._last_rx = time.ticks_ms()
         except (OSError, EOFError) as e:
-            self._broken("connection lost (%s)" % (type(e).__name__,))
+            if s is self._s:  # not our own _drop() closing it
+                self._broken("connection lost (%s)" % (type(e).__name__,))
 
     # -- sending ------------------------------------------------------------------
     async def _send(self, data):
@@ -321,27 +333,41 @@ class MQTTClient:
 
     async def _write(self, data, more=None):
         # Caller holds the lock. data (and more, if given) make one packet.
-        w = self._w
-        if w is None:
+        s = self._s
+        if s is None:
             return False
-        self._tx_task = asyncio.current_task()
-        self._tx_since = time.ticks_ms()
-        self._tx_abort = False
         try:
-            w.write(data)
-            if more is not None:
-                w.write(more)
-            await w.drain()
-            return True
-        except asyncio.CancelledError:
-            if self._tx_abort:
-                return False
-            raise
+            if await self._write_on(s, data, more):
+                return s is self._s
+            self._broken("write stalled for %d ms" % self.timeout_ms)
         except OSError as e:
-            self._broken("write failed (%s)" % e)
-            return False
-        finally:
-            self._tx_task = None
+            if s is self._s:
+                self._broken("write failed (%s)" % e)
+        return False
+
+    async def _write_on(self, s, data, more):
+        """Write data, then more, whole to the non-blocking socket s, polled.
+        False when s takes no byte for timeout_ms (a stalled broker must not
+        hold the lock) or when s is dropped meanwhile; OSError when it fails."""
+        ours = s is self._s  # False while _open() connects it
+        for part in (data, more):
+            if part is None:
+                continue
+            view = part
+            since = time.ticks_ms()
+            while True:
+                k = s.write(view)
+                if k is not None and k >= len(view):
+                    break
+                if k:
+                    view = memoryview(view)[k:]  # rare: a partial write
+                    since = time.ticks_ms()
+                elif time.ticks_diff(time.ticks_ms(), since) > self.timeout_ms:
+                    return False
+                await asyncio.sleep_ms(_IO_MS)
+                if ours and s is not self._s:
+                    return False  # dropped meanwhile
+        return True
 
     def _acked(self, pid):
         for i in range(self.max_inflight):
@@ -355,10 +381,11 @@ class MQTTClient:
     async def publish(self, topic, msg, retain=False, qos=0):
         """Publish once, QoS 0 or 1. Waits while disconnected and, for QoS 1, while
         max_inflight messages are unacknowledged. Returns True when the packet was
-        handed to TCP (the PUBACK comes later), False if the link broke first."""
+        handed to TCP (the PUBACK comes later), False if the link broke first.
+        msg may be a function returning the message: it is called once the
+        packet can go out, so a message that describes the bridge (the status)
+        is as new as the packet, however long the wait for the broker was."""
         tl = len(topic)
-        ml = len(msg)
-        rl = 2 + tl + ml + (2 if qos else 0)
         while True:
             while not self._connected:
                 await self._ready.wait()
@@ -372,6 +399,10 @@ class MQTTClient:
             try:
                 if not self._connected or (qos and self._nfl >= self.max_inflight):
                     continue  # changed while we waited for the lock: check again
+                if callable(msg):
+                    msg = msg()
+                ml = len(msg)
+                rl = 2 + tl + ml + (2 if qos else 0)
                 pkt = self._pkt
                 if 5 + 2 + tl + 2 > len(pkt):
                     pkt = bytearray(5 + 2 + tl + 2)  # a topic longer than the buffer: never from the bridge

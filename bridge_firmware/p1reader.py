@@ -553,40 +553,24 @@ class P1Reader:
         if garbage:
             self.garbage = int(self.garbage) + garbage
 
-    async def run(self, stream, idle_ms=20):
-        """Read a pollable stream (machine.UART, socket) forever. Never awaits
-        anything but the stream and its own silence timer, so the network can
-        never stall the UART. A telegram that stops mid-way for timeout_ms is
-        counted as truncated (see expire())."""
+    async def run(self, stream, idle_ms=10):
+        """Read a non-blocking stream (machine.UART, a socket) forever, polled:
+        idle_ms between tries while it has nothing (asyncio's StreamReader
+        would cost a module and a task, ~1 KB of heap). Never awaits anything
+        but its own sleep, so the network can never stall the UART. A telegram
+        that stops mid-way for timeout_ms is counted as truncated (expire())."""
         import asyncio
 
-        sr = asyncio.StreamReader(stream)
         buf = self._buf
-        watch = asyncio.create_task(self._watch())
-        try:
-            while True:
-                n = await sr.readinto(buf)
-                if n:
-                    self._last_rx = time.ticks_ms()
-                    self.feed(buf, n)
-                else:
-                    # None/0: nothing there after all (or EOF on a socket): do not spin.
-                    await asyncio.sleep_ms(idle_ms)
-        finally:
-            watch.cancel()
-
-    async def _watch(self):
-        # Wakes once per timeout between telegrams; inside one, exactly when the
-        # silence would reach timeout_ms. Runs between feeds (same thread), so it
-        # never sees the reader half-way through a chunk.
-        import asyncio
-
+        w = self._w
         while True:
-            if self._w[_W_ST] == _S_HUNT:
-                await asyncio.sleep_ms(self.timeout_ms)
+            n = stream.readinto(buf)
+            if n:
+                self._last_rx = time.ticks_ms()
+                self.feed(buf, n)
+                await asyncio.sleep_ms(0)  # let the other tasks in between chunks
                 continue
-            left = self.timeout_ms - time.ticks_diff(time.ticks_ms(), self._last_rx)
-            if left > 0:
-                await asyncio.sleep_ms(left)
-            else:
+            # None: nothing there yet (0: EOF of a socket); do not spin.
+            if w[_W_ST] != _S_HUNT and time.ticks_diff(time.ticks_ms(), self._last_rx) >= self.timeout_ms:
                 self.expire()
+            await asyncio.sleep_ms(idle_ms)

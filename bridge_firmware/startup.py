@@ -47,12 +47,22 @@ def _boot_window(ms):
             print("bridge: Ctrl-C in the boot window: again within %d ms to stay at the REPL" % _CONFIRM_MS)
 
 
+def load_config():
+    """config.json validated, with the board's default client id: (config or
+    None, problems). Also what bridge_main calls at every application restart."""
+    cfg, problems = config.load("config.json")
+    if cfg is not None and not problems and cfg["mqtt"]["client_id"] is None:
+        # One per board: two bridges with one id would throw each other off the broker.
+        cfg["mqtt"]["client_id"] = "p1bridge-" + "".join("%02x" % b for b in machine.unique_id())
+    return cfg, problems
+
+
 def boot(version, cause):
     """Banner, boot window, config check. Returns the validated config, or None
     when start-up stops at the REPL (Ctrl-C twice, or config problems)."""
     print("bridge: p1 -> mqtt bridge %s, reset cause %d (%s), free %d"
           % (version, cause, _CAUSES[cause] if 0 <= cause < len(_CAUSES) else "?", gc.mem_free()))
-    cfg, problems = config.load("config.json")
+    cfg, problems = load_config()
     window = config.DEFAULTS["boot_window_ms"]
     if cfg is not None and isinstance(cfg["boot_window_ms"], int) and 0 <= cfg["boot_window_ms"] <= 60000:
         window = cfg["boot_window_ms"]
@@ -63,7 +73,4 @@ def boot(version, cause):
             print("bridge: config problem: " + p)
         print("bridge: not started; fix config.json and press Ctrl-D")
         return None
-    if cfg["mqtt"]["client_id"] is None:
-        # One per board: two bridges with one id would throw each other off the broker.
-        cfg["mqtt"]["client_id"] = "p1bridge-" + "".join("%02x" % b for b in machine.unique_id())
     return cfg
