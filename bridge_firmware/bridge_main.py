@@ -120,11 +120,12 @@ def run():
     while True:
         started = time.ticks_ms()
         failure = None
-        if cfg is None:
-            cfg = _reload_config(backend, log)
-        box = [cfg]  # _app takes it out, so that nothing here keeps it
-        cfg = None
+        box = []
         try:
+            if cfg is None:  # a restart: reading it can fail like the application itself
+                cfg = _reload_config(backend, log)
+            box.append(cfg)  # _app takes it out, so that nothing here keeps it
+            cfg = None
             asyncio.run(_app(box, uart, wlan, log, cause, wdt))
         except KeyboardInterrupt:
             log("stopped by KeyboardInterrupt")
@@ -132,7 +133,7 @@ def run():
         except Exception as e:  # noqa: BLE001 - global handler: bad input or the network never reboot the board
             failure = e  # nothing allocated yet: a MemoryError's heap is still full of the old tasks
         asyncio.new_event_loop()  # drops the old loop and its tasks
-        if box:
+        if box and isinstance(box[-1], str):  # what _app left: the backend it used
             backend = box.pop()
         gc.collect()
         if failure is not None:

@@ -4,7 +4,13 @@ from __future__ import annotations
 import pytest
 
 from hil.sim.line import telegram_spans
+from hil.sim.model import CHIP_FREE_AT_MAIN, board_model, bridge_free_at_main
 from hil.verdict import explain
+
+# The lowest free heap the bridge must keep on the chip, over every scenario:
+# as .mpy files its code sits in the heap, frozen it sits in flash.
+HEAP_FLOOR_MPY = 8 * 1024
+HEAP_FLOOR_FROZEN = 16 * 1024
 
 
 @pytest.fixture
@@ -87,3 +93,18 @@ def wifi(request, rig_kind):
     sim = request.getfixturevalue("virtual_rig")
     yield lambda up: sim.control(cmd="wifi", board="bridge", up=up)
     sim.control(cmd="wifi", board="bridge", up=True)
+
+
+@pytest.fixture
+def heap_floor(request, rig_kind):
+    """(bytes, what) the bridge's lowest free heap must not fall below in a
+    scenario, or None where its board's heap is not the chip's (the approximate
+    board, or a virtual board given more heap: the pytest header says why)."""
+    frozen = bool(request.config.getoption("--bridge-frozen"))
+    floor = HEAP_FLOOR_FROZEN if frozen else HEAP_FLOOR_MPY
+    how = "frozen into the image" if frozen else "as .mpy files"
+    if rig_kind != "sim":
+        return floor, f"the bridge {how} on a real ESP8266"
+    if not board_model().faithful or bridge_free_at_main(frozen) != CHIP_FREE_AT_MAIN:
+        return None
+    return floor, f"the bridge {how} at the chip's {CHIP_FREE_AT_MAIN:,} B free at main.py"

@@ -78,8 +78,9 @@ def baseline(rig, subscriber, why, bridge_resets) -> Baseline:
     return Baseline(wait_status(subscriber, why, after=time.monotonic()), bridge_resets(), mark)
 
 
-def health_problems(rig, base: Baseline, after: dict, bridge_resets) -> list[str]:
-    """No reboot, no application crash, heap bounded."""
+def health_problems(rig, base: Baseline, after: dict, bridge_resets, heap_floor=None) -> list[str]:
+    """No reboot, no application crash, heap bounded; and, where the board has
+    the chip's heap, never below heap_floor = (bytes, what) at its lowest."""
     problems = []
     resets = bridge_resets()
     if resets != base.resets:
@@ -94,6 +95,9 @@ def health_problems(rig, base: Baseline, after: dict, bridge_resets) -> list[str
     if after["heap_min_free"] < floor:
         problems.append(f"heap not bounded: lowest free heap {after['heap_min_free']} B, expected at least "
                         f"{floor} B ({base.status['heap_free']} B free at rest minus {HEAP_DROP_MAX} B)")
+    if heap_floor is not None and after["heap_min_free"] < heap_floor[0]:
+        problems.append(f"heap too low for the chip: lowest free heap {after['heap_min_free']} B, "
+                        f"{heap_floor[1]} must keep at least {heap_floor[0]} B")
     return problems
 
 

@@ -70,7 +70,7 @@ def _caught_up(subscriber, template, sent) -> bool:
 
 def _aftermath(rig, subscriber, why, template, player: _Player, base: scenario.Baseline, problems: list[str], *,
                back: float, recovered: bool, within: float, what: str, bridge_resets,
-               telegram_end_times) -> list[str]:
+               telegram_end_times, heap_floor) -> list[str]:
     """What every scenario checks once the network is back and the line idle;
     adds to `problems` and returns the statuses before and after to show with them."""
     player.join()
@@ -85,13 +85,13 @@ def _aftermath(rig, subscriber, why, template, player: _Player, base: scenario.B
     if after is None:
         problems.append("no <base>/status message within 15 s of the line going idle")
         return [f"status before: {base.status}"]
-    problems += scenario.health_problems(rig, base, after, bridge_resets)
+    problems += scenario.health_problems(rig, base, after, bridge_resets, heap_floor)
     problems += scenario.counter_problems(base.status, after, len(player.sent), superseded=True)
     return [f"status before: {base.status}", f"status after: {after}"]
 
 
 def test_broker_restart_recovers_without_reboot(rig, subscriber, broker, why, sequence, bridge_resets,
-                                                telegram_end_times, report_data, request):
+                                                telegram_end_times, report_data, request, heap_floor):
     template, remote = sequence
     base = scenario.baseline(rig, subscriber, why, bridge_resets)
     problems: list[str] = []
@@ -105,7 +105,7 @@ def test_broker_restart_recovers_without_reboot(rig, subscriber, broker, why, se
     recovered = scenario.recovered(subscriber, template, back, timeout=RECOVERY_S)
     statuses = _aftermath(rig, subscriber, why, template, player, base, problems, back=back, recovered=recovered,
                           within=RECOVERY_S, what="the broker restarting", bridge_resets=bridge_resets,
-                          telegram_end_times=telegram_end_times)
+                          telegram_end_times=telegram_end_times, heap_floor=heap_floor)
     scenario.report(report_data, request, subscriber, [(down, "broker stopped"), (back, "broker started")])
     scenario.expect_log(rig, problems, r"^bridge: mqtt connected", 1, timeout=1, since=base.log_mark,
                         what="after the restart")
@@ -113,7 +113,7 @@ def test_broker_restart_recovers_without_reboot(rig, subscriber, broker, why, se
 
 
 def test_broker_down_while_the_bridge_boots(rig, subscriber, broker, why, sequence, bridge_resets,
-                                            telegram_end_times, report_data, request):
+                                            telegram_end_times, report_data, request, heap_floor):
     """Power comes back before the network: the bridge boots with no broker,
     reads telegrams meanwhile, and publishes as soon as the broker is there."""
     template, remote = sequence
@@ -138,14 +138,14 @@ def test_broker_down_while_the_bridge_boots(rig, subscriber, broker, why, sequen
     recovered = scenario.recovered(subscriber, template, back, timeout=RECOVERY_S)
     statuses = _aftermath(rig, subscriber, why, template, player, base, problems, back=back, recovered=recovered,
                           within=RECOVERY_S, what="the broker starting", bridge_resets=bridge_resets,
-                          telegram_end_times=telegram_end_times)
+                          telegram_end_times=telegram_end_times, heap_floor=heap_floor)
     scenario.report(report_data, request, subscriber, [(down, "broker stopped, bridge reset"),
                                                        (back, "broker started")])
     assert not problems, why(problems + statuses)
 
 
 def test_wifi_loss_recovers_without_reboot(rig, subscriber, why, sequence, bridge_resets, wifi,
-                                           telegram_end_times, report_data, request):
+                                           telegram_end_times, report_data, request, heap_floor):
     if wifi is None:
         pytest.skip("WiFi loss is injected by the virtual rig")
     template, remote = sequence
@@ -168,7 +168,7 @@ def test_wifi_loss_recovers_without_reboot(rig, subscriber, why, sequence, bridg
     first = min((m.at for m in subscriber.snapshot() if m.at >= back and m.name == synth.MARKER_TOPIC), default=None)
     statuses = _aftermath(rig, subscriber, why, template, player, base, problems, back=back, recovered=recovered,
                           within=WIFI_RECOVERY_S, what="WiFi coming back", bridge_resets=bridge_resets,
-                          telegram_end_times=telegram_end_times)
+                          telegram_end_times=telegram_end_times, heap_floor=heap_floor)
     scenario.report(report_data, request, subscriber, [(lost_at, "WiFi lost"), (back, "WiFi back")])
     leaked = [m for m in subscriber.snapshot() if lost_at + 0.5 < m.at < back and not m.retain]
     if leaked:

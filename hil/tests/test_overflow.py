@@ -48,7 +48,8 @@ def _heap_creep(samples: list[dict]) -> str | None:
     return None
 
 
-def _back_to_back(rig, subscriber, why, sequence_file, bridge_resets, report_data, request, rounds: int):
+def _back_to_back(rig, subscriber, why, sequence_file, bridge_resets, report_data, request, rounds: int,
+                  heap_floor=None):
     template, remote = sequence_file
     base = scenario.baseline(rig, subscriber, why, bridge_resets)
     started = time.monotonic()
@@ -75,7 +76,7 @@ def _back_to_back(rig, subscriber, why, sequence_file, bridge_resets, report_dat
     ok_lines = sum(line.startswith("bridge: telegram ok") for line in rig.bridge.log.lines[base.log_mark:])
     if ok_lines != total:
         problems.append(f"bridge logged {ok_lines} telegrams ok, emulator sent {total}")
-    problems += scenario.health_problems(rig, base, after, bridge_resets)
+    problems += scenario.health_problems(rig, base, after, bridge_resets, heap_floor)
     problems += scenario.counter_problems(base.status, after, len(sent), superseded=False)
     if after["superseded"] != base.status["superseded"]:
         problems.append(f"superseded rose from {base.status['superseded']} to {after['superseded']} "
@@ -87,22 +88,24 @@ def _back_to_back(rig, subscriber, why, sequence_file, bridge_resets, report_dat
 
 
 def test_200_telegrams_back_to_back_all_published(rig, subscriber, why, sequence_file, bridge_resets,
-                                                  report_data, request):
-    _back_to_back(rig, subscriber, why, sequence_file, bridge_resets, report_data, request, rounds=4)
+                                                  report_data, request, heap_floor):
+    _back_to_back(rig, subscriber, why, sequence_file, bridge_resets, report_data, request, rounds=4,
+                  heap_floor=heap_floor)
 
 
 @pytest.mark.long
 @pytest.mark.soak
 def test_soak_many_telegrams_back_to_back_heap_flat(rig, subscriber, why, sequence_file, bridge_resets,
-                                                    report_data, request, pytestconfig):
+                                                    report_data, request, pytestconfig, heap_floor):
     """The soak: --soak-telegrams (default 2000, ~7 min) at line rate, every
     one published, free heap as high at the end as at the start."""
     rounds = max(1, pytestconfig.getoption("--soak-telegrams") // CYCLE)
-    _back_to_back(rig, subscriber, why, sequence_file, bridge_resets, report_data, request, rounds=rounds)
+    _back_to_back(rig, subscriber, why, sequence_file, bridge_resets, report_data, request, rounds=rounds,
+                  heap_floor=heap_floor)
 
 
 def test_stalled_broker_bounded_supersedes_and_recovers(rig, subscriber, broker, why, sequence_file,
-                                                        bridge_resets, report_data, request):
+                                                        bridge_resets, report_data, request, heap_floor):
     """SIGSTOP the broker for 60 s while telegrams arrive back to back."""
     template, remote = sequence_file
     stall = 60.0
@@ -149,6 +152,6 @@ def test_stalled_broker_bounded_supersedes_and_recovers(rig, subscriber, broker,
     stale = [m for m in subscriber.snapshot() if m.name == synth.MARKER_TOPIC and paused_at < m.at and m.at < resumed_at]
     if stale:
         problems.append(f"{len(stale)} values arrived while the broker was stopped (subscriber should see none)")
-    problems += scenario.health_problems(rig, base, after, bridge_resets)
+    problems += scenario.health_problems(rig, base, after, bridge_resets, heap_floor)
     problems += scenario.counter_problems(base.status, after, len(sent), superseded=True)
     assert not problems, why(problems + [f"status before: {base.status}", f"status after: {after}"])
