@@ -99,8 +99,8 @@ _STATUS = (b'{"version":"@","mqtt_backend":"@","reader":"@","uptime_s":#,"reset_
            b'"overlong":#,"bad_values":#,"superseded":#,"mqtt_connects":#,"mqtt_reconnects":#,"published":#,'
            b'"pubacks":#,"mqtt_lost":#,"wifi_reconnects":#}')
 _NCOUNTERS = const(18)
-_HEALTH_TICK_MS = const(200)
-_NAME_MAX = const(48)  # no topic name in obis.TABLE is longer (Bridge() checks)  # how soon after a (re)connect the status goes out
+_HEALTH_TICK_MS = const(200)  # how soon after a (re)connect the status goes out
+_NAME_MAX = const(48)  # no topic name in obis.TABLE is longer (Bridge() checks)
 _INT_MAX = const(11)  # "-1073741824": the longest small int as text
 _TEXT_MAX = const(24)  # version, backend and reader names together stay below this
 

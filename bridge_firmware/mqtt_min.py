@@ -215,7 +215,10 @@ class MQTTClient:
             if k is None:
                 if since is not None and time.ticks_diff(time.ticks_ms(), since) > self.timeout_ms:
                     return False
-                await asyncio.sleep_ms(_IO_MS)
+                # A PUBACK frees a window slot the publisher may be waiting for:
+                # while messages are in flight look again at once (other tasks
+                # run first), else every _IO_MS.
+                await asyncio.sleep_ms(0 if self._nfl else _IO_MS)
             elif k == 0:
                 raise EOFError
             else:
@@ -339,7 +342,8 @@ class MQTTClient:
         try:
             if await self._write_on(s, data, more):
                 return s is self._s
-            self._broken("write stalled for %d ms" % self.timeout_ms)
+            if s is self._s:  # else it was dropped meanwhile, for a reason of its own
+                self._broken("write stalled for %d ms" % self.timeout_ms)
         except OSError as e:
             if s is self._s:
                 self._broken("write failed (%s)" % e)

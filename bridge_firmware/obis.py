@@ -137,5 +137,5 @@ del _derive
 # RAM: a precompiled module keeps every constant it holds (TABLE's 46 tuples and
 # ~100 strings: ~5 KB on the ESP8266, 11 KB on a 64-bit port) for as long as the
 # module is loaded. So the firmware does not import this module at run time: it
-# imports obismap.py, the same NAMES / SLOT / KIND generated from TABLE by
-# tests/bridge/gen_obismap.py (test_obis_table.py fails when they disagree).
+# imports obismap.py, the same data as four bytes constants generated from TABLE
+# by tests/bridge/mpy/gen_obismap.py (test_obis_table.py fails when they disagree).

@@ -21,6 +21,7 @@ import obismap as obis  # generated from obis.TABLE; see obis.py for why
 VMAX = const(16)  # longest number text kept (obis.NUMBER_MAX)
 TELEGRAM_MAX = const(16384)  # bytes from '/' to '!': beyond that it is not a telegram
 TIMEOUT_MS = const(1000)  # default: silence inside a telegram longer than this truncates it
+_BUSY_MS = const(2)  # run(): poll period inside a telegram (between telegrams: idle_ms)
 
 _S_HUNT = const(0)  # between telegrams: waiting for '/'
 _S_HEADER = const(1)  # the /XXX5 identification line
@@ -571,6 +572,11 @@ class P1Reader:
                 await asyncio.sleep_ms(0)  # let the other tasks in between chunks
                 continue
             # None: nothing there yet (0: EOF of a socket); do not spin.
-            if w[_W_ST] != _S_HUNT and time.ticks_diff(time.ticks_ms(), self._last_rx) >= self.timeout_ms:
-                self.expire()
-            await asyncio.sleep_ms(idle_ms)
+            if w[_W_ST] != _S_HUNT:
+                if time.ticks_diff(time.ticks_ms(), self._last_rx) >= self.timeout_ms:
+                    self.expire()
+                # Inside a telegram its next bytes are due any moment, and its
+                # last ones decide how soon the values go out: look again soon.
+                await asyncio.sleep_ms(_BUSY_MS)
+            else:
+                await asyncio.sleep_ms(idle_ms)
