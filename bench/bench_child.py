@@ -11,8 +11,8 @@
 #
 # <reader>: bridge   P1Reader + Snapshot, fed 128-byte chunks (UART-sized reads)
 #           nullsink P1Reader + a sink that does nothing (the reader's own share)
-#           seed     seed_style_reader.SeedStyleReader on io.BytesIO, queue drained
-#                    after every telegram (the publisher's job)
+#           seed     seed_style_reader.SeedStyleReader(seed_topics.TOPICS) on io.BytesIO,
+#                    queue drained after every telegram (the publisher's job)
 #           baseline no reader: only the capture and the chunk buffers (heap floor)
 #           crc_py   only the table-driven CRC16 over the telegram in Python (the floor
 #                    of any reader that touches every byte in bytecode)
@@ -21,6 +21,12 @@ import sys
 import time
 import gc
 import micropython
+
+import asyncio
+
+# snapshot.py uses asyncio.Event; the bridge loads asyncio anyway, so it is loaded
+# here first, for every reader and the baseline alike (its event submodule on first use).
+asyncio.Event  # noqa: B018
 
 _CHUNK = 128
 
@@ -40,8 +46,6 @@ class NullSink:
 
 
 def _snapshot():
-    import obis
-    import p1reader
     from snapshot import Snapshot
 
     return Snapshot()  # as bridge.py builds it: slot widths by kind (obis.TABLE)
@@ -51,14 +55,10 @@ def make(which, data):
     """(one_telegram function, committed-count function) for a reader kind."""
     if which == "seed":
         import io
-        import obis
         from seed_style_reader import SeedStyleReader
+        from seed_topics import TOPICS  # generated from obis.TABLE (bench/firmware_set.py)
 
-        topics = {}
-        for key, slot in obis.SLOT.items():
-            code = b"%d-%d:%d.%d.%d" % (key >> 26, (key >> 24) & 3, (key >> 16) & 255, (key >> 8) & 255, key & 255)
-            topics[code] = b"p1/" + obis.NAMES[slot]
-        r = SeedStyleReader(topics)
+        r = SeedStyleReader(TOPICS)
         stream = io.BytesIO(data)
 
         def one():

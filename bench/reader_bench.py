@@ -22,9 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 FIRMWARE = ROOT / "bridge_firmware"
 CAPTURE = ROOT / "captures" / "sx631_aux_3ph.p1"
-MODULES = [FIRMWARE / "obis.py", FIRMWARE / "obismap.py", FIRMWARE / "p1reader.py", FIRMWARE / "snapshot.py",
-           BENCH / "seed_style_reader.py", BENCH / "bench_child.py"]
+READER_ENTRIES = ["p1reader.py", "snapshot.py"]  # with every firmware module they import (firmware_set)
+BENCH_MODULES = [BENCH / "seed_style_reader.py", BENCH / "bench_child.py"]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+from firmware_set import precompile, seed_topics_source, smallest_kb  # noqa: E402
+from hil.rig.firmware import FirmwareError  # noqa: E402
 from hil.sim.model import board_model  # noqa: E402
 
 BOARD = board_model()
@@ -47,25 +50,36 @@ def tool(name):
     return exe
 
 
+def write_topics(out):
+    """seed_topics.py (the seed-style reader's topic map) into out; returns its path."""
+    path = Path(out) / "seed_topics.py"
+    path.write_text(seed_topics_source())
+    return path
+
+
 def compile_modules(out):
     """mpy-cross the modules into out (as deployed to the board, native code for
     the unix port's arch). Raises BenchError if mpy-cross fails or the unix port
     cannot import the result: figures from sources would be mislabelled."""
-    for src in MODULES:
-        cmd = [tool("mpy-cross"), "-march=%s" % ARCH, "-o", str(out / (src.stem + ".mpy")), str(src)]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise BenchError("%s failed:\n%s" % (" ".join(cmd), r.stderr or r.stdout))
-    probe = subprocess.run([tool("micropython"), "-c", "import obis, p1reader, snapshot, seed_style_reader"],
+    gen = Path(out) / "gen"
+    gen.mkdir()
+    try:
+        precompile(out, READER_ENTRIES, extra=BENCH_MODULES + [write_topics(gen)], arch=ARCH)
+    except FirmwareError as e:  # mpy-cross said no
+        raise BenchError(str(e)) from None
+    probe = subprocess.run([tool("micropython"), "-c", "import p1reader, snapshot, seed_style_reader, seed_topics"],
                            env=env_for(out), capture_output=True, text=True)
     if probe.returncode != 0:
         raise BenchError("the unix port cannot import the .mpy modules (use --source to bench the "
                          "sources):\n%s" % (probe.stderr or probe.stdout))
 
 
+_SOURCE_GEN = []  # with --source: the directory holding the generated seed_topics.py
+
+
 def env_for(moddir):
     env = dict(os.environ)
-    dirs = ([str(moddir)] if moddir else [str(FIRMWARE)]) + [str(BENCH)]  # viper_crc.py stays source
+    dirs = ([str(moddir)] if moddir else [str(FIRMWARE)] + _SOURCE_GEN) + [str(BENCH)]  # viper_crc.py stays source
     env["MICROPYPATH"] = os.pathsep.join([".frozen"] + dirs)  # .frozen: asyncio
     return env
 
@@ -98,17 +112,12 @@ def replay_ok(moddir, which, kb, telegrams):
     return rc == 0 and out.strip().splitlines()[-1:] == ["OK %d" % telegrams]
 
 
-def min_heap_kb(moddir, which, telegrams, lo=1, hi=512):
-    """Smallest -X heapsize in KB at which the replay succeeds (binary search)."""
-    if not replay_ok(moddir, which, hi, telegrams):
-        raise BenchError("%s does not replay %d telegrams even with %d KB of heap" % (which, telegrams, hi))
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if replay_ok(moddir, which, mid, telegrams):
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+def min_heap_kb(moddir, which, telegrams):
+    """Smallest -X heapsize in KB at which the replay succeeds."""
+    kb = smallest_kb(lambda kb: replay_ok(moddir, which, kb, telegrams))
+    if kb is None:
+        raise BenchError("%s does not replay %d telegrams even with 512 KB of heap" % (which, telegrams))
+    return kb
 
 
 def main(argv=None):
@@ -121,7 +130,12 @@ def main(argv=None):
 
     tmp = tempfile.TemporaryDirectory(prefix="reader_bench_")
     moddir = None
-    if not a.source:
+    if a.source:
+        gen = Path(tmp.name) / "gen"
+        gen.mkdir()
+        write_topics(gen)
+        _SOURCE_GEN.append(str(gen))
+    else:
         compile_modules(Path(tmp.name))
         moddir = Path(tmp.name)
     form = "mpy-cross .mpy" if moddir else ".py sources"

@@ -7,7 +7,7 @@
 # $(BOARD_DIR)/manifest.py is the board's own list (on ESP8266_GENERIC: asyncio,
 # the port's modules, micropython-lib's networking bundle): the image keeps it.
 # main.py and config.json stay on the board's filesystem. To freeze mqtt_as too,
-# add: module("mqtt_as.py", base_path="/path/to/micropython-mqtt/mqtt_as")
+# build with manifest_mqtt_as.py instead (it includes this one).
 include("$(BOARD_DIR)/manifest.py")
 for name in ("bridge_main.py", "startup.py", "bridge.py", "config.py", "obismap.py", "p1reader.py", "p1reader_portable.py",
              "snapshot.py", "snapshot_portable.py", "mqtt_backend.py", "mqtt_min.py", "mqtt_as_adapter.py"):

@@ -21,10 +21,13 @@ from .sim.process import VirtualRigProcess
 def virtual_rig_session(workdir: Path | None = None,
                         progress: Callable[[str], None] = lambda msg: None,
                         bridge_free_at_main: int | None = None,
-                        bridge_frozen: Path | None = None) -> Iterator[tuple[Rig, Mosquitto]]:
+                        bridge_frozen: Path | None = None, bridge_path_vars: dict[str, Path] | None = None,
+                        bridge_mqtt: dict | None = None) -> Iterator[tuple[Rig, Mosquitto]]:
     """Broker + virtual rig + both firmwares deployed; everything stopped on exit.
     bridge_free_at_main: the bridge board's heap (default: hil.sim.model's);
-    bridge_frozen: the bridge's manifest.py, to run it frozen into the image."""
+    bridge_frozen: the bridge's manifest.py, to run it frozen into the image;
+    bridge_path_vars: that manifest's $(NAME)s (e.g. {"MQTT_AS_DIR": dir});
+    bridge_mqtt: settings for config.json's "mqtt" section (e.g. {"backend": "mqtt_as"})."""
     with contextlib.ExitStack() as stack:
         workdir = Path(workdir or stack.enter_context(tempfile.TemporaryDirectory(prefix="hil-")))
         progress("starting mosquitto")
@@ -33,17 +36,17 @@ def virtual_rig_session(workdir: Path | None = None,
             from .sim.model import frozen_image
 
             progress(f"building the virtual ESP8266 image with {bridge_frozen} frozen in (cached)")
-            frozen_image(bridge_frozen)
+            frozen_image(bridge_frozen, bridge_path_vars)
         progress("starting the virtual rig (two MicroPython boards, P1 line)")
         sim = stack.enter_context(VirtualRigProcess(workdir / "sim", bridge_free_at_main=bridge_free_at_main,
-                                                      bridge_frozen=bridge_frozen))
+                                                      bridge_frozen=bridge_frozen, bridge_path_vars=bridge_path_vars))
         logs = workdir / "logs"
         logs.mkdir(exist_ok=True)
         emulator = Board("emulator", sim.ports["emulator"], logs / "emulator.log").open()
         bridge = Board("bridge", sim.ports["bridge"], logs / "bridge.log").open()
         rig = Rig(emulator, bridge, BrokerAccess(broker.host, broker.port, broker.user, broker.password),
                   base_topic=f"p1demo{os.getpid()}", build_dir=workdir / "build",
-                  reset_bridge=lambda: sim.control(cmd="reset", board="bridge"))
+                  reset_bridge=lambda: sim.control(cmd="reset", board="bridge"), bridge_mqtt=bridge_mqtt)
         stack.callback(rig.close)
         progress("deploying the meter emulator firmware")
         rig.deploy_emulator()

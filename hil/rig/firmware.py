@@ -23,7 +23,7 @@ from pathlib import Path
 from .reset import is_virtual
 
 _RUN_AS_SOURCE = {"main.py", "boot.py"}
-_NOT_FOR_THE_BOARD = {"manifest.py"}  # a firmware image's freeze list, read by the build
+_NOT_FOR_THE_BOARD = re.compile(r"manifest(_\w+)?\.py")  # an image's freeze lists, read by the build
 ARCHS = ("x64", "x86", "armv6m", "armv7m", "armv7emsp", "armv7emdp", "xtensa", "xtensawin", "rv32imc")
 ESP8266_ARCH = "xtensa"
 _NATIVE = re.compile(rb"^\s*@micropython\.(viper|native|asm_\w+)\b", re.M)
@@ -60,7 +60,7 @@ def build(source_dir: Path, out_dir: Path, arch: str | None = None) -> list[tupl
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []
     for path in sorted(source_dir.glob("*.py")):
-        if path.name in _NOT_FOR_THE_BOARD:
+        if _NOT_FOR_THE_BOARD.fullmatch(path.name):
             continue
         source = path.read_bytes()
         if path.name in _RUN_AS_SOURCE:

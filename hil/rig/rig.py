@@ -47,13 +47,17 @@ class BrokerAccess:
 class Rig:
     def __init__(self, emulator: Board, bridge: Board, broker: BrokerAccess, *,
                  base_topic: str = "p1", wifi: tuple[str, str] = ("hil-rig", "hil-rig-password"),
-                 reset_bridge: Callable[[], None] | None = None, build_dir: Path | None = None):
+                 reset_bridge: Callable[[], None] | None = None, build_dir: Path | None = None,
+                 bridge_mqtt: dict | None = None):
+        """bridge_mqtt: settings for the "mqtt" section of every config.json the
+        rig writes, e.g. {"backend": "mqtt_as"}."""
         self.emulator = emulator
         self.emu = EmulatorClient(emulator)
         self.bridge = bridge
         self.broker = broker
         self.base_topic = base_topic
         self.wifi = wifi
+        self.bridge_mqtt = dict(bridge_mqtt or {})
         self._reset_bridge = reset_bridge
         self.state = RigState.OFF
         self._failure: BaseException | None = None
@@ -107,7 +111,7 @@ class Rig:
             "wifi": {"ssid": self.wifi[0], "password": self.wifi[1]},
             "mqtt": {"host": self.broker.host, "port": self.broker.port,
                      "user": self.broker.user, "password": self.broker.password,
-                     "client_id": "p1bridge-hil", "keepalive": 30},
+                     "client_id": "p1bridge-hil", "keepalive": 30, **self.bridge_mqtt},
             "base_topic": self.base_topic,
             "boot_window_ms": 1500,
             "status_interval_s": 2,  # health samples often enough to plot a test

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from ..procutil import die_with_parent
+from .model import manifest_env
 
 
 class VirtualRigError(Exception):
@@ -26,12 +27,15 @@ class VirtualRigError(Exception):
 
 class VirtualRigProcess:
     def __init__(self, workdir: Path | None = None, bridge_free_at_main: int | None = None,
-                 bridge_frozen: Path | None = None):
+                 bridge_frozen: Path | None = None, bridge_path_vars: dict[str, Path] | None = None):
+        """bridge_frozen: the manifest frozen into the bridge board's image;
+        bridge_path_vars: that manifest's $(NAME)s (hil.sim.model.frozen_image)."""
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="hil-sim-")
         self.workdir = Path(workdir or self._tmp.name)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.bridge_free_at_main = bridge_free_at_main
         self.bridge_frozen = bridge_frozen
+        self.bridge_path_vars = bridge_path_vars
         self.proc: subprocess.Popen | None = None
         self.ports: dict[str, str] = {}
         self.flash: dict[str, Path] = {}
@@ -51,6 +55,7 @@ class VirtualRigProcess:
             cmd += ["--bridge-frozen", str(self.bridge_frozen)]
         self._log = open(self.workdir / "sim.log", "wb")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log,
+                                     env=dict(os.environ, **manifest_env(self.bridge_path_vars)),
                                      cwd=Path(__file__).resolve().parents[2], start_new_session=True,
                                      preexec_fn=die_with_parent)
         sel = selectors.DefaultSelector()

@@ -1,0 +1,122 @@
+"""The bridge with the real mqtt_as as its MQTT backend, frozen into the firmware
+image together with the bridge (bridge_firmware/manifest_mqtt_as.py, the image a
+user flashes for `"backend": "mqtt_as"`), at the chip's heap, on a virtual rig
+of its own: the replay test and the four overflow and network scenarios, the
+very test functions the built-in client passes (imported below, so their checks
+are one code), plus a check that mqtt_as really is the backend in use.
+
+mqtt_as comes from MQTT_AS_DIR, a directory with mqtt_as.py (CI: ../shared/mqtt_as);
+without it these tests skip.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from hil.mqtt import Subscriber
+from hil.rig.rig import BRIDGE_FIRMWARE
+from hil.session import virtual_rig_session
+from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
+
+from . import scenario, test_network, test_overflow, test_replay
+from .conftest import HEAP_FLOOR_MPY
+
+MANIFEST = "manifest_mqtt_as.py"
+
+
+def _mqtt_as_dir() -> Path:
+    given = os.environ.get("MQTT_AS_DIR")
+    if not given:
+        pytest.skip("MQTT_AS_DIR is not set: point it at a directory with mqtt_as.py (mqtt_as 0.8.3, "
+                    "e.g. ../shared/mqtt_as as .ci/run sets it) to test the bridge with the real mqtt_as")
+    path = Path(given).expanduser().resolve()
+    if not (path / "mqtt_as.py").is_file():
+        pytest.skip(f"MQTT_AS_DIR={given} holds no mqtt_as.py: point it at the directory with mqtt_as.py")
+    return path
+
+
+@pytest.fixture(scope="module")
+def mqtt_as_session(request, rig_kind, tmp_path_factory):
+    """Broker, virtual rig and both firmwares, the bridge board running the image
+    with the bridge and mqtt_as frozen in, config.json saying backend mqtt_as."""
+    if rig_kind != "sim":
+        pytest.skip("builds a virtual rig of its own; on real boards flash the image of "
+                    "bridge_firmware/manifest_mqtt_as.py and run the suite with --bridge-frozen")
+    mqtt_as = _mqtt_as_dir()
+    model = board_model()
+    if not model.faithful:
+        pytest.skip(f"{model.name}: a frozen image needs the virtual ESP8266 (scripts/bootstrap with MICROPYTHON_SRC)")
+    manifest = Path(request.config.getoption("--bridge-firmware") or BRIDGE_FIRMWARE).resolve() / MANIFEST
+    if not manifest.is_file():
+        pytest.skip(f"no {manifest}: the firmware under test has no manifest that freezes mqtt_as")
+    with virtual_rig_session(tmp_path_factory.mktemp("mqtt_as"), bridge_free_at_main=CHIP_FREE_AT_MAIN,
+                             bridge_frozen=manifest, bridge_path_vars={"MQTT_AS_DIR": mqtt_as},
+                             bridge_mqtt={"backend": "mqtt_as"}) as (rig, broker):
+        yield rig, broker
+
+
+@pytest.fixture(scope="module")
+def broker(mqtt_as_session):
+    return mqtt_as_session[1]
+
+
+@pytest.fixture(scope="module")
+def virtual_rig(mqtt_as_session):
+    return mqtt_as_session[0].sim
+
+
+@pytest.fixture(scope="module")
+def rig(mqtt_as_session):
+    """This module's rig, once the bridge is known to run on mqtt_as: a bridge
+    that fell back to its built-in client would pass the scenarios for the
+    wrong backend."""
+    rig, broker = mqtt_as_session
+    with Subscriber(broker.host, broker.port, broker.user, broker.password, rig.base_topic) as sub:
+        status = scenario.next_status(sub, after=0.0)
+    log = "\n".join(rig.bridge.log.lines[-15:])
+    assert status is not None, f"the mqtt_as bridge published no status within 15 s; its log:\n{log}"
+    assert status["mqtt_backend"] == "mqtt_as", (
+        f"the bridge runs the {status['mqtt_backend']!r} MQTT backend, not mqtt_as: mqtt_as is not in its image "
+        f"or failed to load (see its log below); check bridge_firmware/{MANIFEST} and MQTT_AS_DIR\n{log}")
+    return rig
+
+
+@pytest.fixture
+def heap_floor():
+    """The lowest free heap the scenarios hold this bridge to. Not the 16 KB of
+    the built-in bridge frozen (HEAP_FLOOR_FROZEN): mqtt_as keeps its client,
+    its own three tasks and a task per message in flight in the heap, ~2 KB at
+    rest and ~4.4 KB at the lowest more than the built-in client (measured:
+    15,070 B free at rest, 12,270 B at the lowest; built-in: 17,100 / 16,670 B);
+    the floor of a bridge with part of itself in the heap applies."""
+    return HEAP_FLOOR_MPY, f"the bridge with mqtt_as frozen in, at the chip's {CHIP_FREE_AT_MAIN:,} B free at main.py,"
+
+
+def test_the_bridge_runs_mqtt_as_frozen_in_at_the_chips_heap(rig, subscriber, broker, why):
+    """mqtt_as is the backend in use, from the image (nothing but main.py and
+    config.json on the flash), at the chip's 35,000 B free at main.py."""
+    on_flash = sorted(p.name for p in rig.sim.flash["bridge"].iterdir())
+    assert on_flash == ["config.json", "main.py"], why([f"only main.py and config.json belong on the flash: {on_flash}"])
+    started = rig.bridge.expect_line(r"^bridge: started, free (\d+)", timeout=5)
+    rig.bridge.expect_line(r"^bridge: mqtt connected to .* \(mqtt_as\)$", timeout=5)
+    status = scenario.wait_status(subscriber, why, after=time.monotonic())
+    assert status["mqtt_backend"] == "mqtt_as", why([f"status says backend {status['mqtt_backend']!r}"])
+    assert status["mqtt_connects"] >= 1 and status["pubacks"] > 0, why([f"no acknowledged publish: {status}"])
+    print(f"bridge + mqtt_as frozen, {CHIP_FREE_AT_MAIN} B free at main.py: {started.group(1)} B free after start-up; "
+          f"status: {json.dumps({k: status[k] for k in ('heap_free', 'heap_min_free')})}")
+
+
+# The replay test and the scenarios, collected here a second time, in this order,
+# against this module's rig (the fixtures above override the suite's rig, broker
+# and board); their module-scoped fixtures come along and upload to this rig.
+sequence = test_network.sequence
+sequence_file = test_overflow.sequence_file
+test_each_capture_replayed_three_times_matches_oracle = test_replay.test_each_capture_replayed_three_times_matches_oracle
+test_stalled_broker_bounded_supersedes_and_recovers = test_overflow.test_stalled_broker_bounded_supersedes_and_recovers
+test_broker_restart_recovers_without_reboot = test_network.test_broker_restart_recovers_without_reboot
+test_broker_down_while_the_bridge_boots = test_network.test_broker_down_while_the_bridge_boots
+test_wifi_loss_recovers_without_reboot = test_network.test_wifi_loss_recovers_without_reboot

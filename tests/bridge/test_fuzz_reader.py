@@ -1,0 +1,189 @@
+"""bench/fuzz_reader.py's own machinery: its fast judge gives test_reader_properties'
+verdicts, its cases replay alone, and the campaign does catch a reader that
+publishes a damaged telegram, a reader that dies and one that hangs.
+
+The campaign itself (a million cases) is not a test; this checks that a 0 it
+prints means something, in a few seconds."""
+
+import importlib.util
+import random
+
+import pytest
+
+import test_reader_properties as prop
+from conftest import ROOT, micropython_path
+
+_spec = importlib.util.spec_from_file_location("fuzz_reader", ROOT / "bench" / "fuzz_reader.py")
+fuzz = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fuzz)
+
+
+@pytest.fixture(scope="module")
+def crc16():
+    return fuzz.fast_crc16()
+
+
+@pytest.fixture(scope="module")
+def oracle(crc16):
+    return fuzz.Oracle(fuzz.contract_from_table(), crc16)
+
+
+def test_fast_crc_is_hil_p1s(crc16):
+    rnd = random.Random(3)
+    for n in (0, 1, 2, 3, 255, 2405):
+        data = rnd.randbytes(n)
+        assert crc16(data) == prop.p1.crc16(data)
+
+
+def test_a_case_is_a_function_of_seed_and_index_alone():
+    a = fuzz.Cases(11)
+    first = [a.case(i) for i in (5, 900, 77)]
+    b = fuzz.Cases(11)
+    again = [b.case(i) for i in (77, 900, 5)][::-1]
+    assert [(c.stream, c.chunks) for c in first] == [(c.stream, c.chunks) for c in again]
+    assert fuzz.Cases(12).case(5).stream != first[0].stream
+
+
+def _any_frame_values(stream, contract):
+    """Values of every '/' .. '!' region, CRC or not: commits a broken reader could make."""
+    out = []
+    for start, _, lf, _ in fuzz.Oracle.candidates(stream):
+        try:
+            out.append(prop.expected_values(stream[start:lf + 1] + b"!", contract))
+        except prop.p1.P1Error:
+            pass
+    return out
+
+
+def test_the_lazy_judge_gives_the_tests_verdicts(oracle):
+    contract = oracle.contract
+    cases = fuzz.Cases(2024)
+    rnd = random.Random(1)
+    verdicts = {True: 0, False: 0}
+    for i in range(400):
+        case = cases.case(i)
+        valid = [v for _, v in prop.crc_valid_telegrams(case.stream, contract)]
+        pool = valid + _any_frame_values(case.stream, contract) + [{}]
+        for _ in range(4):
+            # In-order subsets of the valid telegrams (right), some with a foreign
+            # or repeated commit slipped in (wrong unless it happens to be valid there).
+            commits = [v for v in valid if rnd.randrange(2)]
+            if rnd.randrange(2):
+                commits.insert(rnd.randint(0, len(commits)), rnd.choice(pool))
+            if len(commits) > 1 and rnd.randrange(4) == 0:
+                rnd.shuffle(commits)
+            want = prop.judge(case, ([list(c.items()) for c in commits], None, {}, []), contract)[0] is None
+            assert (oracle.first_bad(case.stream, commits) is None) == want, (i, case)
+            verdicts[want] += 1
+    assert verdicts[True] > 200 and verdicts[False] > 200, verdicts  # both verdicts were exercised
+
+
+# -- against the real child ------------------------------------------------------------
+
+LEAKY = '''
+# A broken reader for the test: a telegram aborted for any reason (CRC error,
+# truncation, framing) is committed anyway.
+from p1reader_portable import P1Reader as _Real
+
+
+class _Leaky:
+    def __init__(self, sink):
+        self.s = sink
+        self.n = 0
+
+    def begin(self):
+        self.n = 0
+        self.s.begin()
+
+    def stage(self, slot, buf, n):
+        self.n += 1
+        self.s.stage(slot, buf, n)
+
+    def commit(self):
+        self.n = 0
+        return self.s.commit()
+
+    def abort(self):
+        if self.n:
+            self.n = 0
+            self.s.commit()
+        else:
+            self.s.abort()
+
+
+def P1Reader(sink, *args, **kw):
+    return _Real(_Leaky(sink), *args, **kw)
+'''
+
+FRAGILE = '''
+# A reader that dies on b"DIE" and hangs on b"HANG" (for the restart logic).
+import sys
+from p1reader_portable import P1Reader as _Real
+
+
+class P1Reader(_Real):
+    def feed(self, buf, n=-1):
+        b = bytes(buf[:n])
+        if b"DIE" in b:
+            sys.exit(3)
+        while b"HANG" in b:
+            pass
+        _Real.feed(self, buf, n)
+'''
+
+
+@pytest.fixture(scope="module")
+def firmware(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fuzz")
+    return tmp, fuzz.firmware_env(tmp, False)
+
+
+def _child(firmware, shim=None):
+    tmp, env = firmware
+    env = dict(env)
+    if shim is not None:
+        d = tmp / ("shim%d" % abs(hash(shim)))
+        d.mkdir(exist_ok=True)
+        (d / "p1reader.py").write_text(shim)
+        env["MICROPYPATH"] = str(d) + ":" + env["MICROPYPATH"]
+    return fuzz.Child([micropython_path(), "-X", "heapsize=256k", str(fuzz.CHILD)], env, tmp)
+
+
+def _run(child, oracle, cases, intact=()):
+    total = fuzz.Counter()
+    child.send(cases)
+    while child.inflight:
+        index, case, result = child.answer()
+        found, _ = fuzz.judge(case, result, oracle, intact)
+        total.update(found)
+    child.close()
+    return total
+
+
+def test_the_campaign_finds_nothing_in_the_reader_and_catches_a_leaky_one(firmware, oracle, crc16, monkeypatch):
+    monkeypatch.setattr(prop.p1, "crc16", crc16)  # as the workers do: the test's judge CRCs with it
+    cases = fuzz.Cases(99)
+    batch = [(i, cases.case(i)) for i in range(300)]
+    assert _run(_child(firmware), oracle, batch, cases.intact) == fuzz.Counter()
+    leaky = _run(_child(firmware, LEAKY), oracle, batch, cases.intact)
+    assert leaky["bad_commits"] > 20, leaky
+    # Its wrong commits come from telegrams that failed their CRC, not from CRC16 collisions.
+    assert leaky["bad_commits_collision"] <= leaky["bad_commits"] // 10, leaky
+    assert not leaky["exceptions"] and not leaky["deaths"]
+
+
+def test_a_child_that_dies_or_hangs_names_the_case_and_the_rest_still_run(firmware, oracle, monkeypatch):
+    monkeypatch.setattr(fuzz, "HANG_S", 2)
+    good = prop.SX
+    batch = [(0, fuzz.Case(good, [128], "")), (1, fuzz.Case(b"DIE" + good, [128], "")),
+             (2, fuzz.Case(good, [64], "")), (3, fuzz.Case(b"HANG", [128], "")), (4, fuzz.Case(good, [7], ""))]
+    child = _child(firmware, FRAGILE)
+    child.send(batch)
+    got = {}
+    while child.inflight:
+        index, case, result = child.answer()
+        got[index] = fuzz.judge(case, result, oracle)[0]
+    child.close()
+    assert got == {0: fuzz.Counter(), 1: fuzz.Counter(deaths=1), 2: fuzz.Counter(),
+                   3: fuzz.Counter(deaths=1), 4: fuzz.Counter()}
+    assert child.restarts == 2
