@@ -53,12 +53,16 @@ _K_TEXT = const(1)  # obis.K_TEXT
 _K_BREAKER = const(2)  # obis.K_BREAKER
 _K_PROFILE = const(3)  # obis.K_PROFILE
 
-_P_HEAD = b'{"timestamp":"'
-_P_MID = b'","values":['
-_P_TAIL = b"]}"
-_B_OFF = b"OFF"  # breaker 0
-_B_ON = b"ON"  # breaker 1
-_B_READY = b"READY"  # breaker 2
+# What the byte loop writes into values besides the meter's bytes, in one
+# bytearray in RAM: in a frozen image a bytes constant stays in flash, where the
+# ESP8266 faults on the byte loads viper code makes. _L_* = offset << 8 | length.
+_LITS = bytearray(b'{"timestamp":"' b'","values":[' b"]}" b"OFF" b"ON" b"READY")
+_L_HEAD = const(14)  # {"timestamp":"
+_L_MID = const(14 << 8 | 12)  # ","values":[
+_L_TAIL = const(26 << 8 | 2)  # ]}
+_L_OFF = const(28 << 8 | 3)  # breaker 0
+_L_ON = const(31 << 8 | 2)  # breaker 1
+_L_READY = const(33 << 8 | 5)  # breaker 2
 
 
 def _mktable():
@@ -152,16 +156,18 @@ def normalise(buf, n, start=0):
 
 
 @micropython.viper
-def _put(buf, vlen: int, vcap: int, lit) -> int:
-    # Append lit to buf[0:vlen]; the new length, or -1 if it would pass vcap.
-    n = int(len(lit))
+def _put(buf, vlen: int, vcap: int, lit: int) -> int:
+    # Append the literal lit (an _L_* of _LITS) to buf[0:vlen]; the new length,
+    # or -1 if it would pass vcap.
+    n = lit & 0xFF
     if vlen + n > vcap:
         return -1
     v = ptr8(buf)
-    s = ptr8(lit)
+    s = ptr8(_LITS)
+    o = lit >> 8
     i = 0
     while i < n:
-        v[vlen + i] = s[i]
+        v[vlen + i] = s[o + i]
         i += 1
     return vlen + n
 
@@ -354,7 +360,7 @@ class P1Reader:
                 continue
             if b == _LF:
                 if st == _S_PGAP:
-                    vlen = int(_put(val, vlen, obis.PROFILE_MAX, _P_TAIL))  # the 2 bytes kept free
+                    vlen = int(_put(val, vlen, obis.PROFILE_MAX, _L_TAIL))  # the 2 bytes kept free
                     if vlen < 0:
                         self.overlong = int(self.overlong) + 1
                     else:
@@ -433,7 +439,7 @@ class P1Reader:
                         w[_W_KIND] = k
                         if k == _K_PROFILE:
                             vcap = int(obis.PROFILE_MAX) - 2  # room for "]}"
-                            vlen = int(_put(val, 0, vcap, _P_HEAD))
+                            vlen = int(_put(val, 0, vcap, _L_HEAD))
                             st = _S_PTS
                         else:
                             vlen = 0
@@ -460,11 +466,11 @@ class P1Reader:
                         c = v[0]
                         if vlen == 1 and _ZERO <= c and c <= _ZERO + 2:
                             if c == _ZERO:
-                                m = int(_put(val, 0, vcap, _B_OFF))
+                                m = int(_put(val, 0, vcap, _L_OFF))
                             elif c == _ZERO + 1:
-                                m = int(_put(val, 0, vcap, _B_ON))
+                                m = int(_put(val, 0, vcap, _L_ON))
                             else:
-                                m = int(_put(val, 0, vcap, _B_READY))
+                                m = int(_put(val, 0, vcap, _L_READY))
                             if m < 0:
                                 self.overlong = int(self.overlong) + 1
                                 continue
@@ -517,7 +523,7 @@ class P1Reader:
                     st = _S_PNUM
                 elif b == _CR:
                     st = _S_SKIP
-                    vlen = int(_put(val, vlen, obis.PROFILE_MAX, _P_TAIL))
+                    vlen = int(_put(val, vlen, obis.PROFILE_MAX, _L_TAIL))
                     if vlen < 0:
                         self.overlong = int(self.overlong) + 1
                     else:
@@ -528,10 +534,10 @@ class P1Reader:
             elif st == _S_PTS:
                 if b == _RPAR:
                     st = _S_SKIP
-                    if vlen == int(len(_P_HEAD)):
+                    if vlen == _L_HEAD:  # nothing after the head: no timestamp
                         self.bad_values = int(self.bad_values) + 1
                     else:
-                        vlen = int(_put(val, vlen, vcap, _P_MID))
+                        vlen = int(_put(val, vlen, vcap, _L_MID))
                         if vlen < 0:
                             self.overlong = int(self.overlong) + 1
                         else:
