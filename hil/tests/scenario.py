@@ -52,6 +52,21 @@ def next_status(subscriber, after: float, timeout: float = 15) -> dict | None:
     return statuses(subscriber, after)[-1][1]
 
 
+def status_counting(subscriber, before: dict, sent: int, after: float, timeout: float = 15) -> dict | None:
+    """The first status published after `after` that counts all `sent` telegrams
+    since `before`: the emulator reports a telegram sent before the bridge has read
+    its last bytes, so the next status may have been built just before. If none
+    does within timeout, the newest status (counter_problems then says what is
+    missing); None if no status came at all."""
+    def counts(m):
+        return _live_status(m, after) and json.loads(m.payload)["telegrams_ok"] - before["telegrams_ok"] >= sent
+    subscriber.wait_for(lambda msgs: any(counts(m) for m in msgs), timeout)
+    done = [(at, st) for at, st in statuses(subscriber, after) if st["telegrams_ok"] - before["telegrams_ok"] >= sent]
+    if done:
+        return done[0][1]
+    return next_status(subscriber, after, timeout=1)
+
+
 def wait_status(subscriber, why: Callable[[list[str]], str], after: float, timeout: float = 15) -> dict:
     """next_status(), failing the test when no status comes."""
     status = next_status(subscriber, after, timeout)
