@@ -3,9 +3,8 @@
 Banner, boot window (two Ctrl-C keep the REPL), config.json check (problems are
 printed and start-up stops at the REPL, no reboot), the per-board default
 client id. bridge_main imports this module, calls boot() and unloads it (and
-config) before it imports the application: none of this code holds heap
-while the bridge runs, and it never shares the heap with the application's
-modules.
+config) before it builds the application, and again for load_config() at an
+application restart: none of this code holds heap while the bridge runs.
 """
 
 import gc
