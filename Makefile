@@ -9,11 +9,13 @@ setup:
 demo: setup
 	.venv/bin/hil demo
 
-# The HIL suite runs twice: the bridge as .mpy files (as the rig deploys it), then
-# frozen into the firmware image at the chip's heap (test_mqtt_as.py is frozen already).
+# The HIL suite runs three times: the bridge as .mpy files on the filesystem (as the
+# rig deploys it by default), then at the chip's heap frozen into the firmware image,
+# then as .mpy files in the ROMFS partition (test_mqtt_as.py is frozen already).
 test: setup
 	.venv/bin/pytest
 	.venv/bin/pytest --bridge-frozen hil/tests --ignore=hil/tests/test_mqtt_as.py
+	.venv/bin/pytest --bridge-romfs hil/tests --ignore=hil/tests/test_mqtt_as.py
 
 clean:
 	rm -rf .venv build *.egg-info .pytest_cache

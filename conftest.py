@@ -40,6 +40,11 @@ def pytest_addoption(parser):
                     help="run the bridge frozen into the board's firmware image (its manifest.py), as a user "
                          "flashes it: on the virtual rig the image is built (and cached); on real boards flash "
                          "it yourself. Only main.py and config.json go onto the filesystem")
+    group.addoption("--bridge-romfs", action="store_true",
+                    help="put the bridge's .mpy files into the board's ROMFS partition (as `mpremote romfs "
+                         "deploy` does), where they run in place and their bytecode costs no heap; needs the "
+                         "ESP8266_GENERIC FLASH_2M_ROMFS firmware on real boards. Only main.py and config.json "
+                         "go onto the filesystem")
     group.addoption("--bridge-lib", action="append", default=[], metavar="DIR",
                     help="extra modules to put on the bridge (e.g. a directory with mqtt_as.py); repeatable")
     group.addoption("--rig-config", default=None, metavar="FILE",
@@ -59,12 +64,20 @@ def bridge_manifest(config) -> Path | None:
         raise pytest.UsageError(f"--bridge-frozen: {e}") from e
 
 
+def bytecode_in_flash(config) -> bool:
+    """The bridge's bytecode stays in flash: frozen into the image, or in ROMFS."""
+    return bool(config.getoption("--bridge-frozen") or config.getoption("--bridge-romfs"))
+
+
 def pytest_configure(config):
     from hil.report.plugin import BOARD_LINES  # here: pytest_plugins registers that module first
 
+    if config.getoption("--bridge-frozen") and config.getoption("--bridge-romfs"):
+        raise pytest.UsageError("--bridge-frozen and --bridge-romfs: choose one way to deploy the bridge")
     manifest = bridge_manifest(config)
     config.stash[BOARD_LINES] = describe_rig(config.getoption("--rig"),
-                                             bridge_frozen=str(manifest) if manifest else None)
+                                             bridge_frozen=str(manifest) if manifest else None,
+                                             bridge_romfs=config.getoption("--bridge-romfs"))
 
 
 def pytest_report_header(config):
@@ -124,7 +137,7 @@ def virtual_rig(request, rig_kind, tmp_path_factory):
         except FileNotFoundError as e:
             pytest.fail(str(e), pytrace=False)
     with VirtualRigProcess(tmp_path_factory.mktemp("sim"), bridge_frozen=manifest,
-                           bridge_free_at_main=bridge_free_at_main(manifest is not None)) as sim:
+                           bridge_free_at_main=bridge_free_at_main(bytecode_in_flash(request.config))) as sim:
         yield sim
 
 
@@ -175,7 +188,8 @@ def rig(request, rig_kind, rig_config, broker, board_bindings, board_ports, tmp_
         r.deploy_emulator()
         r.deploy_bridge(**({"firmware": Path(firmware)} if firmware else {}),
                         libs=[Path(d) for d in request.config.getoption("--bridge-lib")],
-                        frozen=request.config.getoption("--bridge-frozen"))
+                        frozen=request.config.getoption("--bridge-frozen"),
+                        romfs=request.config.getoption("--bridge-romfs"))
         yield r
     finally:
         r.close()

@@ -22,12 +22,15 @@ def virtual_rig_session(workdir: Path | None = None,
                         progress: Callable[[str], None] = lambda msg: None,
                         bridge_free_at_main: int | None = None,
                         bridge_frozen: Path | None = None, bridge_path_vars: dict[str, Path] | None = None,
-                        bridge_mqtt: dict | None = None) -> Iterator[tuple[Rig, Mosquitto]]:
+                        bridge_mqtt: dict | None = None, bridge_romfs: bool = False,
+                        bridge_libs: list[Path] = ()) -> Iterator[tuple[Rig, Mosquitto]]:
     """Broker + virtual rig + both firmwares deployed; everything stopped on exit.
     bridge_free_at_main: the bridge board's heap (default: hil.sim.model's);
     bridge_frozen: the bridge's manifest.py, to run it frozen into the image;
     bridge_path_vars: that manifest's $(NAME)s (e.g. {"MQTT_AS_DIR": dir});
-    bridge_mqtt: settings for config.json's "mqtt" section (e.g. {"backend": "mqtt_as"})."""
+    bridge_mqtt: settings for config.json's "mqtt" section (e.g. {"backend": "mqtt_as"});
+    bridge_romfs: the bridge's .mpy files in the board's ROMFS partition, not on its filesystem;
+    bridge_libs: directories of extra modules for the bridge (e.g. mqtt_as), deployed as the bridge is."""
     with contextlib.ExitStack() as stack:
         workdir = Path(workdir or stack.enter_context(tempfile.TemporaryDirectory(prefix="hil-")))
         progress("starting mosquitto")
@@ -51,6 +54,6 @@ def virtual_rig_session(workdir: Path | None = None,
         progress("deploying the meter emulator firmware")
         rig.deploy_emulator()
         progress("deploying the bridge firmware and waiting for its MQTT connection")
-        rig.deploy_bridge(frozen=bridge_frozen is not None)
+        rig.deploy_bridge(frozen=bridge_frozen is not None, romfs=bridge_romfs, libs=list(bridge_libs))
         rig.sim = sim
         yield rig, broker

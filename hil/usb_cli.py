@@ -232,12 +232,15 @@ def _open_repl(board, virtual: bool) -> None:
 def cmd_deploy(args) -> int:
     from .rig.board import Board, BoardError
     from .rig.emulator import EmulatorClient
-    from .rig.firmware import FirmwareError, arch_for_port, build
+    from .rig.firmware import FirmwareError, arch_for_port, build, romfs_image
     from .rig.reset import ResetError, is_virtual
 
+    image = None
     try:
         cfg = load_rig_config(args.rig_config)
         role, port = _port(args, cfg)
+        if args.romfs and role != "bridge":
+            raise UsageError("--romfs is for the bridge: the emulator's firmware fits as .mpy files")
         firmware = Path(args.firmware or (args.bridge_firmware if role == "bridge" else None) or FIRMWARE[role])
         config = bridge_config(cfg, args) if role == "bridge" else None
         if config is not None:
@@ -248,6 +251,9 @@ def cmd_deploy(args) -> int:
             files = build(firmware, Path(tmp) / role, arch=arch_for_port(port))
             for i, lib in enumerate(args.bridge_lib if role == "bridge" else []):
                 files += build(Path(lib), Path(tmp) / f"lib{i}", arch=arch_for_port(port))
+        if args.romfs:
+            image = romfs_image(files)
+            files = [(name, data) for name, data in files if name == "main.py"]
     except UsageError as e:
         return _fail(str(e))
     except FirmwareError as e:
@@ -264,6 +270,13 @@ def cmd_deploy(args) -> int:
         with board:
             _open_repl(board, virtual)
             total = sum(len(data) for _, data in files)
+            if image is not None:
+                with _progress(DownloadColumn()) as progress:
+                    task = progress.add_task(f"{role} ROMFS ← {firmware.name}", total=len(image))
+                    board.write_romfs(image, progress=lambda done, _t: progress.update(task, completed=done))
+                board.remove_modules([p.stem for p in firmware.glob("*.py") if p.name != "main.py"])
+                console.print(f"[green]ROMFS[/] {len(image):,} bytes written: the bridge's modules run in place "
+                              "from /rom after the reset")
             with _progress(DownloadColumn()) as progress:
                 task = progress.add_task(f"{role} ← {firmware.name}", total=total)
                 done_before = 0
@@ -538,6 +551,10 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--broker-password", help="broker password (overrides the rig config)")
     p.add_argument("--base-topic", help="MQTT base topic (overrides the rig config; default p1)")
     p.add_argument("--no-reset", action="store_true", help="bridge: do not reset after copying")
+    p.add_argument("--romfs", action="store_true",
+                   help="bridge: its .mpy files go into the ROMFS partition, where their bytecode runs in place "
+                        "and costs no heap (needs the ESP8266_GENERIC FLASH_2M_ROMFS firmware); only main.py and "
+                        "config.json go onto the filesystem")
     p.set_defaults(func=cmd_deploy)
 
     p = subparsers.add_parser("play", help="play a capture on the emulator board, printing each telegram sent",

@@ -14,6 +14,7 @@ by the next command. A command cut off by the loss fails; it is not retried.
 from __future__ import annotations
 
 import ast
+import binascii
 import os
 import re
 import threading
@@ -333,6 +334,35 @@ class Board:
             t.fs_writefile(remote, data, chunk_size=1024, progress_callback=progress)
         except (TransportError, TransportExecError, OSError) as e:
             raise BoardError(f"{self.role}: writing {remote} failed: {e}{self._where()}") from e
+
+    def write_romfs(self, image: bytes, progress: Callable[[int, int], None] | None = None) -> None:
+        """Write a ROMFS image to the board's ROMFS partition through vfs.rom_ioctl,
+        the calls `mpremote romfs deploy` makes (written here because mpremote's
+        is a command on a connection of its own). It takes effect at the next reset."""
+        if not self.eval("hasattr(__import__('vfs'), 'rom_ioctl')"):
+            raise BoardError(f"{self.role}: this firmware has no ROMFS (vfs.rom_ioctl): flash the ESP8266_GENERIC "
+                             f"FLASH_2M_ROMFS variant (micropython.org/download/ESP8266_GENERIC){self._where()}")
+        size = self.eval("(lambda d: d if isinstance(d, int) else len(d))(__import__('vfs').rom_ioctl(2, 0))")
+        if size < 0:
+            raise BoardError(f"{self.role}: the firmware has no ROMFS partition (rom_ioctl: {size}){self._where()}")
+        if len(image) > size:
+            raise BoardError(f"{self.role}: the ROMFS image is {len(image):,} B; the partition holds {size:,} B")
+        self.exec("import vfs\nfrom binascii import a2b_base64\ntry:\n vfs.umount('/rom')\nexcept OSError:\n pass")
+        self.eval(f"vfs.rom_ioctl(3, 0, {len(image)})", timeout=30)  # erases the sectors it needs
+        step = 1024  # small enough for the chip's heap in the raw REPL
+        for offset in range(0, len(image), step):
+            chunk = image[offset:offset + step]
+            chunk += bytes(-len(chunk) % 4)  # flash takes whole words
+            data = binascii.b2a_base64(chunk, newline=False)
+            self.exec(f"r = vfs.rom_ioctl(4, 0, {offset}, a2b_base64({data!r}))\nif r:\n raise OSError(r)")
+            if progress is not None:
+                progress(min(offset + step, len(image)), len(image))
+
+    def remove_modules(self, names: list[str]) -> None:
+        """Delete name.mpy and name.py from the filesystem for each name: copies
+        there come first in sys.path and would shadow frozen or ROMFS modules."""
+        self.exec("import os\nfor n in %r:\n for f in (n + '.mpy', n + '.py'):\n  try:\n   os.remove(f)\n"
+                  "  except OSError:\n   pass\n" % (sorted(names),))
 
     def mkdir(self, remote: str) -> None:
         self.exec(f"import os\ntry:\n os.mkdir({remote!r})\nexcept OSError:\n pass")

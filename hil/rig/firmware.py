@@ -81,6 +81,20 @@ def build(source_dir: Path, out_dir: Path, arch: str | None = None) -> list[tupl
     return files
 
 
+def romfs_image(files: list[tuple[str, bytes]]) -> bytes:
+    """A ROMFS image of a built firmware (build()), in mpremote's format, for
+    the partition of the ESP8266's FLASH_2M_ROMFS firmware: its .mpy files run
+    in place there, their bytecode costs no heap. main.py is left out: the
+    board runs main.py from its filesystem."""
+    from mpremote.romfs import VfsRomWriter
+
+    writer = VfsRomWriter()
+    for name, data in files:
+        if name != "main.py":
+            writer.mkfile(name, data)
+    return writer.finalise()
+
+
 def arch_for_port(port: str) -> str:
     """The mpy-cross arch of the board on `port`: a virtual board (a pty) runs
     this machine's board model (hil/sim/model.py); anything else is an ESP8266."""

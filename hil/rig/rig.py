@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .firmware import FirmwareError, arch_for_port, build as build_firmware
+from .firmware import FirmwareError, arch_for_port, build as build_firmware, romfs_image
 from .board import Board, BoardError
 from .emulator import EmulatorClient, TelegramSent
 
@@ -82,10 +82,17 @@ class Rig:
         for name, data in build_firmware(source, self._build_dir / board.role, arch=arch_for_port(board.port)):
             board.put(data, name)
 
+    def _put_romfs(self, board: Board, source: Path, libs: list[Path]) -> None:
+        arch = arch_for_port(board.port)
+        files = build_firmware(source, self._build_dir / board.role, arch=arch)
+        for i, lib in enumerate(libs):
+            files += build_firmware(lib, self._build_dir / f"{board.role}-lib{i}", arch=arch)
+        board.write_romfs(romfs_image(files))
+        board.remove_modules([name.rsplit(".", 1)[0] for name, _ in files if name != "main.py"])
+        board.put((Path(source) / "main.py").read_bytes(), "main.py")
+
     def _put_main_only(self, board: Board, source: Path) -> None:
-        modules = sorted(p.stem for p in Path(source).glob("*.py") if p.name != "main.py")
-        board.exec("import os\nfor n in %r:\n for f in (n + '.mpy', n + '.py'):\n  try:\n   os.remove(f)\n"
-                   "  except OSError:\n   pass\n" % (modules,))
+        board.remove_modules([p.stem for p in Path(source).glob("*.py") if p.name != "main.py"])
         board.put((Path(source) / "main.py").read_bytes(), "main.py")
 
     def upload_capture(self, name: str, data: bytes) -> str:
@@ -120,7 +127,8 @@ class Rig:
         return cfg
 
     def deploy_bridge(self, firmware: Path = BRIDGE_FIRMWARE, config: dict | None = None,
-                      libs: list[Path] = (), timeout: float = 30, frozen: bool = False) -> None:
+                      libs: list[Path] = (), timeout: float = 30, frozen: bool = False,
+                      romfs: bool = False, wait_connected: bool = True) -> None:
         """Copy the firmware, extra library modules (e.g. mqtt_as) and
         config.json, reset, and wait until the bridge reports its MQTT
         connection. The emulator must be silent meanwhile: the bridge's REPL
@@ -129,7 +137,12 @@ class Rig:
         frozen: the board's image holds the firmware's modules (its
         manifest.py was frozen in): only main.py goes onto the filesystem, and
         copies of the modules left there are removed, since they would shadow
-        the frozen ones."""
+        the frozen ones.
+        romfs: the modules go into the board's ROMFS partition (the FLASH_2M_ROMFS
+        firmware), where they run in place; only main.py goes onto the filesystem.
+        wait_connected=False: return once the bridge is reset and its log watched."""
+        if frozen and romfs:
+            raise RigError("deploy_bridge: frozen or romfs, not both")
         self._guard()
         try:
             if self.emu.serving:
@@ -144,16 +157,19 @@ class Rig:
                 self.bridge.enter_raw_repl()
             if frozen:
                 self._put_main_only(self.bridge, firmware)
+            elif romfs:
+                self._put_romfs(self.bridge, firmware, libs)  # the libraries in ROMFS too
             else:
                 self._put_firmware(self.bridge, firmware)
-            for lib in libs:
+            for lib in ([] if romfs else libs):
                 self._put_firmware(self.bridge, lib)
             self.bridge.put(json.dumps(config or self.bridge_config(), indent=1).encode(), "config.json")
             self.state = RigState.DEPLOYED
             since = self.bridge.mark()
             self.bridge.machine_reset()
             self.bridge.start_monitor()
-            self.bridge.expect_line(r"^bridge: .*mqtt.*connected", timeout, since=since)
+            if wait_connected:
+                self.bridge.expect_line(r"^bridge: .*mqtt.*connected", timeout, since=since)
             self.state = RigState.RUNNING
         except (BoardError, FirmwareError) as e:
             self._failure = e

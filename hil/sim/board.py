@@ -80,9 +80,10 @@ class VirtualBoard:
         self.flash_dir.mkdir(parents=True, exist_ok=True)
         self.model = model or board_model()
         self.free_at_main = free_at_main
-        # The SDK's own flash record (WiFi mode and credentials): outside the
-        # filesystem, kept across resets.
+        # The SDK's own flash record (WiFi mode and credentials) and the ROMFS
+        # partition (FLASH_2M_ROMFS firmware): outside the filesystem, kept across resets.
         self._env = dict(env, HIL_SIM_WIFI_STORE=str(self.flash_dir.parent / "wifi-sdk-config"),
+                         HIL_SIM_ROMFS=str(self.flash_dir.parent / "romfs-partition"),
                          **self.model.env(free_at_main))
         self._to_uart0_rx = to_uart0_rx or (lambda data: None)
         self.repl_attached = True

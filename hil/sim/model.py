@@ -32,14 +32,16 @@ CHIP_FREE_SOURCE = "micropython issue #11666 (ESP8266, v1.20: about 35 KB free a
 # board gets this much free at main.py. Frozen into the image it fits, and gets
 # the chip's figure, as the emulator always does.
 BRIDGE_FREE_AT_MAIN = 48_000
-BRIDGE_HEAP_REASON = ("bridge_firmware as .mpy files does not fit the chip yet: on the 32-bit board it runs "
-                      "from about 38 KB free at main.py (2 KB left at the lowest), the chip has 35 KB")
+BRIDGE_HEAP_REASON = ("bridge_firmware as .mpy files on the filesystem does not fit the chip: on the 32-bit board "
+                      "it runs from about 38 KB free at main.py (2 KB left at the lowest), the chip has 35 KB; "
+                      "frozen (--bridge-frozen) or in ROMFS (--bridge-romfs) it runs at the chip's heap")
 
 
-def bridge_free_at_main(frozen: bool) -> int:
-    """The bridge board's heap: the chip's for a frozen bridge (it fits), more for
-    .mpy files until they fit (BRIDGE_HEAP_REASON)."""
-    return CHIP_FREE_AT_MAIN if frozen else BRIDGE_FREE_AT_MAIN
+def bridge_free_at_main(bytecode_in_flash: bool) -> int:
+    """The bridge board's heap: the chip's where the bridge's bytecode stays in
+    flash (frozen into the image, or .mpy files in the ROMFS partition: it fits),
+    more for .mpy files on the filesystem until they fit (BRIDGE_HEAP_REASON)."""
+    return CHIP_FREE_AT_MAIN if bytecode_in_flash else BRIDGE_FREE_AT_MAIN
 
 _HEADROOM = 8 * 1024  # heap beyond free_at_main for the boot's own objects; the reserve takes the rest
 _FALLBACK_HEAPSIZE = "96k"
@@ -126,7 +128,7 @@ def frozen_image(manifest: Path, path_vars: dict[str, Path] | None = None) -> Bo
     return replace(model, interpreter=lines[-1], frozen=str(manifest))
 
 
-def describe_rig(kind: str, bridge_frozen: str | None = None) -> list[str]:
+def describe_rig(kind: str, bridge_frozen: str | None = None, bridge_romfs: bool = False) -> list[str]:
     """What a run's figures about the board stand for: the lines the pytest
     header, the report and `hil demo` print."""
     if kind != "sim":
@@ -138,12 +140,14 @@ def describe_rig(kind: str, bridge_frozen: str | None = None) -> list[str]:
     lines = [f"board: {model.name}"]
     if bridge_frozen:
         lines.append(f"  bridge image: {bridge_frozen} frozen in (bytecode in flash, as a user flashes it)")
+    elif bridge_romfs:
+        lines.append("  bridge: .mpy files in the ROMFS partition (FLASH_2M_ROMFS firmware; bytecode runs in place)")
     if not model.faithful:
         lines.append("  heap figures are not the chip's and the heap checks are skipped; for the virtual "
                      "ESP8266 run scripts/bootstrap with MICROPYTHON_SRC set, or online")
         return lines
     lines.append(f"  emulator heap: {model.describe_heap(CHIP_FREE_AT_MAIN)} ({CHIP_FREE_SOURCE})")
-    free = bridge_free_at_main(bridge_frozen is not None)
+    free = bridge_free_at_main(bridge_frozen is not None or bridge_romfs)
     bridge = f"  bridge heap: {model.describe_heap(free)}"
     if free > CHIP_FREE_AT_MAIN:
         bridge += f", because {BRIDGE_HEAP_REASON}"

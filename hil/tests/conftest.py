@@ -101,10 +101,12 @@ def heap_floor(request, rig_kind):
     scenario, or None where its board's heap is not the chip's (the approximate
     board, or a virtual board given more heap: the pytest header says why)."""
     frozen = bool(request.config.getoption("--bridge-frozen"))
+    romfs = bool(request.config.getoption("--bridge-romfs"))
     floor = HEAP_FLOOR_FROZEN if frozen else HEAP_FLOOR_MPY
-    how = "frozen into the image" if frozen else "as .mpy files"
+    how = ("frozen into the image" if frozen else "as .mpy files in ROMFS" if romfs
+           else "as .mpy files")
     if rig_kind != "sim":
         return floor, f"the bridge {how} on a real ESP8266"
-    if not board_model().faithful or bridge_free_at_main(frozen) != CHIP_FREE_AT_MAIN:
+    if not board_model().faithful or bridge_free_at_main(frozen or romfs) != CHIP_FREE_AT_MAIN:
         return None
     return floor, f"the bridge {how} at the chip's {CHIP_FREE_AT_MAIN:,} B free at main.py"

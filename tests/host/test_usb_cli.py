@@ -152,6 +152,21 @@ def test_deploy_bridge_writes_config_json(out, sim, tmp_path):
     assert (flash / "bridge.mpy").exists() and (flash / "main.py").exists() and (flash / "extra_mod.mpy").exists()
 
 
+def test_deploy_bridge_into_romfs_leaves_only_main_and_config_on_the_filesystem(out, sim, tmp_path):
+    cfg = _rig_config(tmp_path)
+    flash = sim.flash["bridge"]
+    (flash / "bridge.mpy").write_bytes(b"M")  # an earlier .mpy install: it would shadow ROMFS
+    assert run("deploy", "--role", "bridge", "--port", sim.ports["bridge"], "--rig-config", cfg, "--romfs",
+               "--no-reset") == 0
+    assert "ROMFS" in out[0].getvalue()
+    on_flash = {p.name for p in flash.iterdir()}
+    assert {"config.json", "main.py"} <= on_flash and not {n for n in on_flash if n.startswith("bridge")}, (
+        f"the bridge's modules belong in ROMFS only (a copy on the filesystem shadows it): {sorted(on_flash)}")
+    partition = (flash.parent / "romfs-partition").read_bytes()
+    assert partition.startswith(b"\xd2\xcd\x31") and b"bridge_main.mpy" in partition
+    assert len(partition) == 320 * 1024, "the FLASH_2M_ROMFS firmware's partition is 320 KB"
+
+
 def test_deploy_bridge_checks_config_before_touching_the_board(out, tmp_path):
     cfg = _rig_config(tmp_path, base_topic="p1/#")
     # the port does not matter: the check fails first

@@ -51,9 +51,10 @@ def board(tmp_path):
     with VirtualRigProcess(tmp_path / "sim") as sim:
         logs = []
 
-        def run(files: dict[str, str]) -> SerialLog:
-            for name, text in files.items():
-                (sim.flash["emulator"] / name).write_text(text)
+        def run(files: dict[str, str | bytes]) -> SerialLog:
+            for name, content in files.items():
+                path = sim.flash["emulator"] / name
+                path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
             log = SerialLog(os.path.realpath(sim.ports["emulator"]))
             logs.append(log)
             sim.control(cmd="reset", board="emulator")
@@ -108,6 +109,54 @@ def test_a_firmware_needing_more_heap_than_the_chip_has_fails(board, kbytes, fit
         assert outcome == f"HELD {kbytes} KB"
     else:
         assert outcome.startswith("MEMORYERROR"), outcome
+
+
+ROMFS_MAIN = """\
+import gc, sys, vfs
+if "/rom" not in sys.path:
+    # First boot: write the image into the partition, as mpremote romfs deploy does.
+    img = open("romfs.img", "rb").read()
+    print("PARTITION", len(vfs.rom_ioctl(2, 0)), "PREPARE", vfs.rom_ioctl(3, 0, len(img)))
+    for o in range(0, len(img), 256):
+        vfs.rom_ioctl(4, 0, o, img[o:o + 256])
+    import machine
+    machine.reset()
+print("PATH", sys.path)
+gc.collect(); f = gc.mem_free()
+import on_fs
+gc.collect(); g = gc.mem_free()
+import in_rom
+gc.collect()
+print("COST FS", f - g, "ROM", g - gc.mem_free())
+"""
+
+
+def _module_source(n: int) -> str:
+    # Enough bytecode, names and strings to weigh: a firmware module's kind of code.
+    return "".join(f"def handler_{i}(event):\n    return 'event {i} of the bridge: %s' % (event,)\n\n"
+                   for i in range(n))
+
+
+@needs_virtual_esp8266
+def test_mpy_files_in_romfs_run_in_place_as_on_a_romfs_chip(board, tmp_path):
+    # The FLASH_2M_ROMFS firmware: a 320 KB partition, written with vfs.rom_ioctl,
+    # mounted at /rom at boot; an .mpy file there costs the heap only its objects,
+    # the same file on the filesystem its bytecode, strings and names too.
+    from mpremote.romfs import VfsRomWriter
+
+    from hil.rig.firmware import build
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "mod.py").write_text(_module_source(40))
+    [(_, mpy)] = build(tmp_path / "src", tmp_path / "out")
+    image = VfsRomWriter()
+    image.mkfile("in_rom.mpy", mpy)
+    log = board({"main.py": ROMFS_MAIN, "romfs.img": image.finalise(), "on_fs.mpy": mpy})
+    assert log.wait_for(r"PARTITION (\d+)").group(1) == str(320 * 1024)
+    path = log.wait_for(r"PATH (\[.*\])").group(1)
+    assert path.startswith("['', '.frozen', '/rom', '/rom/lib'"), f"sys.path {path}: not the ROMFS chip's"
+    fs, rom = map(int, log.wait_for(r"COST FS (\d+) ROM (\d+)").groups())
+    assert rom * 2 < fs, f"importing from ROMFS cost {rom} B, from the filesystem {fs} B: not run in place"
 
 
 ESP8266_USER_MAIN = """\

@@ -66,6 +66,14 @@
 #define MICROPY_PY_OS_DUPTERM           (2)
 #define MICROPY_PY_OS_DUPTERM_STREAM_DETACHED_ATTACHED (1)
 
+// ROMFS, as in the ESP8266 port's FLASH_2M_ROMFS variant: a 320 KB partition
+// whose .mpy files run in place (bytecode and strings stay in flash), mounted
+// at /rom by mp_init(), written with vfs.rom_ioctl (mpremote romfs deploy).
+// The partition is a file the rig names (HIL_SIM_ROMFS), see cmod/vboard.
+#define MICROPY_VFS_ROM                 (1)
+#define MICROPY_VFS_ROM_IOCTL           (1)
+#define MICROPY_VBOARD_ROMFS            (1)
+
 // machine, network and esp are the frozen HAL (hil/sim/hal), not the unix
 // port's machine module (whose mem32 is the host's address space).
 #define MICROPY_PY_MACHINE              (0)

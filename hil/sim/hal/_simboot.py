@@ -8,6 +8,9 @@ frozen, with the C glue `_vboard`):
   (stdout reaches the USB port only through dupterm on the chip) and tells the rig;
 - the HAL modules are imported now: they are ROM on the chip, so a firmware's
   `import machine` must cost it no heap;
+- sys.path is the chip's: "", ".frozen", then /rom and /rom/lib where mp_init()
+  mounted a ROMFS image (the FLASH_2M_ROMFS firmware; cmod/vboard holds the
+  partition), then the filesystem's lib;
 - the heap the board holds back (the calibration reserve) leaves exactly
   HIL_SIM_FREE_AT_MAIN bytes free, the chip's figure at main.py (docs/FIDELITY.md);
 - boot.py, then main.py unless the board came up from a soft reset in the raw
@@ -83,6 +86,12 @@ def _reserve(free_at_main):
 
 _repl = None
 sys.path[:] = ["", ".frozen", "lib"]
+if _vboard is not None:
+    import vfs
+
+    if any(m[1] == "/rom" for m in vfs.mount()):  # the unix port's main() reset sys.path after mp_init()
+        sys.path[2:2] = ["/rom", "/rom/lib"]
+    del vfs
 # The u-names the chip answers to for its C modules: `import umachine` is the
 # built-in machine there (as `uos` is os), not a module of its own.
 sys.modules["umachine"] = machine

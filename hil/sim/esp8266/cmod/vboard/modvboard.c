@@ -18,6 +18,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -179,6 +183,121 @@ static mp_obj_t vboard_reserve(mp_obj_t nbytes_in) {
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(vboard_reserve_obj, vboard_reserve);
+
+// --- ROMFS partition ---
+
+#if MICROPY_VBOARD_ROMFS
+#include "py/objarray.h"
+#include "extmod/vfs.h"
+
+// ports/esp8266/boards/esp8266_2MiB_ROMFS.ld: FLASH_ROMFS len = 320K.
+#define VBOARD_ROMFS_BYTES (320 * 1024)
+#define VBOARD_FLASH_SECTOR (4096)
+
+// The partition: a file the rig names (HIL_SIM_ROMFS), mapped outside the GC
+// heap as the chip maps flash into its address space. vfs.VfsRom over it runs
+// .mpy files in place: their bytecode, strings and qstr text cost no heap
+// (py/persistentcode.c). Without HIL_SIM_ROMFS the board has no partition.
+static int vboard_romfs_fd = -1;
+static mp_obj_array_t vboard_romfs_obj = {{&mp_type_memoryview}, 'B', 0, 0, NULL};
+
+static int vboard_romfs_open(void) {
+    if (vboard_romfs_fd >= 0) {
+        return 0;
+    }
+    const char *path = getenv("HIL_SIM_ROMFS");
+    if (path == NULL || !*path) {
+        return -MP_ENODEV;
+    }
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        return -MP_EIO;
+    }
+    if (st.st_size != VBOARD_ROMFS_BYTES) {
+        // A new partition is erased flash: all 0xFF.
+        static uint8_t erased[VBOARD_FLASH_SECTOR];
+        memset(erased, 0xFF, sizeof(erased));
+        for (off_t o = 0; o < VBOARD_ROMFS_BYTES; o += VBOARD_FLASH_SECTOR) {
+            if (pwrite(fd, erased, sizeof(erased), o) != (ssize_t)sizeof(erased)) {
+                close(fd);
+                return -MP_EIO;
+            }
+        }
+        if (ftruncate(fd, VBOARD_ROMFS_BYTES) != 0) {
+            close(fd);
+            return -MP_EIO;
+        }
+    }
+    // MAP_SHARED: writes through rom_ioctl show here, as flash writes do.
+    void *rom = mmap(NULL, VBOARD_ROMFS_BYTES, PROT_READ, MAP_SHARED, fd, 0);
+    if (rom == MAP_FAILED) {
+        close(fd);
+        return -MP_EIO;
+    }
+    vboard_romfs_fd = fd;
+    vboard_romfs_obj.len = VBOARD_ROMFS_BYTES;
+    vboard_romfs_obj.items = rom;
+    return 0;
+}
+
+// ports/esp8266/vfs_rom_ioctl.c, with a file for the flash.
+mp_obj_t mp_vfs_rom_ioctl(size_t n_args, const mp_obj_t *args) {
+    int err = vboard_romfs_open();
+    mp_int_t cmd = mp_obj_get_int(args[0]);
+    if (cmd == MP_VFS_ROM_IOCTL_GET_NUMBER_OF_SEGMENTS) {
+        return MP_OBJ_NEW_SMALL_INT(err ? 0 : 1);
+    }
+    if (err) {
+        return MP_OBJ_NEW_SMALL_INT(err);
+    }
+    if (n_args < 2 || mp_obj_get_int(args[1]) != 0) {
+        return MP_OBJ_NEW_SMALL_INT(-MP_EINVAL);
+    }
+    switch (cmd) {
+        case MP_VFS_ROM_IOCTL_GET_SEGMENT:
+            return MP_OBJ_FROM_PTR(&vboard_romfs_obj);
+
+        case MP_VFS_ROM_IOCTL_WRITE_PREPARE: {
+            if (n_args < 3) {
+                return MP_OBJ_NEW_SMALL_INT(-MP_EINVAL);
+            }
+            // Erase whole sectors from the start, as spi_flash_erase_sector() does.
+            static uint8_t erased[VBOARD_FLASH_SECTOR];
+            memset(erased, 0xFF, sizeof(erased));
+            mp_int_t len = mp_obj_get_int(args[2]);
+            if (len < 0 || len > VBOARD_ROMFS_BYTES) {
+                return MP_OBJ_NEW_SMALL_INT(-MP_EINVAL);
+            }
+            for (mp_int_t o = 0; o < len; o += VBOARD_FLASH_SECTOR) {
+                if (pwrite(vboard_romfs_fd, erased, sizeof(erased), o) != (ssize_t)sizeof(erased)) {
+                    return MP_OBJ_NEW_SMALL_INT(-MP_EIO);
+                }
+            }
+            return MP_OBJ_NEW_SMALL_INT(4); // minimum write size
+        }
+
+        case MP_VFS_ROM_IOCTL_WRITE: {
+            if (n_args < 4) {
+                return MP_OBJ_NEW_SMALL_INT(-MP_EINVAL);
+            }
+            mp_int_t offset = mp_obj_get_int(args[2]);
+            mp_buffer_info_t bufinfo;
+            mp_get_buffer_raise(args[3], &bufinfo, MP_BUFFER_READ);
+            if (offset < 0 || offset + (mp_int_t)bufinfo.len > VBOARD_ROMFS_BYTES) {
+                return MP_OBJ_NEW_SMALL_INT(-MP_EINVAL);
+            }
+            if (pwrite(vboard_romfs_fd, bufinfo.buf, bufinfo.len, offset) != (ssize_t)bufinfo.len) {
+                return MP_OBJ_NEW_SMALL_INT(-MP_EIO);
+            }
+            return MP_OBJ_NEW_SMALL_INT(0);
+        }
+
+        default:
+            return MP_OBJ_NEW_SMALL_INT(-MP_EINVAL);
+    }
+}
+#endif // MICROPY_VBOARD_ROMFS
 
 // --- restarts ---
 
