@@ -1,6 +1,6 @@
 """Print the resident heap of the bridge's P1 reader and of a seed-style one, side by side.
 
-Run from the repository root:  .venv/bin/python bench/heap_bench.py   (~10 s)
+Run from the repository root:  .venv/bin/python bench/heap_bench.py [--romfs]   (~10 s)
 Measured on the virtual ESP8266's interpreter (MicroPython v1.28.0 built 32-bit
 with the chip's settings, hil/sim/model.py), with every module precompiled by
 mpy-cross for the board's arch, as deployed. Where only the approximate 64-bit
@@ -49,8 +49,24 @@ def compile_all(out):
     return [n[:-3] for n in names]
 
 
+ROMFS_PARTITION = 320 * 1024  # the FLASH_2M_ROMFS firmware's (docs/FIDELITY.md)
+
+
+def romfs_partition(moddir, out):
+    """A ROMFS partition file holding every .mpy in moddir, as the virtual
+    ESP8266 maps it (erased flash after the image)."""
+    from hil.rig.firmware import romfs_image
+
+    image = romfs_image([(p.name, p.read_bytes()) for p in sorted(Path(moddir).glob("*.mpy"))])
+    Path(out).write_bytes(image + b"\xff" * (ROMFS_PARTITION - len(image)))
+    return Path(out)
+
+
 def child(moddir, heap, *args):
     env = dict(os.environ)
+    if isinstance(moddir, tuple):  # ("romfs", partition file): the modules run in place from /rom
+        env["HIL_SIM_ROMFS"] = str(moddir[1])
+        moddir = "/rom"
     env["MICROPYPATH"] = os.pathsep.join([str(moddir), ".frozen"])  # .frozen: asyncio
     cmd = [BOARD.interpreter, "-X", "heapsize=%s" % heap, "-m", "heap_child", *map(str, args)]
     r = subprocess.run(cmd, env=env, capture_output=True, timeout=300, cwd=str(ROOT))
@@ -79,15 +95,25 @@ def min_heap_kb(moddir, which, telegrams):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--telegrams", type=int, default=100, help="telegrams replayed (default 100)")
+    ap.add_argument("--romfs", action="store_true",
+                    help="both readers' .mpy files in the ROMFS partition (the FLASH_2M_ROMFS firmware), where "
+                         "their bytecode runs in place, instead of on the filesystem")
     a = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="heap_bench_") as tmp:
         modules = compile_all(tmp)
         moddir = Path(tmp) / "mpy"
+        where = "on the filesystem"
+        if a.romfs:
+            if not BOARD.faithful:
+                print("--romfs needs the virtual ESP8266 (scripts/bootstrap with MICROPYTHON_SRC)", file=sys.stderr)
+                return 2
+            moddir = ("romfs", romfs_partition(moddir, Path(tmp) / "romfs-partition"))
+            where = "in ROMFS (run in place)"
         ver = subprocess.run([BOARD.interpreter, "-c", "import sys; print(sys.implementation.version)"],
                              capture_output=True, text=True).stdout.strip()
-        print("Resident heap: %s (%d bytes) x %d, MicroPython %s on the %s, modules as mpy-cross -march=%s .mpy"
-              % (CAPTURE.name, CAPTURE.stat().st_size, a.telegrams, ver, BOARD.name, BOARD.arch))
+        print("Resident heap: %s (%d bytes) x %d, MicroPython %s on the %s, modules as mpy-cross -march=%s .mpy %s"
+              % (CAPTURE.name, CAPTURE.stat().st_size, a.telegrams, ver, BOARD.name, BOARD.arch, where))
         if not BOARD.faithful:
             print("NOT THE CHIP: the approximate 64-bit board; objects are bigger than on an ESP8266, "
                   "so read every figure below as relative only (build the virtual ESP8266: scripts/bootstrap)")
