@@ -65,7 +65,9 @@ def _run(name):
                 src = f.read()
             code = compile(src, name, "exec")
             del src
-            exec(code, sys.modules["__main__"].__dict__)
+            import __main__  # a built-in module on the unix port, not in sys.modules
+
+            exec(code, __main__.__dict__)
     except SystemExit:
         if _vboard is not None:
             _vboard.exit(0)  # the chip soft-resets when boot.py or main.py exits
