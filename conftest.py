@@ -182,7 +182,7 @@ def rig(request, rig_kind, rig_config, broker, board_bindings, board_ports, tmp_
     emulator, bridge = (Board(role, board_ports[role], logs / f"{role}.log", binding=board_bindings[role]).open()
                         for role in ("emulator", "bridge"))
     r = Rig(emulator, bridge, BrokerAccess(*broker_for_bridge, broker.user, broker.password),
-            base_topic=f"p1hil{os.getpid()}", wifi=wifi, reset_bridge=reset_bridge)
+            base_topic=f"p1hil{os.getpid()}", wifi=wifi, reset_bridge=reset_bridge, broker_log=broker)
     firmware = request.config.getoption("--bridge-firmware")
     try:
         r.deploy_emulator()

@@ -169,7 +169,7 @@ def _usb_rig(args, progress) -> Iterator[tuple[object, object]]:
         bridge = Board("bridge", br_port, work / "bridge.log").open()
         rig = Rig(emulator, bridge, BrokerAccess(broker.host, broker.port, broker.user, broker.password),
                   base_topic=cfg.get("base_topic", "p1"), wifi=(wifi["ssid"], wifi.get("password", "")),
-                  build_dir=work / "build")
+                  build_dir=work / "build", broker_log=broker)
         stack.callback(rig.close)
         progress("deploying the meter emulator firmware")
         rig.deploy_emulator()

@@ -122,6 +122,32 @@ class Mosquitto:
             return ""
         return "\n".join(lines[-n:])
 
+    def log_mark(self) -> int:
+        """Where the broker log ends now: wait_client() looks only after it."""
+        try:
+            return self.log_path.stat().st_size
+        except (OSError, BrokerError):
+            return 0
+
+    def wait_client(self, client_id: str, since: int, timeout: float) -> bool:
+        """True once the broker logs a connection of client_id after log_mark()
+        `since`; False after timeout. What the broker saw needs nothing from the
+        client's firmware (no log line, no status topic)."""
+        needle = f" as {client_id} (".encode()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with open(self.log_path, "rb") as f:
+                    f.seek(since)
+                    for line in f:
+                        if b"New client connected from " in line and needle in line:
+                            return True
+            except OSError:
+                pass
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)  # mosquitto only appends to its log: nothing to wait on but the file
+
     # -- lifecycle ---------------------------------------------------------------
     def _prepare(self) -> None:
         broker, passwd = find_mosquitto()

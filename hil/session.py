@@ -23,14 +23,18 @@ def virtual_rig_session(workdir: Path | None = None,
                         bridge_free_at_main: int | None = None,
                         bridge_frozen: Path | None = None, bridge_path_vars: dict[str, Path] | None = None,
                         bridge_mqtt: dict | None = None, bridge_romfs: bool = False,
-                        bridge_libs: list[Path] = ()) -> Iterator[tuple[Rig, Mosquitto]]:
+                        bridge_libs: list[Path] = (), bridge_firmware: Path | None = None,
+                        bridge_config: Callable[[Rig], dict] | None = None) -> Iterator[tuple[Rig, Mosquitto]]:
     """Broker + virtual rig + both firmwares deployed; everything stopped on exit.
     bridge_free_at_main: the bridge board's heap (default: hil.sim.model's);
     bridge_frozen: the bridge's manifest.py, to run it frozen into the image;
     bridge_path_vars: that manifest's $(NAME)s (e.g. {"MQTT_AS_DIR": dir});
     bridge_mqtt: settings for config.json's "mqtt" section (e.g. {"backend": "mqtt_as"});
     bridge_romfs: the bridge's .mpy files in the board's ROMFS partition, not on its filesystem;
-    bridge_libs: directories of extra modules for the bridge (e.g. mqtt_as), deployed as the bridge is."""
+    bridge_libs: directories of extra modules for the bridge (e.g. mqtt_as), deployed as the bridge is;
+    bridge_firmware: the bridge's firmware directory (default: this checkout's bridge_firmware/);
+    bridge_config: the bridge's config.json from the rig, e.g. lambda rig: rig.bridge_config(...)
+    (default: Rig.bridge_config())."""
     with contextlib.ExitStack() as stack:
         workdir = Path(workdir or stack.enter_context(tempfile.TemporaryDirectory(prefix="hil-")))
         progress("starting mosquitto")
@@ -49,11 +53,14 @@ def virtual_rig_session(workdir: Path | None = None,
         bridge = Board("bridge", sim.ports["bridge"], logs / "bridge.log").open()
         rig = Rig(emulator, bridge, BrokerAccess(broker.host, broker.port, broker.user, broker.password),
                   base_topic=f"p1demo{os.getpid()}", build_dir=workdir / "build",
-                  reset_bridge=lambda: sim.control(cmd="reset", board="bridge"), bridge_mqtt=bridge_mqtt)
+                  reset_bridge=lambda: sim.control(cmd="reset", board="bridge"), bridge_mqtt=bridge_mqtt,
+                  broker_log=broker)
         stack.callback(rig.close)
         progress("deploying the meter emulator firmware")
         rig.deploy_emulator()
         progress("deploying the bridge firmware and waiting for its MQTT connection")
-        rig.deploy_bridge(frozen=bridge_frozen is not None, romfs=bridge_romfs, libs=list(bridge_libs))
+        rig.deploy_bridge(**({"firmware": Path(bridge_firmware)} if bridge_firmware else {}),
+                          config=bridge_config(rig) if bridge_config else None,
+                          frozen=bridge_frozen is not None, romfs=bridge_romfs, libs=list(bridge_libs))
         rig.sim = sim
         yield rig, broker

@@ -13,10 +13,10 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 from .firmware import FirmwareError, arch_for_port, build as build_firmware, romfs_image
-from .board import Board, BoardError
+from .board import Board, BoardError, BoardTimeout
 from .emulator import EmulatorClient, TelegramSent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,13 +44,25 @@ class BrokerAccess:
     password: str
 
 
+class BrokerLog(Protocol):
+    """The broker's own record of its clients (hil.broker.Mosquitto is one)."""
+
+    def log_mark(self) -> int: ...
+
+    def wait_client(self, client_id: str, since: int, timeout: float) -> bool: ...
+
+    def log_tail(self, n: int = 20) -> str: ...
+
+
 class Rig:
     def __init__(self, emulator: Board, bridge: Board, broker: BrokerAccess, *,
                  base_topic: str = "p1", wifi: tuple[str, str] = ("hil-rig", "hil-rig-password"),
                  reset_bridge: Callable[[], None] | None = None, build_dir: Path | None = None,
-                 bridge_mqtt: dict | None = None):
+                 bridge_mqtt: dict | None = None, broker_log: BrokerLog | None = None):
         """bridge_mqtt: settings for the "mqtt" section of every config.json the
-        rig writes, e.g. {"backend": "mqtt_as"}."""
+        rig writes, e.g. {"backend": "mqtt_as"}. broker_log: the broker's record
+        of its clients; with it the rig knows the bridge is up when the broker
+        sees its client connect, without anything from the bridge's firmware."""
         self.emulator = emulator
         self.emu = EmulatorClient(emulator)
         self.bridge = bridge
@@ -59,6 +71,7 @@ class Rig:
         self.wifi = wifi
         self.bridge_mqtt = dict(bridge_mqtt or {})
         self._reset_bridge = reset_bridge
+        self._broker_log = broker_log
         self.state = RigState.OFF
         self._failure: BaseException | None = None
         self._build_dir = build_dir or Path(tempfile.mkdtemp(prefix="hil-build-"))
@@ -163,17 +176,32 @@ class Rig:
                 self._put_firmware(self.bridge, firmware)
             for lib in ([] if romfs else libs):
                 self._put_firmware(self.bridge, lib)
-            self.bridge.put(json.dumps(config or self.bridge_config(), indent=1).encode(), "config.json")
+            config = config or self.bridge_config()
+            self.bridge.put(json.dumps(config, indent=1).encode(), "config.json")
             self.state = RigState.DEPLOYED
             since = self.bridge.mark()
+            client_id = (config.get("mqtt") or {}).get("client_id")
+            broker_since = self._broker_log.log_mark() if self._broker_log is not None else 0
             self.bridge.machine_reset()
             self.bridge.start_monitor()
             if wait_connected:
-                self.bridge.expect_line(r"^bridge: .*mqtt.*connected", timeout, since=since)
+                self._wait_bridge_up(client_id, broker_since, since, timeout)
             self.state = RigState.RUNNING
         except (BoardError, FirmwareError) as e:
             self._failure = e
             raise
+
+    def _wait_bridge_up(self, client_id: str | None, broker_since: int, log_since: int, timeout: float) -> None:
+        # Up = its MQTT client connected: seen by the broker where the rig has its
+        # log and knows the client id; else the bridge's own log line.
+        if self._broker_log is None or not client_id:
+            self.bridge.expect_line(r"^bridge: .*mqtt.*connected", timeout, since=log_since)
+            return
+        if not self._broker_log.wait_client(client_id, broker_since, timeout):
+            raise BoardTimeout(
+                f"bridge: the broker saw no connection from client {client_id!r} within {timeout} s of the reset.\n"
+                f"--- the bridge's serial output ---\n{self.bridge.log.tail(15)}\n"
+                f"--- the broker's log ---\n{self._broker_log.log_tail(8)}")
 
     def restart_bridge(self, timeout: float = 30) -> None:
         """Reset the bridge and let it boot on its own (main.py), as after a
