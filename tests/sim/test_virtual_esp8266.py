@@ -159,6 +159,31 @@ def test_mpy_files_in_romfs_run_in_place_as_on_a_romfs_chip(board, tmp_path):
     assert rom * 2 < fs, f"importing from ROMFS cost {rom} B, from the filesystem {fs} B: not run in place"
 
 
+@needs_virtual_esp8266
+def test_mpremote_romfs_deploy_works_as_on_a_romfs_chip(tmp_path):
+    # The command a user runs against a FLASH_2M_ROMFS board, unchanged.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    mpremote = str(Path(sys.executable).with_name("mpremote"))
+    src = tmp_path / "rom"
+    src.mkdir()
+    (src / "greeting.py").write_text("WORDS = 'hello from ROMFS'\n")
+    with VirtualRigProcess(tmp_path / "sim") as sim:
+        port = os.path.realpath(sim.ports["emulator"])
+
+        def mpremote_run(*args):
+            r = subprocess.run([mpremote, "connect", port, *args], capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stdout + r.stderr
+            return r.stdout
+
+        assert "partition has size 327680 bytes" in mpremote_run("romfs", "query")
+        assert "ROMFS image deployed" in mpremote_run("romfs", "-m", "deploy", str(src))
+        out = mpremote_run("exec", "import sys, greeting; print(sys.path[:4], greeting.WORDS)")
+        assert "['', '.frozen', '/rom', '/rom/lib'] hello from ROMFS" in out, out
+
+
 ESP8266_USER_MAIN = """\
 import sys
 import uos
