@@ -135,11 +135,15 @@ class Mosquitto:
         client's firmware (no log line, no status topic)."""
         needle = f" as {client_id} (".encode()
         deadline = time.monotonic() + timeout
+        pos = since
         while True:
             try:
                 with open(self.log_path, "rb") as f:
-                    f.seek(since)
+                    f.seek(pos)
                     for line in f:
+                        if not line.endswith(b"\n"):
+                            break  # being written: read it whole next time
+                        pos += len(line)
                         if b"New client connected from " in line and needle in line:
                             return True
             except OSError:

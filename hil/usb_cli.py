@@ -232,10 +232,10 @@ def _open_repl(board, virtual: bool) -> None:
 def cmd_deploy(args) -> int:
     from .rig.board import Board, BoardError
     from .rig.emulator import EmulatorClient
-    from .rig.firmware import FirmwareError, arch_for_port, build, romfs_image
+    from .rig.firmware import FirmwareError, arch_for_port, build, deploy_romfs
     from .rig.reset import ResetError, is_virtual
 
-    image = None
+    in_romfs = []
     try:
         cfg = load_rig_config(args.rig_config)
         role, port = _port(args, cfg)
@@ -252,7 +252,7 @@ def cmd_deploy(args) -> int:
             for i, lib in enumerate(args.bridge_lib if role == "bridge" else []):
                 files += build(Path(lib), Path(tmp) / f"lib{i}", arch=arch_for_port(port))
         if args.romfs:
-            image = romfs_image(files)
+            in_romfs = [(name, data) for name, data in files if name != "main.py"]
             files = [(name, data) for name, data in files if name == "main.py"]
     except UsageError as e:
         return _fail(str(e))
@@ -270,12 +270,12 @@ def cmd_deploy(args) -> int:
         with board:
             _open_repl(board, virtual)
             total = sum(len(data) for _, data in files)
-            if image is not None:
+            if in_romfs:
                 with _progress(DownloadColumn()) as progress:
-                    task = progress.add_task(f"{role} ROMFS ← {firmware.name}", total=len(image))
-                    board.write_romfs(image, progress=lambda done, _t: progress.update(task, completed=done))
-                board.remove_modules([p.stem for p in firmware.glob("*.py") if p.name != "main.py"])
-                console.print(f"[green]ROMFS[/] {len(image):,} bytes written: the bridge's modules run in place "
+                    task = progress.add_task(f"{role} ROMFS ← {firmware.name}", total=None)
+                    size = deploy_romfs(board, in_romfs,
+                                        progress=lambda done, total: progress.update(task, completed=done, total=total))
+                console.print(f"[green]ROMFS[/] {size:,} bytes written: the bridge's modules run in place "
                               "from /rom after the reset")
             with _progress(DownloadColumn()) as progress:
                 task = progress.add_task(f"{role} ← {firmware.name}", total=total)

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 from .reset import is_virtual
 
@@ -79,6 +80,18 @@ def build(source_dir: Path, out_dir: Path, arch: str | None = None) -> list[tupl
     if not files:
         raise FirmwareError(f"no *.py modules in {source_dir}")
     return files
+
+
+def deploy_romfs(board, files: list[tuple[str, bytes]],
+                 progress: Callable[[int, int], None] | None = None) -> int:
+    """Write a built firmware's modules (build(), libraries included) into the
+    board's ROMFS partition and remove copies of them from its filesystem, where
+    they would come first in sys.path; returns the image's size. main.py is the
+    caller's to put."""
+    image = romfs_image(files)
+    board.write_romfs(image, progress=progress)
+    board.remove_modules([name.rsplit(".", 1)[0] for name, _ in files if name != "main.py"])
+    return len(image)
 
 
 def romfs_image(files: list[tuple[str, bytes]]) -> bytes:

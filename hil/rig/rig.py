@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
-from .firmware import FirmwareError, arch_for_port, build as build_firmware, romfs_image
+from .firmware import FirmwareError, arch_for_port, build as build_firmware, deploy_romfs
 from .board import Board, BoardError, BoardTimeout
 from .emulator import EmulatorClient, TelegramSent
 
@@ -100,8 +100,7 @@ class Rig:
         files = build_firmware(source, self._build_dir / board.role, arch=arch)
         for i, lib in enumerate(libs):
             files += build_firmware(lib, self._build_dir / f"{board.role}-lib{i}", arch=arch)
-        board.write_romfs(romfs_image(files))
-        board.remove_modules([name.rsplit(".", 1)[0] for name, _ in files if name != "main.py"])
+        deploy_romfs(board, files)
         board.put((Path(source) / "main.py").read_bytes(), "main.py")
 
     def _put_main_only(self, board: Board, source: Path) -> None:

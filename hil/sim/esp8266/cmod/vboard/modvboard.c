@@ -201,6 +201,19 @@ static MP_DEFINE_CONST_FUN_OBJ_1(vboard_reserve_obj, vboard_reserve);
 static int vboard_romfs_fd = -1;
 static mp_obj_array_t vboard_romfs_obj = {{&mp_type_memoryview}, 'B', 0, 0, NULL};
 
+// Erase whole sectors from the start of the partition up to len, to 0xFF, as
+// spi_flash_erase_sector() does. 0, or -MP_EIO.
+static int vboard_romfs_erase(int fd, off_t len) {
+    static uint8_t erased[VBOARD_FLASH_SECTOR];
+    memset(erased, 0xFF, sizeof(erased));
+    for (off_t o = 0; o < len; o += VBOARD_FLASH_SECTOR) {
+        if (pwrite(fd, erased, sizeof(erased), o) != (ssize_t)sizeof(erased)) {
+            return -MP_EIO;
+        }
+    }
+    return 0;
+}
+
 static int vboard_romfs_open(void) {
     if (vboard_romfs_fd >= 0) {
         return 0;
@@ -214,20 +227,11 @@ static int vboard_romfs_open(void) {
     if (fd < 0 || fstat(fd, &st) != 0) {
         return -MP_EIO;
     }
-    if (st.st_size != VBOARD_ROMFS_BYTES) {
-        // A new partition is erased flash: all 0xFF.
-        static uint8_t erased[VBOARD_FLASH_SECTOR];
-        memset(erased, 0xFF, sizeof(erased));
-        for (off_t o = 0; o < VBOARD_ROMFS_BYTES; o += VBOARD_FLASH_SECTOR) {
-            if (pwrite(fd, erased, sizeof(erased), o) != (ssize_t)sizeof(erased)) {
-                close(fd);
-                return -MP_EIO;
-            }
-        }
-        if (ftruncate(fd, VBOARD_ROMFS_BYTES) != 0) {
-            close(fd);
-            return -MP_EIO;
-        }
+    // A new partition is erased flash: all 0xFF.
+    if (st.st_size != VBOARD_ROMFS_BYTES
+        && (vboard_romfs_erase(fd, VBOARD_ROMFS_BYTES) != 0 || ftruncate(fd, VBOARD_ROMFS_BYTES) != 0)) {
+        close(fd);
+        return -MP_EIO;
     }
     // MAP_SHARED: writes through rom_ioctl show here, as flash writes do.
     void *rom = mmap(NULL, VBOARD_ROMFS_BYTES, PROT_READ, MAP_SHARED, fd, 0);
@@ -262,17 +266,12 @@ mp_obj_t mp_vfs_rom_ioctl(size_t n_args, const mp_obj_t *args) {
             if (n_args < 3) {
                 return MP_OBJ_NEW_SMALL_INT(-MP_EINVAL);
             }
-            // Erase whole sectors from the start, as spi_flash_erase_sector() does.
-            static uint8_t erased[VBOARD_FLASH_SECTOR];
-            memset(erased, 0xFF, sizeof(erased));
             mp_int_t len = mp_obj_get_int(args[2]);
             if (len < 0 || len > VBOARD_ROMFS_BYTES) {
                 return MP_OBJ_NEW_SMALL_INT(-MP_EINVAL);
             }
-            for (mp_int_t o = 0; o < len; o += VBOARD_FLASH_SECTOR) {
-                if (pwrite(vboard_romfs_fd, erased, sizeof(erased), o) != (ssize_t)sizeof(erased)) {
-                    return MP_OBJ_NEW_SMALL_INT(-MP_EIO);
-                }
+            if (vboard_romfs_erase(vboard_romfs_fd, len) != 0) {
+                return MP_OBJ_NEW_SMALL_INT(-MP_EIO);
             }
             return MP_OBJ_NEW_SMALL_INT(4); // minimum write size
         }
