@@ -14,15 +14,18 @@ from pathlib import Path
 import pytest
 
 from hil.broker import Mosquitto
+from hil.expected import EXPECT
 from hil.mqtt import Subscriber
 from hil.rig import benchconfig, discover, reset
 from hil.rig.board import Board
 from hil.rig.firmware import FirmwareError, frozen_manifest
-from hil.rig.rig import BRIDGE_FIRMWARE, BrokerAccess, Rig
+from hil.rig.rig import BRIDGE_FIRMWARE, CONFIG_NAMES, BrokerAccess, Rig, RigError, fill_config_template
 from hil.sim.model import bridge_free_at_main, describe_rig, frozen_image
 from hil.sim.process import VirtualRigProcess
 
 pytest_plugins = ["hil.report.plugin"]
+
+BYO_DOC = "docs/bring-your-own-bridge.md"
 
 
 def pytest_addoption(parser):
@@ -35,7 +38,15 @@ def pytest_addoption(parser):
                     help="address the broker listens on and the bridge connects to "
                          "(default 127.0.0.1 for sim; required for usb: the PC's LAN address)")
     group.addoption("--bridge-firmware", default=None, metavar="DIR",
-                    help="bridge firmware directory to test (default: this checkout's bridge_firmware/)")
+                    help="bridge firmware directory to test (default: this checkout's bridge_firmware/); "
+                         f"any bridge that keeps the contract in {BYO_DOC}")
+    group.addoption("--bridge-config", default=None, metavar="FILE",
+                    help="your bridge's config.json as a template: $broker_host, $broker_port, $broker_user, "
+                         "$broker_password, $wifi_ssid, $wifi_password, $base_topic, $client_id are filled in "
+                         f"(default: the config this project's bridge reads; see {BYO_DOC})")
+    group.addoption("--expect", choices=EXPECT, default="all",
+                    help="names the bridge must publish: all (every field of this project's bridge) or contract "
+                         f"(the 35 names of the compatibility contract, as a seed-style bridge publishes; see {BYO_DOC})")
     group.addoption("--bridge-frozen", action="store_true",
                     help="run the bridge frozen into the board's firmware image (its manifest.py), as a user "
                          "flashes it: on the virtual rig the image is built (and cached); on real boards flash "
@@ -74,6 +85,12 @@ def pytest_configure(config):
 
     if config.getoption("--bridge-frozen") and config.getoption("--bridge-romfs"):
         raise pytest.UsageError("--bridge-frozen and --bridge-romfs: choose one way to deploy the bridge")
+    template = config.getoption("--bridge-config")
+    if template:
+        try:  # checked before any board is touched, with stand-in values
+            fill_config_template(_read_template(template), {n: 1 if n == "broker_port" else n for n in CONFIG_NAMES})
+        except RigError as e:
+            raise pytest.UsageError(f"--bridge-config {template}: {e}") from e
     manifest = bridge_manifest(config)
     config.stash[BOARD_LINES] = describe_rig(config.getoption("--rig"),
                                              bridge_frozen=str(manifest) if manifest else None,
@@ -105,6 +122,12 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def rig_kind(pytestconfig) -> str:
     return pytestconfig.getoption("--rig")
+
+
+@pytest.fixture(scope="session")
+def expect(pytestconfig) -> str:
+    """--expect: which names the bridge is held to (hil.expected.EXPECT)."""
+    return pytestconfig.getoption("--expect")
 
 
 @pytest.fixture(scope="session")
@@ -184,15 +207,24 @@ def rig(request, rig_kind, rig_config, broker, board_bindings, board_ports, tmp_
     r = Rig(emulator, bridge, BrokerAccess(*broker_for_bridge, broker.user, broker.password),
             base_topic=f"p1hil{os.getpid()}", wifi=wifi, reset_bridge=reset_bridge, broker_log=broker)
     firmware = request.config.getoption("--bridge-firmware")
+    template = request.config.getoption("--bridge-config")
     try:
         r.deploy_emulator()
         r.deploy_bridge(**({"firmware": Path(firmware)} if firmware else {}),
+                        config=r.bridge_config_from(_read_template(template)) if template else None,
                         libs=[Path(d) for d in request.config.getoption("--bridge-lib")],
                         frozen=request.config.getoption("--bridge-frozen"),
                         romfs=request.config.getoption("--bridge-romfs"))
         yield r
     finally:
         r.close()
+
+
+def _read_template(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as e:
+        raise pytest.UsageError(f"--bridge-config {path}: {e.strerror}") from e
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -28,6 +29,7 @@ from .procutil import die_with_parent
 
 __all__ = ["BrokerError", "Mosquitto", "find_mosquitto"]
 
+RIG_CLIENT_PREFIX = "hil-"  # client ids of the rig's own MQTT clients (hil.mqtt)
 _INSTALL_HINT = "install it with `sudo apt-get install mosquitto` (or run `scripts/bootstrap`)"
 _SBIN_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
@@ -129,11 +131,13 @@ class Mosquitto:
         except (OSError, BrokerError):
             return 0
 
-    def wait_client(self, client_id: str, since: int, timeout: float) -> bool:
+    def wait_client(self, client_id: str | None, since: int, timeout: float) -> bool:
         """True once the broker logs a connection of client_id after log_mark()
-        `since`; False after timeout. What the broker saw needs nothing from the
-        client's firmware (no log line, no status topic)."""
-        needle = f" as {client_id} (".encode()
+        `since` (client_id None: of any client but the rig's own subscribers,
+        whose ids start with RIG_CLIENT_PREFIX); False after timeout. What the
+        broker saw needs nothing from the client's firmware (no log line, no
+        status topic)."""
+        pattern = re.compile(rb"New client connected from \S+ as (\S+) \(")
         deadline = time.monotonic() + timeout
         pos = since
         while True:
@@ -144,7 +148,9 @@ class Mosquitto:
                         if not line.endswith(b"\n"):
                             break  # being written: read it whole next time
                         pos += len(line)
-                        if b"New client connected from " in line and needle in line:
+                        m = pattern.search(line)
+                        if m and (m.group(1).decode() == client_id if client_id is not None
+                                  else not m.group(1).decode().startswith(RIG_CLIENT_PREFIX)):
                             return True
             except OSError:
                 pass

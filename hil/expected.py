@@ -22,9 +22,20 @@ def _number(raw: bytes) -> Decimal:
     return Decimal(raw.split(b"*", 1)[0].decode("ascii"))
 
 
-def expected_payloads(telegram: bytes) -> dict[str, Decimal | str | dict]:
-    """Topic name → Decimal (number), str (text, breaker) or dict (profile)."""
+EXPECT = ("all", "contract")
+"""Which names a bridge is held to: every field this project's bridge publishes
+(its table, bridge_firmware/obis.py), or only the compatibility contract's
+(hil.contract.TOPICS), which any seed-compatible bridge publishes."""
+
+
+def expected_payloads(telegram: bytes, expect: str = "all") -> dict[str, Decimal | str | dict]:
+    """Topic name → Decimal (number), str (text, breaker) or dict (profile),
+    for every name `expect` (see EXPECT) holds a bridge to."""
+    if expect not in EXPECT:
+        raise ValueError(f"expect must be one of {', '.join(EXPECT)}, not {expect!r}")
     out: dict[str, Decimal | str | dict] = dict(expected_values(telegram))
+    if expect == "contract":
+        return out
     values = p1.cosem_values(telegram)
     for obis, name, kind in published_table():
         if obis in TOPICS or obis not in values:

@@ -13,6 +13,9 @@ from typing import Callable
 import paho.mqtt.client as mqtt
 
 
+from .broker import RIG_CLIENT_PREFIX
+
+
 class MqttError(Exception):
     pass
 
@@ -39,7 +42,7 @@ class Subscriber:
         self.messages: list[Message] = []
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"hil-subscriber-{id(self):x}")
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{RIG_CLIENT_PREFIX}subscriber-{id(self):x}")
         self._client.username_pw_set(user, password)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = lambda *a: self._subscribed.set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+import string
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +50,31 @@ class BrokerLog(Protocol):
 
     def log_mark(self) -> int: ...
 
-    def wait_client(self, client_id: str, since: int, timeout: float) -> bool: ...
+    def wait_client(self, client_id: str | None, since: int, timeout: float) -> bool: ...
 
     def log_tail(self, n: int = 20) -> str: ...
+
+
+CONFIG_NAMES = ("wifi_ssid", "wifi_password", "broker_host", "broker_port", "broker_user", "broker_password",
+                "base_topic", "client_id")
+"""The $names a bridge's config template may use (Rig.config_values gives them)."""
+
+
+def fill_config_template(template: str, values: dict[str, str | int]) -> dict:
+    """A config template (JSON text with $names: "$broker_host" in quotes,
+    $broker_port bare) filled in and parsed; RigError says what is wrong.
+    string.Template because its $names leave JSON's braces alone."""
+    escaped = {k: v if isinstance(v, int) else json.dumps(v)[1:-1] for k, v in values.items()}
+    try:
+        text = string.Template(template).substitute(escaped)
+    except KeyError as e:
+        raise RigError(f"config template: ${e.args[0]} is not one of ${', $'.join(CONFIG_NAMES)}") from e
+    except ValueError as e:
+        raise RigError(f"config template: {e}; write $$ for a literal $") from e
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise RigError(f"config template is not JSON once filled in ({e}):\n{text}") from e
 
 
 class Rig:
@@ -138,6 +161,17 @@ class Rig:
         cfg.update(overrides)
         return cfg
 
+    def config_values(self) -> dict[str, str | int]:
+        """What a config template's $names stand for (see bridge_config_from)."""
+        return {"wifi_ssid": self.wifi[0], "wifi_password": self.wifi[1],
+                "broker_host": self.broker.host, "broker_port": self.broker.port,
+                "broker_user": self.broker.user, "broker_password": self.broker.password,
+                "base_topic": self.base_topic, "client_id": "p1bridge-hil"}
+
+    def bridge_config_from(self, template: str) -> dict:
+        """config.json from a bridge's own template (see fill_config_template)."""
+        return fill_config_template(template, self.config_values())
+
     def deploy_bridge(self, firmware: Path = BRIDGE_FIRMWARE, config: dict | None = None,
                       libs: list[Path] = (), timeout: float = 30, frozen: bool = False,
                       romfs: bool = False, wait_connected: bool = True) -> None:
@@ -191,14 +225,16 @@ class Rig:
             raise
 
     def _wait_bridge_up(self, client_id: str | None, broker_since: int, log_since: int, timeout: float) -> None:
-        # Up = its MQTT client connected: seen by the broker where the rig has its
-        # log and knows the client id; else the bridge's own log line.
-        if self._broker_log is None or not client_id:
+        # Up = its MQTT client connected, as the broker saw it (by the config's
+        # client id, or any client but the rig's own when the config names none);
+        # without the broker's log, the bridge's own log line.
+        if self._broker_log is None:
             self.bridge.expect_line(r"^bridge: .*mqtt.*connected", timeout, since=log_since)
             return
         if not self._broker_log.wait_client(client_id, broker_since, timeout):
+            who = f"client {client_id!r}" if client_id else "any client (the config names no mqtt.client_id)"
             raise BoardTimeout(
-                f"bridge: the broker saw no connection from client {client_id!r} within {timeout} s of the reset.\n"
+                f"bridge: the broker saw no connection from {who} within {timeout} s of the reset.\n"
                 f"--- the bridge's serial output ---\n{self.bridge.log.tail(15)}\n"
                 f"--- the broker's log ---\n{self._broker_log.log_tail(8)}")
 

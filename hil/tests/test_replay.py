@@ -1,6 +1,10 @@
 """Replay fidelity: every value of every capture reaches MQTT exactly as the
 independent oracle (dsmr-parser) reads it from the same bytes; the fields the
-oracle does not parse, as the capture's text says (hil.expected)."""
+oracle does not parse, as the capture's text says (hil.expected). --expect
+contract holds the bridge to the compatibility contract's names only.
+
+Judged from outside (emulator, subscriber, the bridge's serial output), so any
+bridge that keeps docs/bring-your-own-bridge.md can be replayed."""
 from __future__ import annotations
 
 import statistics
@@ -16,8 +20,8 @@ REPEATS = 3
 
 @pytest.mark.parametrize("capture", load_index(), ids=lambda c: c.file)
 def test_each_capture_replayed_three_times_matches_oracle(rig, subscriber, why, capture, record_property,
-                                                          telegram_end_times, rig_kind):
-    expected = expected_payloads(capture.data)
+                                                          telegram_end_times, rig_kind, expect):
+    expected = expected_payloads(capture.data, expect)
     remote = rig.upload_capture(capture.file, capture.data)
     since = rig.bridge.mark()
 
@@ -29,7 +33,6 @@ def test_each_capture_replayed_three_times_matches_oracle(rig, subscriber, why, 
     by_name = subscriber.values()
     result = compare(expected, by_name, times=REPEATS)
     assert arrived and result, why(result.problems or ["values did not all arrive within 15 s"])
-    rig.bridge.expect_lines(r"^bridge: telegram ok", REPEATS, timeout=5, since=since)
     extra = [line for line in rig.bridge.log.lines[since:] if "crc error" in line or "truncated" in line]
     assert not extra, why([f"bridge reported bad telegrams on a clean replay: {extra}"])
 

@@ -36,10 +36,10 @@ def usb(request, rig_kind):
         sim.control(cmd="usb", board=role, plugged=True)
 
 
-def _replay_once(rig, subscriber, why, capture) -> None:
+def _replay_once(rig, subscriber, why, capture, expect) -> None:
     remote = rig.upload_capture(capture.file, capture.data)
     sent = rig.play([remote], interval_ms=0, count=1)
-    expected = expected_payloads(capture.data)
+    expected = expected_payloads(capture.data, expect)
     arrived = subscriber.wait_for_names(expected, timeout=15)
     result = compare(expected, subscriber.values(), times=1)
     assert len(sent) == 1 and arrived and result, why(result.problems or ["the telegram's values did not all arrive"])
@@ -50,7 +50,7 @@ def _wait_note(board, pattern: str, since: int, timeout: float) -> None:
     assert hit, f"{board.role}: no log line matching {pattern!r} within {timeout} s:\n{board.log.tail()}"
 
 
-def test_bridge_replugged_is_reattached_and_publishes_again(rig, subscriber, why, usb, virtual_rig):
+def test_bridge_replugged_is_reattached_and_publishes_again(rig, subscriber, why, usb, virtual_rig, expect):
     capture = load_index()[0]
     since, reattaches = rig.bridge.mark(), rig.bridge.reattaches
     usb("bridge", False)
@@ -65,16 +65,16 @@ def test_bridge_replugged_is_reattached_and_publishes_again(rig, subscriber, why
     assert virtual_rig.control(cmd="stats")["resets"]["bridge"][-1] == 0, "expected a power-on reset"
     assert rig.bridge.reattaches == reattaches + 1
     assert rig.bridge.device == os.path.realpath(rig.bridge.binding)
-    _replay_once(rig, subscriber, why, capture)
+    _replay_once(rig, subscriber, why, capture, expect)
 
 
-def test_emulator_replugged_is_reattached_by_the_next_command(rig, subscriber, why, usb):
+def test_emulator_replugged_is_reattached_by_the_next_command(rig, subscriber, why, usb, expect):
     capture = load_index()[0]
     since, reattaches = rig.emulator.mark(), rig.emulator.reattaches
     usb("emulator", False)
     usb("emulator", True)
     # Nothing reads the emulator between commands: the next command finds the
     # port replaced, reattaches and starts the emulator's loop again.
-    _replay_once(rig, subscriber, why, capture)
+    _replay_once(rig, subscriber, why, capture, expect)
     _wait_note(rig.emulator, r"^~~ hil: emulator port back as ", since, timeout=0)
     assert rig.emulator.reattaches == reattaches + 1
