@@ -26,7 +26,7 @@ def virtual_rig_session(workdir: Path | None = None,
                         bridge_libs: list[Path] = (), bridge_firmware: Path | None = None,
                         bridge_config: Callable[[Rig], dict] | None = None) -> Iterator[tuple[Rig, Mosquitto]]:
     """Broker + virtual rig + both firmwares deployed; everything stopped on exit.
-    bridge_free_at_main: the bridge board's heap (default: hil.sim.model's);
+    bridge_free_at_main: the bridge board's heap (default: hil.sim.model's for the way it is deployed);
     bridge_frozen: the bridge's manifest.py, to run it frozen into the image;
     bridge_path_vars: that manifest's $(NAME)s (e.g. {"MQTT_AS_DIR": dir});
     bridge_mqtt: settings for config.json's "mqtt" section (e.g. {"backend": "mqtt_as"});
@@ -44,6 +44,10 @@ def virtual_rig_session(workdir: Path | None = None,
 
             progress(f"building the virtual ESP8266 image with {bridge_frozen} frozen in (cached)")
             frozen_image(bridge_frozen, bridge_path_vars)
+        if bridge_free_at_main is None:  # the heap the suite gives this way of deploying (hil.sim.model)
+            from .sim.model import bridge_free_at_main as default_free
+
+            bridge_free_at_main = default_free(bridge_frozen is not None or bridge_romfs)
         progress("starting the virtual rig (two MicroPython boards, P1 line)")
         sim = stack.enter_context(VirtualRigProcess(workdir / "sim", bridge_free_at_main=bridge_free_at_main,
                                                       bridge_frozen=bridge_frozen, bridge_path_vars=bridge_path_vars))

@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import termios
+import time
 import tty
 from pathlib import Path
 from typing import Callable
@@ -87,7 +88,8 @@ class VirtualBoard:
                          **self.model.env(free_at_main))
         self._to_uart0_rx = to_uart0_rx or (lambda data: None)
         self.repl_attached = True
-        self.resets: list[int] = []
+        self.resets: list[int] = []  # reset cause of each start, power-on first
+        self.reset_at: list[float] = []  # host monotonic time of each start
         self._raw_mode = False
         self._entering_raw = False
         self._ctrl_a_sent = False
@@ -184,6 +186,7 @@ class VirtualBoard:
         cause, run_main = PWRON_RESET, True
         while not self._stopping:
             self.resets.append(cause)
+            self.reset_at.append(time.monotonic())
             self.repl_attached = True
             rc = await self._run_interpreter(cause, run_main)
             if self._stopping:

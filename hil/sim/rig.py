@@ -2,13 +2,15 @@
 
 One asyncio process owns everything: the boards' ptys and interpreters, the
 Unix socket the boards' HAL UARTs connect to, the line's pacing clock, and a
-control socket for the host (reset a board, drop WiFi, adapter faults, stats).
+control socket for the host (reset a board, drop WiFi, adapter faults, stats,
+each board's heap as its HAL reports it).
 The bridge's UART0 RX ring is modelled here: the line only hands the HAL as
 many bytes as `rxbuf` leaves room for, and drops (and counts) the rest.
 """
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import struct
@@ -51,6 +53,9 @@ class VirtualRig:
         self.rx_overflow = 0  # bytes lost because the bridge's RX ring was full
         self._uarts: dict[tuple[str, str], _Uart] = {}
         self.boards: dict[str, VirtualBoard] = {}
+        # What each board's HAL reports of its heap: (host time, free, lowest free
+        # after a collection since the last sample or -1, collections); ~80 min at 10 Hz.
+        self.heap: dict[str, collections.deque] = {n: collections.deque(maxlen=50_000) for n in ("emulator", "bridge")}
         self.model = board_model()
         models = {"emulator": self.model,
                   "bridge": frozen_image(bridge_frozen) if bridge_frozen else self.model}
@@ -158,6 +163,9 @@ class VirtualRig:
                     uart.consumed += struct.unpack(">I", payload)[0]
                 elif kind == b"T":
                     self.boards[uart.board].repl_attached = payload == b"1"
+                elif kind == b"M":
+                    free, low, collections = struct.unpack(">iii", payload)
+                    self.heap[uart.board].append((time.monotonic(), free, low, collections))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -208,7 +216,11 @@ class VirtualRig:
                                 "fall_us": self.line.fall_delay_s * 1e6},
                     "repl_attached": {n: b.repl_attached for n, b in self.boards.items()},
                     "resets": {n: b.resets for n, b in self.boards.items()},
+                    "reset_at": {n: b.reset_at for n, b in self.boards.items()},
                     "usb": {n: b.usb_port for n, b in self.boards.items()}}
+        if cmd == "heap":
+            since = float(msg.get("since", 0))
+            return {"ok": True, "samples": [list(x) for x in self.heap[msg["board"]] if x[0] > since]}
         if cmd == "reset":
             self.boards[msg["board"]].hard_reset()
             return {"ok": True}

@@ -1,8 +1,12 @@
 """Helpers shared by the HIL tests."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from hil.outside import HeapTrace, Restart, serial_events
+from hil.rig.board import BoardTimeout
 from hil.sim.line import telegram_spans
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model, bridge_free_at_main
 from hil.verdict import explain
@@ -56,14 +60,52 @@ def telegram_end_times(line_telegrams):
     return ends
 
 
+class BridgeBoard:
+    """The bridge's board as the rig sees it from outside: its restarts and,
+    on the virtual board, its heap as the board's HAL samples it."""
+
+    def __init__(self, rig, sim=None):
+        self._rig, self._sim = rig, sim
+
+    def restarts(self, after: float) -> list[Restart]:
+        """Restarts after host time `after`: the virtual board's own count, or
+        on a real board the reboots its serial output shows (cause unknown: -1)."""
+        if self._sim is not None:
+            stats = self._sim.control(cmd="stats")
+            return [Restart(at, cause) for at, cause in zip(stats["reset_at"]["bridge"], stats["resets"]["bridge"])
+                    if at > after]
+        log = self._rig.bridge.log
+        return [Restart(e.at, -1) for e in serial_events(log.lines, log.times) if e.kind == "reboot" and e.at > after]
+
+    def reset_and_wait_running(self, timeout: float = 30) -> None:
+        """Reset the bridge and return once its firmware has taken UART0 from
+        the REPL (telegrams sent before would go to the REPL): the virtual
+        board reports it. A real board's port cannot tell, so there the rig
+        waits for this project's bridge's `config ok` line (Rig.restart_bridge)."""
+        if self._sim is None:
+            self._rig.restart_bridge(timeout)
+            return
+        since = time.monotonic()
+        self._rig.reset_bridge()
+        deadline = since + timeout
+        while time.monotonic() < deadline:
+            stats = self._sim.control(cmd="stats")
+            if any(at > since for at in stats["reset_at"]["bridge"]) and not stats["repl_attached"]["bridge"]:
+                return
+            time.sleep(0.05)  # the virtual rig reports state on request only
+        raise BoardTimeout(f"bridge: its firmware did not take UART0 from the REPL within {timeout} s of the reset\n"
+                           f"{self._rig.bridge.log.tail(15)}")
+
+    def heap(self, after: float = 0.0) -> HeapTrace | None:
+        """The heap samples since `after`; None on real boards."""
+        if self._sim is None:
+            return None
+        return HeapTrace([tuple(x) for x in self._sim.control(cmd="heap", board="bridge", since=after)["samples"]])
+
+
 @pytest.fixture
-def bridge_resets(request, rig_kind, rig):
-    """() → how often the bridge has (re)started, as far as the rig can tell:
-    the virtual board's reset list, or boot banners in a real board's log."""
-    if rig_kind == "sim":
-        sim = request.getfixturevalue("virtual_rig")
-        return lambda: len(sim.control(cmd="stats")["resets"]["bridge"])
-    return lambda: sum("p1 -> mqtt bridge" in line for line in rig.bridge.log.lines)
+def bridge_board(request, rig_kind, rig) -> BridgeBoard:
+    return BridgeBoard(rig, request.getfixturevalue("virtual_rig") if rig_kind == "sim" else None)
 
 
 @pytest.fixture

@@ -1,12 +1,21 @@
-"""What every overflow and network scenario checks, in one place.
+"""What every overflow and network scenario checks, in one place, from outside.
 
 A scenario (broker stalled, restarted, down at boot; WiFi lost) takes a
 baseline while the line is idle, does its harm, and then asks for the
-problems: the bridge rebooted or its application crashed; its heap was not
-bounded; its counters disagree with what the emulator sent; values did not
-recover within the stated time; or it published a backlog of stale values
-instead of the latest ones. Each problem is a sentence that says what was
-expected and what happened; the test hands the list to `why`.
+problems, judged on what the rig sees itself (hil.outside), for any bridge:
+
+- telegram by telegram, what reached the subscriber: every telegram the
+  network could carry published on time; none published stale (a backlog
+  instead of the latest values); the latest values back within the stated
+  time of the network returning;
+- the bridge's serial output: no traceback, no MemoryError, no reboot;
+- the board: no restart; on the virtual board, its heap (as the board samples
+  it) bounded, and at the chip's heap never below the floor.
+
+A bridge that publishes this project's `<base>/status` JSON adds detail: its
+counters against what the emulator sent, its uptime. Not publishing one is no
+problem. Each problem is a sentence that says what was expected and what
+happened, with times from the scenario's start; the test hands the list to `why`.
 
 Telegrams come from hil.synth.sequence: each carries its index in
 positive_energy_total, so a value on MQTT tells which telegram it came from.
@@ -14,25 +23,23 @@ positive_energy_total, so a value on MQTT tells which telegram it came from.
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass
-from typing import Callable
 
-from hil import synth
 from hil.expected import expected_payloads
-from hil.rig.board import BoardTimeout
+from hil.outside import RESET_CAUSES, Played, delivery_problems, deliveries, kb, serial_events
 from hil.rig.emulator import TelegramSent
 
 # The bridge's lowest free heap during a scenario may fall this far below its
 # free heap at rest: about one SX631 telegram's 44 values held as Python
 # objects (a queue of telegrams costs this much per telegram).
 HEAP_DROP_MAX = 4096
-# A value published this long after a newer telegram had ended is stale: the
-# bridge publishes a backlog instead of the latest values (a latest-value
-# bridge at most finishes the few messages already in flight).
-STALE_S = 1.0
+LINE_BAUD = 115200
+REBOOT_AFTER_S = 10.0  # a reboot this soon after a MemoryError is taken as its outcome
+STATUS_SEEN_S = 4.0  # a bridge with a status topic has published one (retained) by then
 
+
+# --- the status JSON of this project's bridge: extra evidence where it exists ---
 
 def _live_status(m, after: float) -> bool:
     # Not the retained copy the broker hands a new subscriber: that one may
@@ -52,6 +59,19 @@ def next_status(subscriber, after: float, timeout: float = 15) -> dict | None:
     return statuses(subscriber, after)[-1][1]
 
 
+def wait_status(subscriber, why, after: float, timeout: float = 15) -> dict:
+    """next_status(), failing the test when no status comes."""
+    status = next_status(subscriber, after, timeout)
+    assert status is not None, why([f"no <base>/status message within {timeout} s"])
+    return status
+
+
+def has_status(subscriber) -> bool:
+    """Does the bridge publish a <base>/status at all? (Retained: a subscriber
+    gets it at once; a bridge that just booted publishes one within seconds.)"""
+    return subscriber.wait_for(lambda msgs: any(m.name == "status" for m in msgs), STATUS_SEEN_S)
+
+
 def status_counting(subscriber, before: dict, sent: int, after: float, timeout: float = 15) -> dict | None:
     """The first status published after `after` that counts all `sent` telegrams
     since `before`: the emulator reports a telegram sent before the bridge has read
@@ -61,69 +81,20 @@ def status_counting(subscriber, before: dict, sent: int, after: float, timeout: 
     def counts(m):
         return _live_status(m, after) and json.loads(m.payload)["telegrams_ok"] - before["telegrams_ok"] >= sent
     subscriber.wait_for(lambda msgs: any(counts(m) for m in msgs), timeout)
-    done = [(at, st) for at, st in statuses(subscriber, after) if st["telegrams_ok"] - before["telegrams_ok"] >= sent]
+    done = [st for _at, st in statuses(subscriber, after) if st["telegrams_ok"] - before["telegrams_ok"] >= sent]
     if done:
-        return done[0][1]
+        return done[0]
     return next_status(subscriber, after, timeout=1)
 
 
-def wait_status(subscriber, why: Callable[[list[str]], str], after: float, timeout: float = 15) -> dict:
-    """next_status(), failing the test when no status comes."""
-    status = next_status(subscriber, after, timeout)
-    assert status is not None, why([f"no <base>/status message within {timeout} s"])
-    return status
-
-
-def telegram_index(template: bytes, sent: TelegramSent) -> int:
-    """Which telegram of the sequence file a played telegram was."""
-    return sent.offset // len(template)
-
-
-@dataclass
-class Baseline:
-    """The bridge at rest before the scenario."""
-    status: dict
-    resets: int
-    log_mark: int
-
-
-def baseline(rig, subscriber, why, bridge_resets) -> Baseline:
-    """A status published from now on: with the line idle its counters are current."""
-    mark = rig.bridge.mark()
-    return Baseline(wait_status(subscriber, why, after=time.monotonic()), bridge_resets(), mark)
-
-
-def health_problems(rig, base: Baseline, after: dict, bridge_resets, heap_floor=None) -> list[str]:
-    """No reboot, no application crash, heap bounded; and, where the board has
-    the chip's heap, never below heap_floor = (bytes, what) at its lowest."""
-    problems = []
-    resets = bridge_resets()
-    if resets != base.resets:
-        problems.append(f"the bridge rebooted: {resets - base.resets} reset(s) during the scenario")
-    elif after["uptime_s"] < base.status["uptime_s"]:
-        problems.append(f"the bridge's uptime went back from {base.status['uptime_s']} to {after['uptime_s']} s: "
-                        "its application started again")
-    crashes = [line for line in rig.bridge.log.lines[base.log_mark:] if "application crashed" in line]
-    if crashes:
-        problems.append(f"the bridge's application failed {len(crashes)} time(s), first: {crashes[0]!r}")
-    floor = base.status["heap_free"] - HEAP_DROP_MAX
-    if after["heap_min_free"] < floor:
-        problems.append(f"heap not bounded: lowest free heap {after['heap_min_free']} B, expected at least "
-                        f"{floor} B ({base.status['heap_free']} B free at rest minus {HEAP_DROP_MAX} B)")
-    if heap_floor is not None and after["heap_min_free"] < heap_floor[0]:
-        problems.append(f"heap too low for the chip: lowest free heap {after['heap_min_free']} B, "
-                        f"{heap_floor[1]} must keep at least {heap_floor[0]} B")
-    return problems
-
-
 def counter_problems(before: dict, after: dict, sent: int, *, superseded: bool) -> list[str]:
-    """The bridge's counters against what the emulator sent: every telegram
-    read, none bad; and, when the scenario kept values from going out,
-    some of them superseded rather than queued."""
+    """This project's bridge's counters against what the emulator sent: every
+    telegram read, none bad; and, when the scenario kept values from going
+    out, some of them superseded rather than queued."""
     problems = []
     read = after["telegrams_ok"] - before["telegrams_ok"]
     if read != sent:
-        problems.append(f"the bridge counted {read} telegrams ok, the emulator sent {sent}")
+        problems.append(f"the bridge's status counted {read} telegrams ok, the emulator sent {sent}")
     for counter in ("crc_errors", "truncated", "framing"):
         if after[counter] != before[counter]:
             problems.append(f"{counter} rose from {before[counter]} to {after[counter]} on a clean line")
@@ -133,31 +104,117 @@ def counter_problems(before: dict, after: dict, sent: int, *, superseded: bool) 
     return problems
 
 
-def recovered(subscriber, template: bytes, since: float, timeout: float) -> bool:
-    """Every field of the telegram published (not retained) after `since`."""
-    return subscriber.wait_for_names(expected_payloads(template), timeout, since=since)
-
-
-def stale_problems(subscriber, template: bytes, sent: list[TelegramSent], ends: list[float],
-                   since: float) -> list[str]:
-    """Values published after `since` that a newer telegram had superseded
-    more than STALE_S before: a backlog, not the latest values."""
-    stale = []
-    for m in subscriber.snapshot():
-        if m.name != synth.MARKER_TOPIC or m.retain or m.at < since:
-            continue
-        index = synth.index_of(template, m.text)
-        mine = [k for k, t in enumerate(sent) if telegram_index(template, t) == index and ends[k] <= m.at]
-        if not mine:
-            continue  # from before the scenario's playback
-        newer = [ends[k] for k in range(mine[-1] + 1, len(sent)) if ends[k] <= m.at - STALE_S]
-        if newer:
-            stale.append(f"telegram {index} at +{m.at - since:.1f} s, {m.at - newer[-1]:.1f} s after a newer "
-                         "one had ended")
-    if not stale:
+def status_lines(base, after: dict | None) -> list[str]:
+    """The statuses before and after, to show under the problems (none for a bridge without)."""
+    if base.status is None:
         return []
-    return [f"{len(stale)} stale value(s) of {synth.MARKER_TOPIC} published after the network was back, "
-            f"e.g. {'; '.join(stale[:3])}: the bridge sent a backlog instead of the latest values"]
+    return [f"status before: {base.status}", f"status after: {after}"]
+
+
+# --- the scenario, from outside ---
+
+@dataclass
+class Baseline:
+    """The bridge at rest before the scenario."""
+    t0: float  # host time the scenario began: times in problems count from here
+    log_mark: int
+    status: dict | None  # None: the bridge publishes no status
+    heap_at_rest: int | None  # free heap after collections at rest (virtual board)
+
+
+def baseline(rig, subscriber, bridge_board, status: dict | None = None) -> Baseline:
+    """Taken with the line idle. A bridge with a status topic gives its next
+    status (its counters then are current); `status` stands in for it when the
+    scenario knows better (a bridge about to boot)."""
+    t0 = time.monotonic()
+    if status is None and has_status(subscriber):
+        status = next_status(subscriber, after=t0)
+    heap = bridge_board.heap(after=t0 - 10)
+    return Baseline(t0, rig.bridge.mark(), status, heap.at_rest(before=time.monotonic()) if heap else None)
+
+
+def played(template: bytes, sent: list[TelegramSent], spans) -> list[Played]:
+    """The emulator's record as telegrams on the line: spans from the line
+    model where it has them, else the emulator's report of each last byte."""
+    if spans is None:
+        spans = [(t.host_end - t.nbytes * 10 / LINE_BAUD, t.host_end) for t in sent]
+    return [Played(k + 1, telegram_index(template, t), start, end)
+            for k, (t, (start, end)) in enumerate(zip(sent, spans))]
+
+
+def telegram_index(template: bytes, sent: TelegramSent) -> int:
+    """Which telegram of the sequence file a played telegram was."""
+    return sent.offset // len(template)
+
+
+def delivery(subscriber, template: bytes, telegrams: list[Played], base: Baseline,
+             outage: tuple[float, float] | None = None, within: float = 0.0) -> list[str]:
+    """Telegram by telegram (hil.outside.deliveries): lost (outside the
+    outage), late, or stale."""
+    found = deliveries(telegrams, subscriber.snapshot(), template)
+    return delivery_problems(found, base.t0, outage=outage, within=within)
+
+
+def health_problems(rig, base: Baseline, bridge_board, heap_floor=None, *, restarts_expected: int = 0,
+                    status_after: dict | None = None) -> list[str]:
+    """No restart, no traceback, no MemoryError; heap bounded, and where the
+    board has the chip's heap never below heap_floor = (bytes, what)."""
+    t0 = base.t0
+    problems = []
+    log = rig.bridge.log
+    events = serial_events(log.lines[base.log_mark:], log.times[base.log_mark:])
+    restarts = bridge_board.restarts(after=t0)
+    unexpected = restarts[restarts_expected:]
+    memory = [e for e in events if e.kind == "MemoryError"]
+    if memory:
+        then = [r for r in unexpected if 0 <= r.at - memory[0].at <= REBOOT_AFTER_S]
+        tail = (f", then a reboot at {then[0].at - t0:.1f} s ({RESET_CAUSES.get(then[0].cause, 'cause unknown')}"
+                + (f", reset cause {then[0].cause})" if then[0].cause >= 0 else ")") if then else "")
+        problems.append(f"MemoryError on the bridge's serial at {memory[0].at - t0:.1f} s{tail}: "
+                        f"{memory[0].text!r}" + (f" ({len(memory)} in all)" if len(memory) > 1 else ""))
+    if unexpected:
+        problems.append(f"the bridge restarted {len(unexpected)} time(s) during the scenario: " + ", ".join(
+            f"at {r.at - t0:.1f} s ({RESET_CAUSES.get(r.cause, 'cause unknown')}"
+            + (f", reset cause {r.cause})" if r.cause >= 0 else ")") for r in unexpected[:5]))
+    tracebacks = [e for e in events if e.kind == "traceback" and "MemoryError" not in e.text]
+    if tracebacks:
+        problems.append(f"a traceback on the bridge's serial at {tracebacks[0].at - t0:.1f} s: {tracebacks[0].text!r}"
+                        + (f" ({len(tracebacks)} in all)" if len(tracebacks) > 1 else ""))
+    crashes = [line for line in log.lines[base.log_mark:] if "application crashed" in line]
+    if crashes:  # this project's bridge restarts its application without a reboot, and says so
+        problems.append(f"the bridge's application failed {len(crashes)} time(s), first: {crashes[0]!r}")
+    if base.status is not None and status_after is not None and not restarts \
+            and status_after["uptime_s"] < base.status["uptime_s"]:
+        problems.append(f"the bridge's uptime went back from {base.status['uptime_s']} to {status_after['uptime_s']} s: "
+                        "its application started again")
+    problems += _heap_problems(base, bridge_board, heap_floor, status_after)
+    return problems
+
+
+def _heap_problems(base: Baseline, bridge_board, heap_floor, status_after: dict | None) -> list[str]:
+    trace = bridge_board.heap(after=base.t0)
+    if trace is not None and base.heap_at_rest is not None and trace.lowest() is not None:
+        at_rest, (when, lowest) = base.heap_at_rest, trace.lowest()
+        source = "as the board sampled it after collections"
+    elif base.status is not None and status_after is not None:  # a real board: the bridge's own figures
+        at_rest, when, lowest = base.status["heap_free"], None, status_after["heap_min_free"]
+        source = "as the bridge's status reports it"
+    else:
+        return []
+    problems = []
+    at = f" at {when - base.t0:.1f} s" if when is not None else ""
+    if lowest < at_rest - HEAP_DROP_MAX:
+        problems.append(f"heap not bounded: it fell from {kb(at_rest)} free at rest to {kb(lowest)}{at} "
+                        f"({source}; at most {HEAP_DROP_MAX} B below rest expected)")
+    if heap_floor is not None and lowest < heap_floor[0]:
+        problems.append(f"heap too low for the chip: {lowest} B free at the lowest{at}, "
+                        f"{heap_floor[1]} must keep at least {heap_floor[0]} B")
+    return problems
+
+
+def recovered(subscriber, template: bytes, since: float, timeout: float, expect: str = "all") -> bool:
+    """Every expected field of the telegram published (not retained) after `since`."""
+    return subscriber.wait_for_names(expected_payloads(template, expect), timeout, since=since)
 
 
 def report(report_data, request, subscriber, events: list[tuple[float, str]] = ()) -> None:
@@ -168,15 +225,3 @@ def report(report_data, request, subscriber, events: list[tuple[float, str]] = (
         report_data.add_status(tid, at, status)
     for at, text in events:
         report_data.add_event(tid, at, text)
-
-
-def expect_log(rig, problems: list[str], pattern: str, count: int, timeout: float, since: int, what: str) -> None:
-    """Wait for `count` bridge log lines matching `pattern`; when they do not
-    come, note the problem and let the scenario go on to its other checks
-    (a crashed bridge says more in them than a timeout here)."""
-    try:
-        rig.bridge.expect_lines(pattern, count, timeout, since=since)
-    except BoardTimeout:
-        got = sum(bool(re.search(pattern, line)) for line in rig.bridge.log.lines[since:])
-        problems.append(f"{what}: expected {count} bridge log line(s) matching {pattern!r} within {timeout} s, "
-                        f"got {got}")

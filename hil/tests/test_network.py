@@ -1,8 +1,9 @@
 """Network trouble: the broker restarts, is down while the bridge boots, or
 the WiFi is lost. The bridge must not reboot, must keep reading the line with
-its heap bounded, must count every telegram, and must publish the latest
-telegram's values within a stated time of the network being back: the
-latest, not a backlog of what it read meanwhile."""
+its heap bounded, and must publish the latest telegram's values within a
+stated time of the network being back: the latest, not a backlog of what it
+read meanwhile. Judged from outside (hil/tests/scenario.py); a bridge with
+this project's status topic must also have counted every telegram."""
 from __future__ import annotations
 
 import math
@@ -23,6 +24,7 @@ RECOVERY_S = 5  # mqtt.backoff_max_ms (4 s) plus a connect
 OUTAGE_S = 4.0  # how long the restarted broker is away (its host rebooting, an upgrade)
 # The bridge notices a silent link by its MQTT timeout (mqtt.timeout_ms, 10 s) + backoff.
 WIFI_RECOVERY_S = 20
+WIFI_DOWN_S = 12  # long enough that a bridge's MQTT link times out while the WiFi is away
 # A bridge that has just booted: its counters start from zero.
 FRESH_COUNTERS = {"uptime_s": 0, "telegrams_ok": 0, "crc_errors": 0, "truncated": 0, "framing": 0, "superseded": 0}
 
@@ -54,13 +56,13 @@ class _Player:
         self._thread.join()
 
 
-def _caught_up(subscriber, template, sent) -> bool:
+def _caught_up(subscriber, template, sent, expect) -> bool:
     """Wait until the last telegram sent is published whole, so that nothing
     of this test is still on its way when the next test subscribes."""
     if not sent:
         return True
     last = scenario.telegram_index(template, sent[-1])
-    names = set(expected_payloads(template))
+    names = set(expected_payloads(template, expect))
 
     def done(msgs):
         marks = [m.at for m in msgs if m.name == synth.MARKER_TOPIC and synth.index_of(template, m.text) == last]
@@ -68,107 +70,110 @@ def _caught_up(subscriber, template, sent) -> bool:
     return subscriber.wait_for(done, timeout=20)
 
 
-def _aftermath(rig, subscriber, why, template, player: _Player, base: scenario.Baseline, problems: list[str], *,
-               back: float, recovered: bool, within: float, what: str, bridge_resets,
-               telegram_end_times, heap_floor) -> list[str]:
+def _aftermath(rig, subscriber, template, player: _Player, base: scenario.Baseline, problems: list[str], *,
+               down: float, back: float, recovered: bool, within: float, what: str, bridge_board,
+               line_telegrams, heap_floor, expect, restarts_expected: int = 0) -> list[str]:
     """What every scenario checks once the network is back and the line idle;
     adds to `problems` and returns the statuses before and after to show with them."""
     player.join()
-    if not _caught_up(subscriber, template, player.sent):
-        problems.append("the last telegram sent was never published whole")
+    t0 = base.t0
+    if not _caught_up(subscriber, template, player.sent, expect):
+        problems.append(f"the last telegram sent (ended at {player.sent[-1].host_end - t0:.1f} s) "
+                        "was never published whole")
     if player.errors:
         problems.append(f"emulator playback failed: {player.errors[0]}")
     if not recovered:
-        problems.append(f"not every value was published within {within} s of {what}")
-    problems += scenario.stale_problems(subscriber, template, player.sent, telegram_end_times(player.sent), back)
-    after = scenario.next_status(subscriber, after=time.monotonic())
-    if after is None:
-        problems.append("no <base>/status message within 15 s of the line going idle")
-        return [f"status before: {base.status}"]
-    problems += scenario.health_problems(rig, base, after, bridge_resets, heap_floor)
-    problems += scenario.counter_problems(base.status, after, len(player.sent), superseded=True)
-    return [f"status before: {base.status}", f"status after: {after}"]
+        problems.append(f"not every value was published within {within} s of {what} at {back - t0:.1f} s")
+    played = scenario.played(template, player.sent, line_telegrams(player.sent))
+    problems += scenario.delivery(subscriber, template, played, base, outage=(down, back), within=within)
+    after = scenario.next_status(subscriber, after=time.monotonic()) if base.status is not None else None
+    problems += scenario.health_problems(rig, base, bridge_board, heap_floor, status_after=after,
+                                         restarts_expected=restarts_expected)
+    # This project's status, where the bridge has one: detail after what was seen from outside.
+    if base.status is not None:
+        if after is None:
+            problems.append("no <base>/status message within 15 s of the line going idle")
+        else:
+            problems += scenario.counter_problems(base.status, after, len(player.sent), superseded=True)
+    return scenario.status_lines(base, after)
 
 
-def test_broker_restart_recovers_without_reboot(rig, subscriber, broker, why, sequence, bridge_resets,
-                                                telegram_end_times, report_data, request, heap_floor):
+def test_broker_restart_recovers_without_reboot(rig, subscriber, broker, why, sequence, bridge_board,
+                                                line_telegrams, report_data, request, heap_floor, expect):
     template, remote = sequence
-    base = scenario.baseline(rig, subscriber, why, bridge_resets)
+    base = scenario.baseline(rig, subscriber, bridge_board)
     problems: list[str] = []
     player = _Player(rig, remote, seconds=OUTAGE_S + 10)
-    subscriber.wait_for(lambda msgs: sum(m.name == synth.MARKER_TOPIC for m in msgs) >= 3, timeout=10)
+    subscriber.wait_for(lambda msgs: sum(m.name == synth.MARKER_TOPIC and m.at > base.t0 for m in msgs) >= 3,
+                        timeout=10)
     broker.stop()
     down = time.monotonic()
     time.sleep(OUTAGE_S)  # the scenario: how long the broker is away
     broker.start()
     back = time.monotonic()
-    recovered = scenario.recovered(subscriber, template, back, timeout=RECOVERY_S)
-    statuses = _aftermath(rig, subscriber, why, template, player, base, problems, back=back, recovered=recovered,
-                          within=RECOVERY_S, what="the broker restarting", bridge_resets=bridge_resets,
-                          telegram_end_times=telegram_end_times, heap_floor=heap_floor)
+    recovered = scenario.recovered(subscriber, template, back, timeout=RECOVERY_S, expect=expect)
+    statuses = _aftermath(rig, subscriber, template, player, base, problems, down=down, back=back,
+                          recovered=recovered, within=RECOVERY_S, what="the broker restarting",
+                          bridge_board=bridge_board, line_telegrams=line_telegrams, heap_floor=heap_floor,
+                          expect=expect)
     scenario.report(report_data, request, subscriber, [(down, "broker stopped"), (back, "broker started")])
-    scenario.expect_log(rig, problems, r"^bridge: mqtt connected", 1, timeout=1, since=base.log_mark,
-                        what="after the restart")
     assert not problems, why(problems + statuses)
 
 
-def test_broker_down_while_the_bridge_boots(rig, subscriber, broker, why, sequence, bridge_resets,
-                                            telegram_end_times, report_data, request, heap_floor):
+def test_broker_down_while_the_bridge_boots(rig, subscriber, broker, why, sequence, bridge_board,
+                                            line_telegrams, report_data, request, heap_floor, expect):
     """Power comes back before the network: the bridge boots with no broker,
     reads telegrams meanwhile, and publishes as soon as the broker is there."""
     template, remote = sequence
-    at_rest = scenario.wait_status(subscriber, why, after=time.monotonic())
+    at_rest = scenario.next_status(subscriber, after=time.monotonic()) if scenario.has_status(subscriber) else None
     problems: list[str] = []
     subscriber.stop()
     broker.stop()
     down = time.monotonic()
     try:
-        since = rig.bridge.mark()
-        rig.restart_bridge()
-        base = scenario.Baseline(dict(at_rest, **FRESH_COUNTERS), bridge_resets(), since)
-        scenario.expect_log(rig, problems, r"^bridge: mqtt (connect .* failed|disconnected|lost)", 1, timeout=20,
-                            since=since, what="booting with the broker down")
+        # A bridge that just booted: counters from zero, the heap as it was.
+        base = scenario.baseline(rig, subscriber, bridge_board,
+                                 status=dict(at_rest, **FRESH_COUNTERS) if at_rest else None)
+        bridge_board.reset_and_wait_running()
         player = _Player(rig, remote, seconds=10)
-        scenario.expect_log(rig, problems, r"^bridge: telegram ok", 3, timeout=15, since=since,
-                            what="reading telegrams with the broker down")
+        player.join()
     finally:
         broker.start()
     back = time.monotonic()
     subscriber.start()
-    recovered = scenario.recovered(subscriber, template, back, timeout=RECOVERY_S)
-    statuses = _aftermath(rig, subscriber, why, template, player, base, problems, back=back, recovered=recovered,
-                          within=RECOVERY_S, what="the broker starting", bridge_resets=bridge_resets,
-                          telegram_end_times=telegram_end_times, heap_floor=heap_floor)
+    recovered = scenario.recovered(subscriber, template, back, timeout=RECOVERY_S, expect=expect)
+    statuses = _aftermath(rig, subscriber, template, player, base, problems, down=down, back=back,
+                          recovered=recovered, within=RECOVERY_S, what="the broker starting",
+                          bridge_board=bridge_board, line_telegrams=line_telegrams, heap_floor=heap_floor,
+                          expect=expect, restarts_expected=1)
     scenario.report(report_data, request, subscriber, [(down, "broker stopped, bridge reset"),
                                                        (back, "broker started")])
     assert not problems, why(problems + statuses)
 
 
-def test_wifi_loss_recovers_without_reboot(rig, subscriber, why, sequence, bridge_resets, wifi,
-                                           telegram_end_times, report_data, request, heap_floor):
+def test_wifi_loss_recovers_without_reboot(rig, subscriber, why, sequence, bridge_board, wifi,
+                                           line_telegrams, report_data, request, heap_floor, expect):
     if wifi is None:
         pytest.skip("WiFi loss is injected by the virtual rig")
     template, remote = sequence
-    base = scenario.baseline(rig, subscriber, why, bridge_resets)
+    base = scenario.baseline(rig, subscriber, bridge_board)
     problems: list[str] = []
     player = _Player(rig, remote, seconds=30)
-    subscriber.wait_for(lambda msgs: sum(m.name == synth.MARKER_TOPIC for m in msgs) >= 3, timeout=10)
+    subscriber.wait_for(lambda msgs: sum(m.name == synth.MARKER_TOPIC and m.at > base.t0 for m in msgs) >= 3,
+                        timeout=10)
     wifi(False)
     lost_at = time.monotonic()
     try:
-        scenario.expect_log(rig, problems, r"^bridge: wifi down", 1, timeout=10, since=base.log_mark,
-                            what="losing WiFi")
-        ok_before = len([x for x in rig.bridge.log.lines[base.log_mark:] if x.startswith("bridge: telegram ok")])
-        scenario.expect_log(rig, problems, r"^bridge: telegram ok", ok_before + 5, timeout=15, since=base.log_mark,
-                            what="reading telegrams without WiFi")
+        time.sleep(WIFI_DOWN_S)  # the scenario: how long the WiFi is away
     finally:
         wifi(True)
     back = time.monotonic()
-    recovered = scenario.recovered(subscriber, template, back, timeout=WIFI_RECOVERY_S)
+    recovered = scenario.recovered(subscriber, template, back, timeout=WIFI_RECOVERY_S, expect=expect)
     first = min((m.at for m in subscriber.snapshot() if m.at >= back and m.name == synth.MARKER_TOPIC), default=None)
-    statuses = _aftermath(rig, subscriber, why, template, player, base, problems, back=back, recovered=recovered,
-                          within=WIFI_RECOVERY_S, what="WiFi coming back", bridge_resets=bridge_resets,
-                          telegram_end_times=telegram_end_times, heap_floor=heap_floor)
+    statuses = _aftermath(rig, subscriber, template, player, base, problems, down=lost_at, back=back,
+                          recovered=recovered, within=WIFI_RECOVERY_S, what="WiFi coming back",
+                          bridge_board=bridge_board, line_telegrams=line_telegrams, heap_floor=heap_floor,
+                          expect=expect)
     scenario.report(report_data, request, subscriber, [(lost_at, "WiFi lost"), (back, "WiFi back")])
     leaked = [m for m in subscriber.snapshot() if lost_at + 0.5 < m.at < back and not m.retain]
     if leaked:

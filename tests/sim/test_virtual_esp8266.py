@@ -288,3 +288,81 @@ def test_an_unfed_watchdog_resets_the_board(board):
     # REASON_SOFT_WDT_RST: the SDK's soft watchdog, about 3.2 s after the last feed.
     log.wait_for(r"RESET CAUSE 3", timeout=15)
     assert 2.0 < time.monotonic() - stopped < 6.0
+
+
+HEAP_MAIN = """\
+import gc
+import machine
+import time
+
+uart = machine.UART(0, 115200)
+
+
+def read_for(ms):  # a firmware reading its UART, as a bridge does all the time
+    t0 = time.ticks_ms()
+    while time.ticks_diff(time.ticks_ms(), t0) < ms:
+        uart.read()
+        time.sleep_ms(10)
+
+
+gc.collect()
+print("AT REST", gc.mem_free())
+read_for(1000)
+held = [bytearray(1000) for _ in range(12)]
+gc.collect()
+print("AT PEAK", gc.mem_free())
+read_for(1000)
+held = None
+gc.collect()
+read_for(500)
+print("DONE")
+"""
+
+
+@needs_virtual_esp8266
+def test_the_board_reports_its_heap_without_the_firmwares_help(tmp_path):
+    """The HAL reports the heap after each collection to the rig while the
+    firmware reads UART0: the rig sees what the firmware itself measures."""
+    with VirtualRigProcess(tmp_path / "sim") as sim:
+        (sim.flash["emulator"] / "main.py").write_text(HEAP_MAIN)
+        log = SerialLog(os.path.realpath(sim.ports["emulator"]))
+        try:
+            since = time.monotonic()
+            sim.control(cmd="reset", board="emulator")
+            rest = int(log.wait_for(r"AT REST (\d+)").group(1))
+            peak = int(log.wait_for(r"AT PEAK (\d+)").group(1))
+            log.wait_for(r"DONE")
+        finally:
+            log.close()
+        samples = sim.control(cmd="heap", board="emulator", since=since)["samples"]
+    lows = [low for _t, _free, low, _n in samples if low >= 0]
+    assert len(samples) >= 15, f"expected a sample every 100 ms for 2.5 s, got {len(samples)}"
+    assert rest - peak >= 12 * 1000, (rest, peak)
+    # The lowest free heap after a collection is the firmware's own figure at its peak.
+    assert abs(min(lows) - peak) <= 256, f"board reported {min(lows)} B at the lowest, the firmware measured {peak} B"
+    assert max(lows) >= rest - 256, f"board reported at most {max(lows)} B after collections, the firmware {rest} B at rest"
+
+
+UART_ALLOC_MAIN = """\
+import gc
+import machine
+
+uart = machine.UART(0, 115200, rxbuf=1024)
+buf = bytearray(64)
+gc.collect()
+gc.disable()
+before = gc.mem_alloc()
+for _ in range(200):
+    uart.any()
+    uart.readinto(buf)
+print("ALLOCATED", gc.mem_alloc() - before)
+"""
+
+
+@needs_virtual_esp8266
+def test_polling_uart0_allocates_nothing_as_on_the_chip(board):
+    # The chip's any() and readinto() are C: they allocate nothing. The HAL's
+    # once peeked at its link with a 1 KB recv() per call.
+    log = board({"main.py": UART_ALLOC_MAIN})
+    allocated = int(log.wait_for(r"ALLOCATED (\d+)").group(1))
+    assert allocated <= 32, f"200 polls of UART0 allocated {allocated} B of heap"

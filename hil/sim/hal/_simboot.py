@@ -101,6 +101,7 @@ if _vboard is None:
     sys.modules["uos"] = os  # the approximate board's os is the HAL's os.py
 else:
     _repl = _vboard.attach_repl(_on_dupterm)
+    _simlink.open_control()  # now, not at the first report: its socket is the board's, not the firmware's heap
     gc.threshold(CHIP_HEAP_TOTAL // 4)
     _free = int(os.getenv("HIL_SIM_FREE_AT_MAIN") or 0)
     if _free:

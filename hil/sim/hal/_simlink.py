@@ -13,6 +13,7 @@ CONFIG = b"C"  # payload: "baud bits parity stop rxbuf tx_inv rx_inv"
 DATA = b"D"  # payload: bytes to transmit
 CONSUMED = b"R"  # payload: 4-byte count of RX bytes the firmware took
 DUPTERM = b"T"  # payload: b"1" REPL attached to UART0, b"0" detached
+HEAP = b"M"  # payload: 3 big-endian int32: free heap, lowest free after a collection (-1: none), collections
 
 BOARD = getenv("HIL_SIM_BOARD") or "board"
 _LINE = getenv("HIL_SIM_LINE")
@@ -41,8 +42,19 @@ _control = None
 
 def control(kind, payload):
     """Board-level message (not tied to a UART) on a shared link."""
+    control_frame(kind + struct.pack(">H", len(payload)) + payload)
+
+
+def open_control():
+    """Open the board-level link (the boot code does, before main.py)."""
     global _control
     if _control is None:
         _control = connect("ctl")
+
+
+def control_frame(frame):
+    """A whole frame, already built, on the board-level link: allocates
+    nothing once the link is open."""
+    open_control()
     if _control is not None:
-        send(_control, kind, payload)
+        _control.write(frame)

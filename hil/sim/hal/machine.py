@@ -1,10 +1,16 @@
 """ESP8266 `machine` for the virtual rig: UART over the rig's P1 line, register
 file for the UART inversion bits, resets. Hardware only: no rig policy here.
 
+While the firmware reads UART0, the board reports its heap to the rig every
+HEAP_EVERY_MS (free now, lowest free after a collection since the last
+report): the rig's view of the heap without the firmware's help.
+
 Mirrors ports/esp8266: UART0 is RX+TX (its TX is the USB serial log), UART1 is
 TX only; UART init rewrites CONF0 and so clears the inversion bits; the RX ring
 (`rxbuf`) overflows when the firmware does not read, modelled by the rig.
 """
+import array
+import gc
 import io
 import os
 import select
@@ -19,6 +25,10 @@ try:
     from _vboard import exit as _exit, uart0_tx as _uart0_tx
 except ImportError:  # the approximate board: UART0 TX shares stdout
     _exit = _uart0_tx = None
+try:
+    from _vboard import fionread as _fionread, heap_low as _heap_low
+except ImportError:  # the approximate board: no collection hook, any() peeks
+    _fionread = _heap_low = None
 
 PWRON_RESET = 0
 WDT_RESET = 1
@@ -35,6 +45,24 @@ _TX_FIFO = 128  # ESP8266 UART TX FIFO: write() blocks beyond this
 _EAGAIN = 11
 _MSG_PEEK = 2
 _EXIT_HARD_RESET = 77  # tells the virtual board to run a hard reset
+HEAP_EVERY_MS = 100
+
+# Preallocated: reporting the heap must not allocate what it measures.
+_heap_frame = bytearray(_simlink.HEAP + b"\x00\x0c" + bytes(12))  # HEAP, len 12: free, lowest after gc, collections
+_heap_low_out = array.array("i", (-1, -1))
+_heap_due = 0
+
+
+def _report_heap():
+    global _heap_due
+    now = time.ticks_ms()
+    if time.ticks_diff(now, _heap_due) < 0:
+        return
+    _heap_due = time.ticks_add(now, HEAP_EVERY_MS)
+    if _heap_low is not None:
+        _heap_low(_heap_low_out)
+    struct.pack_into(">iii", _heap_frame, 3, gc.mem_free(), _heap_low_out[0], _heap_low_out[1])
+    _simlink.control_frame(_heap_frame)
 
 
 class _Registers:
@@ -73,6 +101,9 @@ class UART(io.IOBase):
             self._poll.register(self._link, select.POLLIN)
         mem32._watch[self._conf0] = self
         self._rxbuf = 16
+        self._fd = self._link.fileno() if self._link is not None else -1
+        self._one = bytearray(1)
+        self._consumed = bytearray(_simlink.CONSUMED + b"\x00\x04" + bytes(4))
         self._baud = 115200
         self._bits = 8
         self._parity = None
@@ -95,8 +126,8 @@ class UART(io.IOBase):
                 raise ValueError("only UART0 can receive")
             self._rxbuf = rxbuf
             # The chip's ring buffer lives on the heap beyond 16 bytes
-            # (machine_uart.c: m_new(byte, rxbuf + 1)); the rig holds the
-            # bytes, this holds the heap.
+            # (machine_uart.c: m_new(byte, rxbuf + 1)); the rig's link holds
+            # the bytes, this holds the heap.
             self._ring = bytearray(rxbuf + 1) if rxbuf + 1 > 16 else None
         if timeout is not None:
             self._timeout = timeout
@@ -115,9 +146,17 @@ class UART(io.IOBase):
         pass
 
     # --- receive (UART0 only) ---
+    # The rig's link is the chip's RX ring: the rig never has more than rxbuf
+    # bytes on it that the firmware has not read. The bytes stay there until
+    # read, so polling the link's fd (asyncio does) sees them. Like the chip's
+    # C code, any(), readinto() and readline() allocate nothing but what they
+    # return.
     def any(self):
         if self._id != 0 or self._link is None:
             return 0
+        _report_heap()
+        if _fionread is not None:
+            return _fionread(self._fd)
         try:
             return len(self._link.recv(self._rxbuf, _MSG_PEEK))
         except OSError as e:
@@ -125,45 +164,54 @@ class UART(io.IOBase):
                 return 0
             raise
 
-    def _wait_rx(self):
-        if self._timeout > 0 and self._poll is not None:
+    def _took(self, n):
+        struct.pack_into(">I", self._consumed, 3, n)
+        self._link.write(self._consumed)
+
+    def _available(self):
+        size = self.any()
+        if size == 0 and self._timeout > 0 and self._poll is not None:
             self._poll.poll(self._timeout)
+            size = self.any()
+        return size
 
     def readinto(self, buf, nbytes=-1):
-        if self._id != 0 or self._link is None:
+        size = self._available()
+        if size == 0:
             return None
-        self._wait_rx()
-        mv = memoryview(buf)
-        if 0 <= nbytes < len(mv):
-            mv = mv[:nbytes]
-        n = self._link.readinto(mv)
+        if 0 <= nbytes < size:
+            size = nbytes
+        if len(buf) < size:
+            size = len(buf)
+        n = self._link.readinto(buf, size)
         if not n:
             return None
-        _simlink.send(self._link, _simlink.CONSUMED, struct.pack(">I", n))
+        self._took(n)
         return n
 
     def read(self, nbytes=-1):
-        size = self.any()
+        size = self._available()
         if size == 0:
-            self._wait_rx()
-            size = self.any()
-            if size == 0:
-                return None
+            return None
         if 0 <= nbytes < size:
             size = nbytes
-        buf = bytearray(size)
-        n = self.readinto(buf)
-        return bytes(buf[:n]) if n else None
+        data = self._link.recv(size)
+        self._took(len(data))
+        return data
 
     def readline(self):
-        line = bytearray()
-        while True:
-            c = self.read(1)
-            if not c:
-                return bytes(line) if line else None
-            line += c
-            if c == b"\n":
-                return bytes(line)
+        line = bytearray()  # grows a byte at a time, as the chip's vstr does
+        one = self._one
+        while self._available():
+            if not self._link.readinto(one):
+                break
+            line.append(one[0])
+            if one[0] == 10:
+                break
+        if not line:
+            return None
+        self._took(len(line))
+        return bytes(line)
 
     # --- transmit ---
     def write(self, buf):
@@ -208,6 +256,8 @@ class UART(io.IOBase):
         if req == 10 and self._link is not None and self._id == 0:  # MP_STREAM_GET_FILENO
             return self._link.fileno()
         if req == 3:  # MP_STREAM_POLL
+            if self._link is not None and self._id == 0:
+                _report_heap()
             ready = 0
             if arg & 1 and self.any():
                 ready |= 1

@@ -14,12 +14,17 @@
 // - Ctrl-C is ignored while the boot code runs, as pyexec_frozen_module()
 //   runs _boot.py on the chip (interruptible);
 // - the soft watchdog: a wall-clock timer the feed re-arms; when it runs out
-//   the process dies of SIGALRM and the virtual board resets the chip.
+//   the process dies of SIGALRM and the virtual board resets the chip;
+// - the heap after each garbage collection (a build patch calls
+//   vboard_after_gc() at the end of gc_collect()): the lowest free heap since
+//   the HAL last asked, which the HAL reports to the rig without the
+//   firmware's help.
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -32,6 +37,7 @@
 #include "py/compile.h"
 #include "py/mperrno.h"
 #include "py/mphal.h"
+#include "py/gc.h"
 #include "extmod/misc.h"
 
 MP_REGISTER_ROOT_POINTER(mp_obj_t vboard_dupterm_callback);
@@ -337,7 +343,57 @@ static mp_obj_t vboard_watchdog(mp_obj_t ms_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(vboard_watchdog_obj, vboard_watchdog);
 
+// --- UART0 RX ---
+
+// fionread(fd): bytes waiting on the rig's link for UART0, the chip's
+// uart_rx_any() count, without a peek buffer on the heap.
+static mp_obj_t vboard_fionread(mp_obj_t fd_in) {
+    int n = 0;
+    if (ioctl(mp_obj_get_int(fd_in), FIONREAD, &n) < 0) {
+        mp_raise_OSError(errno);
+    }
+    return MP_OBJ_NEW_SMALL_INT(n);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(vboard_fionread_obj, vboard_fionread);
+
+// --- the heap after collections ---
+
+// Free heap after a collection is what the program holds at that moment: its
+// lowest value is the heap the firmware needed at its peak. Between
+// collections gc.mem_free() only counts garbage as used, so it says nothing.
+static size_t vboard_low_after_gc = (size_t)-1;
+static mp_uint_t vboard_collections;
+
+void vboard_after_gc(void) {
+    gc_info_t info;
+    gc_info(&info);
+    if (info.free < vboard_low_after_gc) {
+        vboard_low_after_gc = info.free;
+    }
+    vboard_collections++;
+}
+
+// heap_low(out): out (a writable buffer of two 32-bit ints, e.g. array('i', 2))
+// gets the lowest free heap after a collection since the last call (-1 when
+// none ran) and the collections since start-up. Allocates nothing, so asking
+// does not move what it measures.
+static mp_obj_t vboard_heap_low(mp_obj_t out_in) {
+    mp_buffer_info_t out;
+    mp_get_buffer_raise(out_in, &out, MP_BUFFER_WRITE);
+    if (out.len < 2 * sizeof(int32_t)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("heap_low needs room for two 32-bit ints"));
+    }
+    int32_t *v = out.buf;
+    v[0] = vboard_low_after_gc == (size_t)-1 ? -1 : (int32_t)vboard_low_after_gc;
+    v[1] = (int32_t)vboard_collections;
+    vboard_low_after_gc = (size_t)-1;
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(vboard_heap_low_obj, vboard_heap_low);
+
 static const mp_rom_map_elem_t vboard_module_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_heap_low), MP_ROM_PTR(&vboard_heap_low_obj) },
+    { MP_ROM_QSTR(MP_QSTR_fionread), MP_ROM_PTR(&vboard_fionread_obj) },
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__vboard) },
     { MP_ROM_QSTR(MP_QSTR_attach_repl), MP_ROM_PTR(&vboard_attach_repl_obj) },
     { MP_ROM_QSTR(MP_QSTR_repl_output), MP_ROM_PTR(&vboard_repl_output_obj) },
