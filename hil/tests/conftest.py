@@ -11,6 +11,8 @@ from hil.sim.line import telegram_spans
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model, bridge_free_at_main
 from hil.verdict import explain
 
+from .scenario import HEAP_DROP_MAX
+
 # The lowest free heap the bridge must keep on the chip, over every scenario:
 # as .mpy files its code sits in the heap, frozen it sits in flash.
 HEAP_FLOOR_MPY = 8 * 1024
@@ -135,6 +137,13 @@ def wifi(request, rig_kind):
     sim = request.getfixturevalue("virtual_rig")
     yield lambda up: sim.control(cmd="wifi", board="bridge", up=up)
     sim.control(cmd="wifi", board="bridge", up=True)
+
+
+@pytest.fixture
+def heap_drop_max() -> int:
+    """How far below its heap at rest the bridge's lowest free heap may fall
+    in a scenario (hil/tests/scenario.py: HEAP_DROP_MAX)."""
+    return HEAP_DROP_MAX
 
 
 @pytest.fixture

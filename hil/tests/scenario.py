@@ -27,7 +27,8 @@ import time
 from dataclasses import dataclass
 
 from hil.expected import expected_payloads
-from hil.outside import RESET_CAUSES, Played, delivery_problems, deliveries, kb, serial_events
+from hil import synth
+from hil.outside import LATE_S, RESET_CAUSES, Played, delivery_problems, deliveries, kb, serial_events
 from hil.rig.emulator import TelegramSent
 
 # The bridge's lowest free heap during a scenario may fall this far below its
@@ -142,6 +143,12 @@ def played(template: bytes, sent: list[TelegramSent], spans) -> list[Played]:
             for k, (t, (start, end)) in enumerate(zip(sent, spans))]
 
 
+def published_as(m, template: bytes, telegram: Played) -> bool:
+    """Is m a live value of this telegram (its index, after it began)?"""
+    return (m.name == synth.MARKER_TOPIC and not m.retain and m.at >= telegram.start
+            and synth.index_of(template, m.text) == telegram.index)
+
+
 def telegram_index(template: bytes, sent: TelegramSent) -> int:
     """Which telegram of the sequence file a played telegram was."""
     return sent.offset // len(template)
@@ -150,13 +157,18 @@ def telegram_index(template: bytes, sent: TelegramSent) -> int:
 def delivery(subscriber, template: bytes, telegrams: list[Played], base: Baseline,
              outage: tuple[float, float] | None = None, within: float = 0.0) -> list[str]:
     """Telegram by telegram (hil.outside.deliveries): lost (outside the
-    outage), late, or stale."""
+    outage), late, or stale. Waits first until the last telegram is published,
+    or until it could no longer be on time (LATE_S after it ended)."""
+    if telegrams:
+        last = telegrams[-1]
+        subscriber.wait_for(lambda msgs: any(published_as(m, template, last) for m in msgs),
+                            timeout=max(0.0, last.end + LATE_S - time.monotonic()))
     found = deliveries(telegrams, subscriber.snapshot(), template)
     return delivery_problems(found, base.t0, outage=outage, within=within)
 
 
 def health_problems(rig, base: Baseline, bridge_board, heap_floor=None, *, restarts_expected: int = 0,
-                    status_after: dict | None = None) -> list[str]:
+                    status_after: dict | None = None, drop_max: int = HEAP_DROP_MAX) -> list[str]:
     """No restart, no traceback, no MemoryError; heap bounded, and where the
     board has the chip's heap never below heap_floor = (bytes, what)."""
     t0 = base.t0
@@ -187,11 +199,11 @@ def health_problems(rig, base: Baseline, bridge_board, heap_floor=None, *, resta
             and status_after["uptime_s"] < base.status["uptime_s"]:
         problems.append(f"the bridge's uptime went back from {base.status['uptime_s']} to {status_after['uptime_s']} s: "
                         "its application started again")
-    problems += _heap_problems(base, bridge_board, heap_floor, status_after)
+    problems += _heap_problems(base, bridge_board, heap_floor, status_after, drop_max)
     return problems
 
 
-def _heap_problems(base: Baseline, bridge_board, heap_floor, status_after: dict | None) -> list[str]:
+def _heap_problems(base: Baseline, bridge_board, heap_floor, status_after: dict | None, drop_max: int) -> list[str]:
     trace = bridge_board.heap(after=base.t0)
     if trace is not None and base.heap_at_rest is not None and trace.lowest() is not None:
         at_rest, (when, lowest) = base.heap_at_rest, trace.lowest()
@@ -203,13 +215,24 @@ def _heap_problems(base: Baseline, bridge_board, heap_floor, status_after: dict 
         return []
     problems = []
     at = f" at {when - base.t0:.1f} s" if when is not None else ""
-    if lowest < at_rest - HEAP_DROP_MAX:
+    if lowest < at_rest - drop_max:
         problems.append(f"heap not bounded: it fell from {kb(at_rest)} free at rest to {kb(lowest)}{at} "
-                        f"({source}; at most {HEAP_DROP_MAX} B below rest expected)")
+                        f"({source}; at most {drop_max} B below rest expected)")
     if heap_floor is not None and lowest < heap_floor[0]:
         problems.append(f"heap too low for the chip: {lowest} B free at the lowest{at}, "
                         f"{heap_floor[1]} must keep at least {heap_floor[0]} B")
     return problems
+
+
+def figures(request, base: Baseline, bridge_board) -> None:
+    """Print what the board showed of the heap (pytest -s shows it; a failure shows it anyway)."""
+    trace = bridge_board.heap(after=base.t0)
+    lowest = trace.lowest() if trace is not None else None
+    if lowest is None or base.heap_at_rest is None:
+        return
+    print(f"{request.node.name}: bridge heap, sampled by the board after collections: "
+          f"{base.heap_at_rest:,} B free at rest, lowest {lowest[1]:,} B at {lowest[0] - base.t0:.1f} s; "
+          f"restarts: {len(bridge_board.restarts(after=base.t0))}")
 
 
 def recovered(subscriber, template: bytes, since: float, timeout: float, expect: str = "all") -> bool:

@@ -15,6 +15,7 @@ import pytest
 from hil import synth
 from hil.captures import load_index
 from hil.expected import expected_payloads
+from hil.outside import Played
 
 from . import scenario
 
@@ -56,50 +57,51 @@ class _Player:
         self._thread.join()
 
 
-def _caught_up(subscriber, template, sent, expect) -> bool:
+def _caught_up(subscriber, template, played: list[Played], expect) -> bool:
     """Wait until the last telegram sent is published whole, so that nothing
     of this test is still on its way when the next test subscribes."""
-    if not sent:
+    if not played:
         return True
-    last = scenario.telegram_index(template, sent[-1])
     names = set(expected_payloads(template, expect))
 
     def done(msgs):
-        marks = [m.at for m in msgs if m.name == synth.MARKER_TOPIC and synth.index_of(template, m.text) == last]
+        marks = [m.at for m in msgs if scenario.published_as(m, template, played[-1])]
         return bool(marks) and {m.name for m in msgs if m.at >= marks[-1] - 1 and not m.retain} >= names
     return subscriber.wait_for(done, timeout=20)
 
 
 def _aftermath(rig, subscriber, template, player: _Player, base: scenario.Baseline, problems: list[str], *,
                down: float, back: float, recovered: bool, within: float, what: str, bridge_board,
-               line_telegrams, heap_floor, expect, restarts_expected: int = 0) -> list[str]:
+               line_telegrams, heap_floor, expect, request, heap_drop_max: int,
+               restarts_expected: int = 0) -> list[str]:
     """What every scenario checks once the network is back and the line idle;
     adds to `problems` and returns the statuses before and after to show with them."""
     player.join()
     t0 = base.t0
-    if not _caught_up(subscriber, template, player.sent, expect):
-        problems.append(f"the last telegram sent (ended at {player.sent[-1].host_end - t0:.1f} s) "
-                        "was never published whole")
+    played = scenario.played(template, player.sent, line_telegrams(player.sent))
+    if not _caught_up(subscriber, template, played, expect):
+        problems.append(f"the last telegram sent (ended at {played[-1].end - t0:.1f} s) was never published whole")
     if player.errors:
         problems.append(f"emulator playback failed: {player.errors[0]}")
     if not recovered:
         problems.append(f"not every value was published within {within} s of {what} at {back - t0:.1f} s")
-    played = scenario.played(template, player.sent, line_telegrams(player.sent))
     problems += scenario.delivery(subscriber, template, played, base, outage=(down, back), within=within)
     after = scenario.next_status(subscriber, after=time.monotonic()) if base.status is not None else None
     problems += scenario.health_problems(rig, base, bridge_board, heap_floor, status_after=after,
-                                         restarts_expected=restarts_expected)
+                                         restarts_expected=restarts_expected, drop_max=heap_drop_max)
     # This project's status, where the bridge has one: detail after what was seen from outside.
     if base.status is not None:
         if after is None:
             problems.append("no <base>/status message within 15 s of the line going idle")
         else:
             problems += scenario.counter_problems(base.status, after, len(player.sent), superseded=True)
+    scenario.figures(request, base, bridge_board)
     return scenario.status_lines(base, after)
 
 
 def test_broker_restart_recovers_without_reboot(rig, subscriber, broker, why, sequence, bridge_board,
-                                                line_telegrams, report_data, request, heap_floor, expect):
+                                                line_telegrams, report_data, request, heap_floor, expect,
+                                                heap_drop_max):
     template, remote = sequence
     base = scenario.baseline(rig, subscriber, bridge_board)
     problems: list[str] = []
@@ -115,13 +117,14 @@ def test_broker_restart_recovers_without_reboot(rig, subscriber, broker, why, se
     statuses = _aftermath(rig, subscriber, template, player, base, problems, down=down, back=back,
                           recovered=recovered, within=RECOVERY_S, what="the broker restarting",
                           bridge_board=bridge_board, line_telegrams=line_telegrams, heap_floor=heap_floor,
-                          expect=expect)
+                          expect=expect, request=request, heap_drop_max=heap_drop_max)
     scenario.report(report_data, request, subscriber, [(down, "broker stopped"), (back, "broker started")])
     assert not problems, why(problems + statuses)
 
 
 def test_broker_down_while_the_bridge_boots(rig, subscriber, broker, why, sequence, bridge_board,
-                                            line_telegrams, report_data, request, heap_floor, expect):
+                                            line_telegrams, report_data, request, heap_floor, expect,
+                                                heap_drop_max):
     """Power comes back before the network: the bridge boots with no broker,
     reads telegrams meanwhile, and publishes as soon as the broker is there."""
     template, remote = sequence
@@ -145,14 +148,15 @@ def test_broker_down_while_the_bridge_boots(rig, subscriber, broker, why, sequen
     statuses = _aftermath(rig, subscriber, template, player, base, problems, down=down, back=back,
                           recovered=recovered, within=RECOVERY_S, what="the broker starting",
                           bridge_board=bridge_board, line_telegrams=line_telegrams, heap_floor=heap_floor,
-                          expect=expect, restarts_expected=1)
+                          expect=expect, request=request, heap_drop_max=heap_drop_max, restarts_expected=1)
     scenario.report(report_data, request, subscriber, [(down, "broker stopped, bridge reset"),
                                                        (back, "broker started")])
     assert not problems, why(problems + statuses)
 
 
 def test_wifi_loss_recovers_without_reboot(rig, subscriber, why, sequence, bridge_board, wifi,
-                                           line_telegrams, report_data, request, heap_floor, expect):
+                                           line_telegrams, report_data, request, heap_floor, expect,
+                                                heap_drop_max):
     if wifi is None:
         pytest.skip("WiFi loss is injected by the virtual rig")
     template, remote = sequence
@@ -173,7 +177,7 @@ def test_wifi_loss_recovers_without_reboot(rig, subscriber, why, sequence, bridg
     statuses = _aftermath(rig, subscriber, template, player, base, problems, down=lost_at, back=back,
                           recovered=recovered, within=WIFI_RECOVERY_S, what="WiFi coming back",
                           bridge_board=bridge_board, line_telegrams=line_telegrams, heap_floor=heap_floor,
-                          expect=expect)
+                          expect=expect, request=request, heap_drop_max=heap_drop_max)
     scenario.report(report_data, request, subscriber, [(lost_at, "WiFi lost"), (back, "WiFi back")])
     leaked = [m for m in subscriber.snapshot() if lost_at + 0.5 < m.at < back and not m.retain]
     if leaked:

@@ -57,7 +57,7 @@ def _heap_creep(base: scenario.Baseline, bridge_board, subscriber) -> str | None
 
 
 def _back_to_back(rig, subscriber, why, sequence_file, bridge_board, report_data, request, rounds: int,
-                  line_telegrams, expect, heap_floor=None):
+                  line_telegrams, expect, heap_drop_max, heap_floor=None):
     template, remote = sequence_file
     base = scenario.baseline(rig, subscriber, bridge_board)
 
@@ -78,7 +78,8 @@ def _back_to_back(rig, subscriber, why, sequence_file, bridge_board, report_data
     expected = expected_payloads(template, expect)
     del expected[marker]
     problems += compare(expected, by_name, times=total).problems
-    problems += scenario.health_problems(rig, base, bridge_board, heap_floor, status_after=after)
+    problems += scenario.health_problems(rig, base, bridge_board, heap_floor, status_after=after,
+                                         drop_max=heap_drop_max)
     if base.status is not None:
         if after is None:
             problems.append("the bridge published no status after the run, though it did before")
@@ -90,30 +91,34 @@ def _back_to_back(rig, subscriber, why, sequence_file, bridge_board, report_data
     creep = _heap_creep(base, bridge_board, subscriber)
     if creep:
         problems.append(creep)
+    scenario.figures(request, base, bridge_board)
     assert not problems, why(problems + scenario.status_lines(base, after))
 
 
 def test_200_telegrams_back_to_back_all_published(rig, subscriber, why, sequence_file, bridge_board,
-                                                  report_data, request, heap_floor, line_telegrams, expect):
+                                                  report_data, request, heap_floor, line_telegrams, expect,
+                                                  heap_drop_max):
     _back_to_back(rig, subscriber, why, sequence_file, bridge_board, report_data, request, rounds=4,
-                  line_telegrams=line_telegrams, expect=expect, heap_floor=heap_floor)
+                  line_telegrams=line_telegrams, expect=expect, heap_drop_max=heap_drop_max,
+                  heap_floor=heap_floor)
 
 
 @pytest.mark.long
 @pytest.mark.soak
 def test_soak_many_telegrams_back_to_back_heap_flat(rig, subscriber, why, sequence_file, bridge_board,
                                                     report_data, request, pytestconfig, heap_floor,
-                                                    line_telegrams, expect):
+                                                    line_telegrams, expect, heap_drop_max):
     """The soak: --soak-telegrams (default 2000, ~7 min) at line rate, every
     one published, free heap as high at the end as at the start."""
     rounds = max(1, pytestconfig.getoption("--soak-telegrams") // CYCLE)
     _back_to_back(rig, subscriber, why, sequence_file, bridge_board, report_data, request, rounds=rounds,
-                  line_telegrams=line_telegrams, expect=expect, heap_floor=heap_floor)
+                  line_telegrams=line_telegrams, expect=expect, heap_drop_max=heap_drop_max,
+                  heap_floor=heap_floor)
 
 
 def test_stalled_broker_bounded_supersedes_and_recovers(rig, subscriber, broker, why, sequence_file,
                                                         bridge_board, report_data, request, heap_floor,
-                                                        line_telegrams, expect):
+                                                        line_telegrams, expect, heap_drop_max):
     """SIGSTOP the broker for 60 s while telegrams arrive back to back."""
     template, remote = sequence_file
     stall = 60.0
@@ -160,10 +165,12 @@ def test_stalled_broker_bounded_supersedes_and_recovers(rig, subscriber, broker,
     crossed = [m for m in subscriber.snapshot() if m.name == synth.MARKER_TOPIC and paused_at + 0.5 < m.at < resumed_at]
     if crossed:
         problems.append(f"{len(crossed)} values arrived while the broker was stopped (subscriber should see none)")
-    problems += scenario.health_problems(rig, base, bridge_board, heap_floor, status_after=after)
+    problems += scenario.health_problems(rig, base, bridge_board, heap_floor, status_after=after,
+                                         drop_max=heap_drop_max)
     if base.status is not None:
         if after is None:
             problems.append("no <base>/status message within 16 s of the line going idle")
         else:
             problems += scenario.counter_problems(base.status, after, len(sent), superseded=True)
+    scenario.figures(request, base, bridge_board)
     assert not problems, why(problems + scenario.status_lines(base, after))
