@@ -91,10 +91,38 @@ def pytest_configure(config):
             fill_config_template(_read_template(template), {n: 1 if n == "broker_port" else n for n in CONFIG_NAMES})
         except RigError as e:
             raise pytest.UsageError(f"--bridge-config {template}: {e}") from e
+    if config.getoption("--rig") == "usb":
+        _check_usb_rig(config)
     manifest = bridge_manifest(config)
     config.stash[BOARD_LINES] = describe_rig(config.getoption("--rig"),
                                              bridge_frozen=str(manifest) if manifest else None,
                                              bridge_romfs=config.getoption("--bridge-romfs"))
+
+
+def _check_usb_rig(config) -> None:
+    """--rig usb without what a real rig needs is a usage error with the fix,
+    before anything runs: skipping every test would end green with nothing tested."""
+    try:
+        rig_config = benchconfig.load_rig_config(config.getoption("--rig-config"))
+    except benchconfig.RigConfigError as e:
+        raise pytest.UsageError(str(e)) from e
+    bound = rig_config.get("boards", {})
+    bindings = {role: config.getoption(f"--{role}-port") or bound.get(role) for role in ("emulator", "bridge")}
+    try:
+        ports = discover.resolve_roles(bindings, {"emulator": "--emulator-port", "bridge": "--bridge-port"})
+    except discover.DiscoverError as e:
+        raise pytest.UsageError(f"--rig usb: {e}\n(bind the boards with --emulator-port/--bridge-port or "
+                                f"\"boards\" in --rig-config; `hil boards` lists them)") from e
+    if all(reset.is_virtual(p) for p in ports.values()):
+        return  # a running `hil sim`: its bridge reaches the broker on this machine, WiFi is modelled
+    host = config.getoption("--broker-host") or rig_config.get("broker", {}).get("host")
+    if not host or host.startswith("127.") or host == "localhost":
+        raise pytest.UsageError("--rig usb: the bridge reaches the suite's broker over WiFi, so give this PC's LAN "
+                                "address: --broker-host 192.168.x.y, or \"broker\": {\"host\": ...} in --rig-config "
+                                "(and let the bridge through this PC's firewall: the broker listens on a random port)")
+    if "wifi" not in rig_config:
+        raise pytest.UsageError("--rig usb: the bridge needs WiFi: give --rig-config FILE with a \"wifi\" section "
+                                "(see rig.example.json)")
 
 
 def pytest_report_header(config):
@@ -141,10 +169,6 @@ def rig_config(pytestconfig) -> dict:
 @pytest.fixture(scope="session")
 def broker(pytestconfig, rig_kind, rig_config, tmp_path_factory):
     host = pytestconfig.getoption("--broker-host") or rig_config.get("broker", {}).get("host") or "127.0.0.1"
-    ports = [pytestconfig.getoption("--emulator-port"), pytestconfig.getoption("--bridge-port")]
-    virtual = all(p and reset.is_virtual(p) for p in ports)  # a running `hil sim`
-    if rig_kind == "usb" and host.startswith("127.") and not virtual:
-        pytest.skip("--rig usb needs --broker-host set to this PC's LAN address, reachable by the bridge over WiFi")
     with Mosquitto(host=host, workdir=tmp_path_factory.mktemp("broker")) as b:
         yield b
 
@@ -176,10 +200,8 @@ def board_bindings(request, rig_kind, rig_config) -> dict[str, str | None]:
 
 @pytest.fixture(scope="session")
 def board_ports(board_bindings) -> dict[str, str]:
-    try:
-        return discover.resolve_roles(board_bindings, {"emulator": "--emulator-port", "bridge": "--bridge-port"})
-    except discover.DiscoverError as e:
-        pytest.skip(f"--rig usb: {e}")
+    # --rig usb checked these in pytest_configure (_check_usb_rig): a failure here is a board gone since.
+    return discover.resolve_roles(board_bindings, {"emulator": "--emulator-port", "bridge": "--bridge-port"})
 
 
 @pytest.fixture(scope="session")
@@ -188,8 +210,6 @@ def rig(request, rig_kind, rig_config, broker, board_bindings, board_ports, tmp_
     wifi = ("hil-rig", "hil-rig-password")  # the virtual board's WLAN takes any
     if "wifi" in rig_config:
         wifi = (rig_config["wifi"]["ssid"], rig_config["wifi"].get("password", ""))
-    elif rig_kind == "usb" and not reset.is_virtual(board_ports["bridge"]):
-        pytest.skip("--rig usb: the bridge needs WiFi: give --rig-config FILE with a \"wifi\" section")
     reset_bridge = None
     broker_for_bridge = (broker.host, broker.port)
     if rig_kind == "sim":

@@ -133,7 +133,8 @@ def line_bursts(request, rig_kind):
 def wifi(request, rig_kind):
     """(up: bool) → switch the bridge's WiFi on the virtual rig; None on real boards."""
     if rig_kind != "sim":
-        return None
+        yield None  # a generator fixture must yield, whatever the rig
+        return
     sim = request.getfixturevalue("virtual_rig")
     yield lambda up: sim.control(cmd="wifi", board="bridge", up=up)
     sim.control(cmd="wifi", board="bridge", up=True)
