@@ -37,7 +37,7 @@ console = Console()
 BYO_DOC = "docs/bring-your-own-bridge.md"
 
 
-def _values_table(title: str, expected: dict[str, Decimal], latest: dict[str, tuple[str, int]]) -> Table:
+def _values_table(title: str, expected: dict[str, Decimal | str | dict], latest: dict[str, tuple[str, int]]) -> Table:
     table = Table(title=title, expand=False)
     table.add_column("topic", no_wrap=True, min_width=38)
     table.add_column("expected (dsmr-parser)", justify="right")

@@ -77,7 +77,7 @@ def status_counting(subscriber, before: dict, sent: int, after: float, timeout: 
     """The first status published after `after` that counts all `sent` telegrams
     since `before`: the emulator reports a telegram sent before the bridge has read
     its last bytes, so the next status may have been built just before. If none
-    does within timeout, the newest status (counter_problems then says what is
+    does within timeout, the newest status (status_problems then says what is
     missing); None if no status came at all."""
     def counts(m):
         return _live_status(m, after) and json.loads(m.payload)["telegrams_ok"] - before["telegrams_ok"] >= sent
@@ -88,10 +88,16 @@ def status_counting(subscriber, before: dict, sent: int, after: float, timeout: 
     return next_status(subscriber, after, timeout=1)
 
 
-def counter_problems(before: dict, after: dict, sent: int, *, superseded: bool) -> list[str]:
-    """This project's bridge's counters against what the emulator sent: every
-    telegram read, none bad; and, when the scenario kept values from going
-    out, some of them superseded rather than queued."""
+def status_problems(base, after: dict | None, sent: int, *, superseded: bool) -> list[str]:
+    """This project's bridge's counters against what the emulator sent (none for
+    a bridge without a status topic): every telegram read, none bad; and, when
+    the scenario kept values from going out (`superseded`), some of them
+    superseded rather than queued, else none superseded at all."""
+    if base.status is None:
+        return []
+    if after is None:
+        return ["the bridge published no <base>/status within 15 s of the line going idle, though it did before"]
+    before = base.status
     problems = []
     read = after["telegrams_ok"] - before["telegrams_ok"]
     if read != sent:
@@ -102,6 +108,9 @@ def counter_problems(before: dict, after: dict, sent: int, *, superseded: bool) 
     if superseded and after["superseded"] <= before["superseded"]:
         problems.append(f"superseded stayed at {after['superseded']} although values could not go out: "
                         "the bridge must have queued every telegram instead of keeping the latest")
+    if not superseded and after["superseded"] != before["superseded"]:
+        problems.append(f"superseded rose from {before['superseded']} to {after['superseded']} "
+                        "with a broker that keeps up: values were lost")
     return problems
 
 
@@ -205,8 +214,9 @@ def health_problems(rig, base: Baseline, bridge_board, heap_floor=None, *, resta
 
 def _heap_problems(base: Baseline, bridge_board, heap_floor, status_after: dict | None, drop_max: int) -> list[str]:
     trace = bridge_board.heap(after=base.t0)
-    if trace is not None and base.heap_at_rest is not None and trace.lowest() is not None:
-        at_rest, (when, lowest) = base.heap_at_rest, trace.lowest()
+    sampled = trace.lowest() if trace is not None else None
+    if sampled is not None and base.heap_at_rest is not None:
+        at_rest, (when, lowest) = base.heap_at_rest, sampled
         source = "as the board sampled it after collections"
     elif base.status is not None and status_after is not None:  # a real board: the bridge's own figures
         at_rest, when, lowest = base.status["heap_free"], None, status_after["heap_min_free"]

@@ -90,11 +90,7 @@ def _aftermath(rig, subscriber, template, player: _Player, base: scenario.Baseli
     problems += scenario.health_problems(rig, base, bridge_board, heap_floor, status_after=after,
                                          restarts_expected=restarts_expected, drop_max=heap_drop_max)
     # This project's status, where the bridge has one: detail after what was seen from outside.
-    if base.status is not None:
-        if after is None:
-            problems.append("no <base>/status message within 15 s of the line going idle")
-        else:
-            problems += scenario.counter_problems(base.status, after, len(player.sent), superseded=True)
+    problems += scenario.status_problems(base, after, len(player.sent), superseded=True)
     scenario.figures(request, base, bridge_board)
     return scenario.status_lines(base, after)
 

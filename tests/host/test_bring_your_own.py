@@ -2,6 +2,7 @@
 names --expect holds a bridge to, the config template, and --help pointing there."""
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from hil.rig.rig import CONFIG_NAMES, RigError, fill_config_template
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "bring-your-own-bridge.md"
+SEED = ROOT / "hil" / "tests" / "variants" / "seed_style" / "p1seed.py"
 SX631 = next(c for c in load_index() if c.file.startswith("sx631")).data
 VALUES = {n: 1883 if n == "broker_port" else f"<{n}>" for n in CONFIG_NAMES}
 
@@ -27,6 +29,15 @@ def test_expect_contract_is_the_35_seed_names_and_all_adds_the_newer_fields():
     assert {k: everything[k] for k in contract} == contract
     with pytest.raises(ValueError, match="all, contract"):
         expected_payloads(SX631, "some")
+
+
+def test_the_seed_style_bridge_knows_exactly_the_contract_names():
+    """The reference bridge keeps its own copy of the table, as a user's bridge
+    would (firmware imports nothing from the rig); this keeps the copy honest."""
+    tree = ast.parse(SEED.read_text())
+    table = next(node.value for node in tree.body if isinstance(node, ast.Assign)
+                 and any(isinstance(t, ast.Name) and t.id == "NAMES" for t in node.targets))
+    assert ast.literal_eval(table) == dict(TOPICS)
 
 
 def test_a_config_template_gets_the_rigs_values_as_json():

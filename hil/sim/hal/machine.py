@@ -256,10 +256,8 @@ class UART(io.IOBase):
         if req == 10 and self._link is not None and self._id == 0:  # MP_STREAM_GET_FILENO
             return self._link.fileno()
         if req == 3:  # MP_STREAM_POLL
-            if self._link is not None and self._id == 0:
-                _report_heap()
             ready = 0
-            if arg & 1 and self.any():
+            if arg & 1 and self.any():  # any() also reports the heap
                 ready |= 1
             if arg & 4:
                 ready |= 4
