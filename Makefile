@@ -17,5 +17,7 @@ test: setup
 	.venv/bin/pytest --bridge-frozen hil/tests --ignore=hil/tests/test_mqtt_as.py
 	.venv/bin/pytest --bridge-romfs hil/tests --ignore=hil/tests/test_mqtt_as.py
 
+# The virtual ESP8266 builds are cached per user (~/.cache/p1-hil), shared by every
+# checkout and installed copy: `rm -rf ~/.cache/p1-hil` drops them.
 clean:
 	rm -rf .venv build *.egg-info .pytest_cache

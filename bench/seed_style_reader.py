@@ -1,6 +1,6 @@
 """A P1 reader in the seed's style, kept only as a benchmark baseline (MicroPython).
 
-What makes it "seed style" (ARCHITECTURE.md section 3 explains why it costs):
+What makes it "seed style" (docs/ARCHITECTURE.md section 4 explains why it costs):
   * one readline() per line from a stream: every line is a new bytes object,
     including the 1 KB 0xFF consumer-message line of the SX631;
   * a compiled regex match per line to get the OBIS code and the value, plus the

@@ -21,7 +21,7 @@ probe and allocates nothing.
 from micropython import const
 
 TABLE = (
-    # -- the seed system's names (compatibility contract, ARCHITECTURE.md section 4)
+    # -- the seed system's names (compatibility contract, docs/ARCHITECTURE.md section 7)
     ("0-0:17.0.0", "power_limiter_limit", "number"),
     ("1-0:1.8.0", "positive_energy_total", "number"),
     ("1-0:1.8.1", "positive_energy_tariff_1", "number"),

@@ -14,22 +14,20 @@ error at any of the three bauds. Exit code 0 pass, 1 fail, 2 usage error.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .circuit.spice import Adapter, check, edge_delays, parse_si, si
+from .rig import benchconfig
 from .rig.board import BoardTimeout
+from .session import RigSpec, RigUsageError, open_rig
+from .ui import console
 
-console = Console()
 NOMINAL_BAUD = 115200
 BAUD_SPREAD = 0.02
 OK_LINE = r"^bridge: telegram ok"
@@ -130,52 +128,21 @@ def read_status(host: str, port: int, user: str, password: str, base_topic: str,
     return None
 
 
-# --- rig bring-up: the one place the two bindings differ ----------------------------
-@contextlib.contextmanager
-def _sim_rig(progress) -> Iterator[tuple[object, object]]:
-    from .session import virtual_rig_session
-    with virtual_rig_session(progress=progress) as (rig, broker):
-        yield rig, broker
-
-
-@contextlib.contextmanager
-def _usb_rig(args, progress) -> Iterator[tuple[object, object]]:
-    from .broker import Mosquitto
-    from .rig import discover
-    from .rig.board import Board
-    from .rig.rig import BrokerAccess, Rig
-    from .usb_cli import load_rig_config
-    cfg = load_rig_config(args.rig_config)
-    wifi = cfg.get("wifi") or {}
-    if not wifi.get("ssid"):
-        raise UsageError("real boards need WiFi for the bridge: --rig-config FILE with "
-                         "{\"wifi\": {\"ssid\": ..., \"password\": ...}}")
-    host = args.broker_host or (cfg.get("broker") or {}).get("host")
-    if not host:
-        raise UsageError("--broker-host: this PC's LAN address, as the bridge sees it")
-    boards = cfg.get("boards") or {}
+# --- rig bring-up: hil.session.open_rig, from this command's options ----------------------
+def _rig_spec(args, sim: bool) -> RigSpec:
+    """The rig to bring up: the virtual one, or the boards and broker of the rig config."""
+    if sim:
+        return RigSpec()
     try:
-        emu_port = discover.resolve(args.emulator_port or boards.get("emulator"), "emulator", option="--emulator-port")
-        br_port = discover.resolve(args.bridge_port or boards.get("bridge"), "bridge", option="--bridge-port",
-                                   exclude=(emu_port,))
-    except discover.DiscoverError as e:
+        cfg = benchconfig.load_rig_config(args.rig_config)
+    except benchconfig.RigConfigError as e:
         raise UsageError(str(e)) from e
-    with contextlib.ExitStack() as stack:
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hil-adapter-")))
-        progress(f"starting mosquitto on {host}")
-        broker = stack.enter_context(Mosquitto(host=host, port=int((cfg.get("broker") or {}).get("port", 0)),
-                                               workdir=work / "broker"))
-        emulator = Board("emulator", emu_port, work / "emulator.log").open()
-        bridge = Board("bridge", br_port, work / "bridge.log").open()
-        rig = Rig(emulator, bridge, BrokerAccess(broker.host, broker.port, broker.user, broker.password),
-                  base_topic=cfg.get("base_topic", "p1"), wifi=(wifi["ssid"], wifi.get("password", "")),
-                  build_dir=work / "build", broker_log=broker)
-        stack.callback(rig.close)
-        progress("deploying the meter emulator firmware")
-        rig.deploy_emulator()
-        progress("deploying the bridge firmware and waiting for its MQTT connection")
-        rig.deploy_bridge()
-        yield rig, broker
+    wifi, broker, boards = cfg.get("wifi"), cfg.get("broker") or {}, cfg.get("boards") or {}
+    return RigSpec(kind="usb", broker_host=args.broker_host or broker.get("host"),
+                   broker_port=int(broker.get("port", 0)), base_topic=cfg.get("base_topic", "p1"),
+                   bindings={"emulator": args.emulator_port or boards.get("emulator"),
+                             "bridge": args.bridge_port or boards.get("bridge")},
+                   wifi=(wifi["ssid"], wifi.get("password", "")) if wifi and wifi.get("ssid") else None)
 
 
 class UsageError(Exception):
@@ -265,10 +232,10 @@ def cmd_adapter_check(args) -> int:
                       f"fall {timing.fall_time * 1e9:.0f} ns, TX→RX rising {timing.rise_delay * 1e6:.2f} µs, "
                       f"falling {timing.fall_delay * 1e6:.2f} µs; {timing.reason()}")
     try:
-        with (_sim_rig(progress) if sim else _usb_rig(args, progress)) as (rig, broker):
-            report = check_adapter(rig, broker, args.telegrams, capture, spread=args.spread,
-                                   sim=rig.sim if sim else None, adapter=adapter if sim else None)
-    except UsageError as e:
+        with open_rig(_rig_spec(args, sim), progress) as session:
+            report = check_adapter(session.rig, session.broker, args.telegrams, capture, spread=args.spread,
+                                   sim=session.sim, adapter=adapter if sim else None)
+    except (UsageError, RigUsageError) as e:
         console.print(f"[red]{e}")
         return 2
     print_report(report, adapter if sim else None)

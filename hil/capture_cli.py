@@ -15,28 +15,20 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import inspect
 import signal
 import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import captures as library
 from . import record as record_module
+from .ui import console, err_console, fail as _fail
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
-
-
-def _fail(message: str, code: int = 2) -> int:
-    err_console.print(f"[red]error:[/] {escape(message)}")
-    return code
 
 
 # --- validate ---
@@ -67,14 +59,14 @@ def _print_report(report: library.FileReport) -> None:
 
 
 def cmd_validate(args) -> int:
-    bad = 0
+    bad = unreadable = 0
     for name in args.files:
         path = Path(name)
         try:
             report = library.check_file(path)
-        except OSError as e:
-            err_console.print(f"[red]{escape(name)}: cannot read: {escape(str(e))}")
-            bad += 1
+        except library.CaptureError as e:
+            err_console.print(f"[red]error:[/] {escape(str(e))}")
+            unreadable += 1
             continue
         _print_report(report)
         good = sum(t.ok for t in report.telegrams)
@@ -82,7 +74,7 @@ def cmd_validate(args) -> int:
         console.print(f"{mark} {escape(name)}: {good} of {len(report.telegrams)} telegrams clean"
                       + ("" if not report.problems else f", {len(report.problems)} problems outside telegrams"))
         bad += not report.ok
-    return 1 if bad else 0
+    return 2 if unreadable else 1 if bad else 0
 
 
 # --- import ---
@@ -90,9 +82,13 @@ def cmd_validate(args) -> int:
 def cmd_import(args) -> int:
     directory = Path(args.captures_dir)
     src = Path(args.file)
-    if not src.is_file():
-        return _fail(f"{src}: no such file")
-    report = library.check_file(src)
+    if not (directory / "index.toml").is_file():
+        return _fail(f"{directory.resolve()} is no capture library (no index.toml): run in the project's checkout "
+                     "or give --captures-dir DIR")
+    try:
+        report = library.check_file(src)
+    except library.CaptureError as e:
+        return _fail(str(e))
     if not report.ok:
         _print_report(report)
         return _fail(f"{src} does not validate; nothing imported", 1)
@@ -122,7 +118,10 @@ def cmd_anonymise(args) -> int:
     src, dst = Path(args.input), Path(args.output)
     if dst.exists() and not args.force:
         return _fail(f"{dst} exists; refusing to overwrite (--force to replace)")
-    data = src.read_bytes()
+    try:
+        data = library.read_capture(src)
+    except library.CaptureError as e:
+        return _fail(str(e))
     anon = Anonymiser(args.seed)
     try:
         out = anon.data(data)
@@ -148,8 +147,10 @@ def cmd_synthesize(args) -> int:
     if args.count < 1:
         return _fail("--count must be at least 1")
     try:
-        telegrams = synthesize(src.read_bytes(), args.count, args.interval_s, args.seed)
-    except (SynthError, OSError) as e:
+        telegrams = synthesize(library.read_capture(src), args.count, args.interval_s, args.seed)
+    except library.CaptureError as e:
+        return _fail(str(e))
+    except SynthError as e:
         return _fail(f"{src}: {e}", 1)
     data = b"".join(telegrams)
     dst.write_bytes(data)
@@ -166,33 +167,28 @@ def cmd_synthesize(args) -> int:
 
 def cmd_upload(args) -> int:
     from .rig.board import Board, BoardError
+    from .rig.emulator import put_capture
 
     src = Path(args.file)
-    data = src.read_bytes()
+    try:
+        data = library.read_capture(src)
+    except library.CaptureError as e:
+        return _fail(str(e))
     report = library.check_bytes(data, str(src))
     if not report.ok and not args.force:
         return _fail(f"{src} does not validate (run `hil captures validate`); --force uploads it anyway", 1)
-    remote = f"captures/{args.name or src.name}"
+    name = args.name or src.name
     board = Board("emulator", args.port)
     try:
         with board, _progress(DownloadColumn()) as progress:
-            task = progress.add_task(f"{src.name} → {remote}", total=len(data))
-
-            def advance(done, total):
-                progress.update(task, completed=done, total=total)
-
-            board.mkdir("captures")
-            if "progress" in inspect.signature(board.put).parameters:
-                board.put(data, remote, progress=advance)
-            else:  # Board.put reports no progress yet: the bar jumps when the copy is done
-                board.put(data, remote)
+            task = progress.add_task(f"{src.name} → captures/{name}", total=len(data))
+            remote, copied = put_capture(board, name, data,
+                                         progress=lambda done, total: progress.update(task, completed=done))
             progress.update(task, completed=len(data))
-            size = board.eval(f"__import__('os').stat({remote!r})[6]")
     except BoardError as e:
         return _fail(str(e))
-    if size != len(data):
-        return _fail(f"{remote} on the board has {size} bytes, expected {len(data)}", 1)
-    console.print(f"[green]uploaded[/] {escape(str(src))} → {escape(remote)} on {escape(args.port)} ({size} bytes)")
+    console.print(f"[green]uploaded[/] {escape(str(src))} → {escape(remote)} on {escape(args.port)} ({len(data)} bytes)"
+                  if copied else f"{escape(remote)} on {escape(args.port)} holds these bytes already")
     return 0
 
 
@@ -293,7 +289,9 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--name", help="file name in captures/ (default: FILE's name; must end in .p1)")
     p.add_argument("--anonymise", action="store_true", help="rewrite the meter's identifiers first")
     p.add_argument("--seed", help="anonymisation key (default: random, so it cannot be reversed)")
-    p.add_argument("--captures-dir", default=str(library.CAPTURE_DIR), help=argparse.SUPPRESS)
+    p.add_argument("--captures-dir", default="captures", metavar="DIR",
+                   help="the capture library to add to: a directory with an index.toml (default: ./captures, "
+                        "the library of the checkout you run in)")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("anonymise", help="rewrite identifiers (header, 96.1.x, 42.0.0), recompute CRCs")

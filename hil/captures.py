@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import p1
+from .shipped import CAPTURES
 from .oracle import OracleError, expect
 
-CAPTURE_DIR = Path(__file__).resolve().parents[1] / "captures"
+CAPTURE_DIR = CAPTURES  # the library shipped with the package
 PROFILE = "Hungarian E.ON P1 (DSMR 5 based)"
 INDEX_FIELDS = ("file", "source", "meter", "profile", "date", "bytes", "crc", "sha256", "notes")
 
@@ -127,16 +128,43 @@ def check_bytes(data: bytes, path: str = "<bytes>") -> FileReport:
         pos = at + len(frame)
     if pos < len(data):
         rest = data[pos:]
-        what = "an incomplete telegram" if rest.lstrip(b"\r\n").startswith(b"/") else "bytes outside any telegram"
-        problems.append("%d bytes of %s at the end (byte %d): %r" % (len(rest), what, pos, rest[:40]))
+        what = "of an incomplete telegram" if rest.lstrip(b"\r\n").startswith(b"/") else "outside any telegram"
+        problems.append("%d bytes %s at the end (byte %d): %r" % (len(rest), what, pos, rest[:40]))
     if data and not telegrams:
         problems.append("no complete telegram ('/' header line through '!CRC' line)")
     return FileReport(path, len(data), telegrams, problems)
 
 
 def check_file(path) -> FileReport:
+    """check_bytes() of a file; CaptureError (one line) when it cannot be read."""
+    return check_bytes(read_capture(path), str(path))
+
+
+def read_capture(path) -> bytes:
+    """A capture file's bytes, or CaptureError saying in one line why not."""
     path = Path(path)
-    return check_bytes(path.read_bytes(), str(path))
+    try:
+        return path.read_bytes()
+    except IsADirectoryError:
+        raise CaptureError(f"{path}: is a directory, not a capture file") from None
+    except FileNotFoundError:
+        raise CaptureError(f"{path}: no such file") from None
+    except OSError as e:
+        raise CaptureError(f"{path}: cannot read: {e.strerror or e}") from None
+
+
+def usable_capture(path) -> bytes:
+    """read_capture(), holding every telegram and every byte between them to
+    check_bytes(); CaptureError names the first problem otherwise."""
+    data = read_capture(path)
+    report = check_bytes(data, str(path))
+    problems = [f"telegram {t.number} (byte {t.offset}): {p}" for t in report.telegrams for p in t.problems]
+    problems += report.problems
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise CaptureError(f"{path}: not a usable capture: {problems[0]}{more}; "
+                           f"`hil captures validate {path}` shows all")
+    return data
 
 
 def _clock_date(digits: bytes) -> datetime.date:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import statistics
 import sys
@@ -20,18 +21,18 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from . import adapter_cli, capture_cli, usb_cli
-from .captures import load_index
+from .captures import CaptureError, load_index, usable_capture
 from .mqtt import Subscriber
 from .report import cli as report_cli
-from .expected import EXPECT, expected_payloads, matches
+from .ui import console, fail
+from .expected import EXPECT, expected_sequence, matches
+from .verdict import compare
 from .sim.line import telegram_spans
 
-console = Console()
 
 
 BYO_DOC = "docs/bring-your-own-bridge.md"
@@ -47,17 +48,31 @@ def _values_table(title: str, expected: dict[str, Decimal | str | dict], latest:
     for name, want in expected.items():
         got, count = latest.get(name, ("", 0))
         ok = got != "" and matches(got.encode(), want)
-        table.add_row(name, str(want), got or "…", str(count), "[green]✓[/]" if ok else ("[red]✗[/]" if got else ""))
+        shown = json.dumps(want, default=str, separators=(",", ":")) if isinstance(want, dict) else str(want)
+        table.add_row(name, shown, got or "…", str(count), "[green]✓[/]" if ok else ("[red]✗[/]" if got else ""))
     return table
 
 
-def cmd_demo(args) -> int:
-    from .session import virtual_rig_session
+def _demo_captures(choice: str | None) -> list[tuple[str, bytes]]:
+    """(name, bytes) of the captures to replay: the library's, one of them by
+    name, or a file of the user's (which must validate; CaptureError says why)."""
+    index = load_index()
+    if choice is None:
+        return [(c.file, c.data) for c in index]
+    for c in index:
+        if choice == c.file:
+            return [(c.file, c.data)]
+    return [(Path(choice).name, usable_capture(choice))]
 
-    captures = [c for c in load_index() if args.capture in (None, c.file)]
-    if not captures:
-        console.print(f"[red]no capture named {args.capture!r}; have: {[c.file for c in load_index()]}")
-        return 2
+
+def cmd_demo(args) -> int:
+    from .rig.rig import RigError
+    from .session import RigSpec, check_template, open_rig
+
+    try:
+        captures = _demo_captures(args.capture)
+    except CaptureError as e:
+        return fail(str(e))
     summary = {"sent": 0, "received": 0, "values": 0, "matched": 0, "latency": []}
     from .sim.model import describe_rig
 
@@ -67,26 +82,36 @@ def cmd_demo(args) -> int:
     if args.bridge_config:
         try:
             template = Path(args.bridge_config).read_text()
+            check_template(template)
         except OSError as e:
-            console.print(f"[red]--bridge-config {args.bridge_config}: {e.strerror}")
-            return 2
-    with virtual_rig_session(progress=lambda m: console.print(f"[cyan]…[/] {m}"),
-                             bridge_firmware=args.bridge_firmware, bridge_libs=args.bridge_lib,
-                             bridge_config=(lambda rig: rig.bridge_config_from(template)) if template else None
-                             ) as (rig, broker):
+            return fail(f"--bridge-config {args.bridge_config}: {e.strerror}")
+        except RigError as e:
+            return fail(f"--bridge-config {args.bridge_config}: {e}")
+    spec = RigSpec(base_topic=f"p1demo{os.getpid()}", bridge_firmware=args.bridge_firmware,
+                   bridge_libs=args.bridge_lib, bridge_config_template=template)
+    with open_rig(spec, progress=lambda m: console.print(f"[cyan]…[/] {m}")) as session:
+        rig, broker = session.rig, session.broker
         console.print(f"[green]rig up:[/] emulator {rig.emulator.port}, bridge {rig.bridge.port}, "
                       f"mosquitto {broker.host}:{broker.port}, topics {rig.base_topic}/#")
         with Subscriber(broker.host, broker.port, broker.user, broker.password, rig.base_topic) as sub:
-            for cap in captures:
-                expected = expected_payloads(cap.data, args.expect)
-                remote = rig.upload_capture(cap.file, cap.data)
+            for name, data in captures:
+                telegrams = expected_sequence(data, args.expect)  # one telegram, or a sequence
+                wants = {n: [t[n] for t in telegrams if n in t] for t in telegrams for n in t}
+                remote = rig.upload_capture(name, data)
                 latest: dict[str, tuple[str, int]] = {}
                 sub.clear()
                 done = threading.Event()
                 sent = []
-                with Live(_values_table(cap.file, expected, latest), console=console, refresh_per_second=8) as live:
+                title = name if len(telegrams) == 1 else f"{name} ({len(telegrams)} telegrams)"
+
+                def table():
+                    # Each name against the telegram its latest message belongs to.
+                    shown = {n: w[(latest.get(n, ("", 1))[1] - 1) % len(w)] for n, w in wants.items()}
+                    return _values_table(title, shown, latest)
+
+                with Live(table(), console=console, refresh_per_second=8) as live:
                     def on_sent(t):
-                        console.print(f"[yellow]→[/] telegram {t.seq} on the P1 line: {t.nbytes} bytes of {cap.file}")
+                        console.print(f"[yellow]→[/] telegram {t.seq} on the P1 line: {t.nbytes} bytes of {name}")
 
                     player = threading.Thread(target=lambda: (sent.extend(rig.play([remote], args.interval_ms,
                                                                                    args.count, on_sent=on_sent)),
@@ -95,12 +120,12 @@ def cmd_demo(args) -> int:
                     deadline = None
                     while True:
                         for m in sub.snapshot():
-                            if not m.retain and m.name in expected:
+                            if not m.retain and m.name in wants:
                                 latest[m.name] = (m.text, sum(1 for x in sub.snapshot() if x.name == m.name and not x.retain))
-                        live.update(_values_table(cap.file, expected, latest))
+                        live.update(table())
                         if done.is_set():
                             deadline = deadline or time.monotonic() + 5
-                            complete = all(c >= args.count for _, c in latest.values()) and len(latest) == len(expected)
+                            complete = all(latest.get(n, ("", 0))[1] >= len(w) * args.count for n, w in wants.items())
                             if complete or time.monotonic() > deadline:
                                 break
                         time.sleep(0.1)  # screen refresh pace, not synchronisation
@@ -108,15 +133,15 @@ def cmd_demo(args) -> int:
                 by_name = sub.values()
                 spans = telegram_spans(rig.sim.control(cmd="stats")["line"]["bursts"], [t.nbytes for t in sent])
                 for i, (_s, end) in enumerate(spans or []):
-                    arrivals = [msgs[i].at for name, msgs in by_name.items() if name in expected and len(msgs) > i]
-                    if len(arrivals) == len(expected):
+                    names = telegrams[i % len(telegrams)]
+                    arrivals = [by_name[n][i].at for n in names if len(by_name.get(n, [])) > i]
+                    if len(arrivals) == len(names):
                         summary["latency"].append(max(arrivals) - end)
-                summary["sent"] += args.count
+                summary["sent"] += len(sent)
                 # Published whole: as often as the name published least often.
-                summary["received"] += min(len(by_name.get(name, [])) for name in expected)
-                summary["values"] += len(expected) * args.count
-                summary["matched"] += sum(1 for name, want in expected.items()
-                                          for m in by_name.get(name, []) if matches(m.payload, want))
+                summary["received"] += min(len(by_name.get(n, [])) for n in wants)
+                summary["values"] += sum(len(t) for t in telegrams) * args.count
+                summary["matched"] += compare(telegrams, by_name, times=args.count).matched
     lat = summary["latency"]
     lat_text = (f"median {statistics.median(lat) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms"
                 if lat else "n/a")
@@ -148,9 +173,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="hil", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="replay captures through the virtual rig, show MQTT values live")
-    demo.add_argument("--count", type=int, default=3, help="telegrams per capture (default 3)")
+    demo.add_argument("--count", type=int, default=3,
+                      help="times through each capture (default 3); a capture may hold a sequence of telegrams")
     demo.add_argument("--interval-ms", type=int, default=1000, help="time between telegrams (the meter: 10000)")
-    demo.add_argument("--capture", help="only this capture file (default: all in captures/)")
+    demo.add_argument("--capture", metavar="NAME|FILE",
+                      help="only this capture: a name in captures/ or a file of yours (default: all in captures/)")
     demo.add_argument("--bridge-firmware", type=Path, metavar="DIR",
                       help=f"your bridge's firmware directory (default: this project's; contract: {BYO_DOC})")
     demo.add_argument("--bridge-lib", type=Path, action="append", default=[], metavar="DIR",

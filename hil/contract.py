@@ -15,6 +15,8 @@ import functools
 from pathlib import Path
 from types import MappingProxyType
 
+from .shipped import BRIDGE_FIRMWARE
+
 TOPICS = MappingProxyType({
     "0-0:17.0.0": "power_limiter_limit",
     "1-0:1.8.0": "positive_energy_total",
@@ -58,7 +60,7 @@ OBIS_BY_TOPIC = MappingProxyType({name: obis for obis, name in TOPICS.items()})
 """Topic name -> OBIS code (the inverse of :data:`TOPICS`)."""
 
 
-FIRMWARE_TABLE = Path(__file__).resolve().parents[1] / "bridge_firmware" / "obis.py"
+FIRMWARE_TABLE = BRIDGE_FIRMWARE / "obis.py"
 
 
 @functools.cache

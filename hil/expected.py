@@ -52,6 +52,15 @@ def expected_payloads(telegram: bytes, expect: str = "all") -> dict[str, Decimal
     return out
 
 
+def expected_sequence(data: bytes, expect: str = "all") -> list[dict[str, Decimal | str | dict]]:
+    """expected_payloads() of each telegram of a capture, in the order the
+    emulator plays them (a capture holds one telegram or a sequence)."""
+    telegrams = p1.split_telegrams(data)
+    if not telegrams:
+        raise p1.FrameError("no complete telegram ('/' header line through '!CRC' line)")
+    return [expected_payloads(t, expect) for t in telegrams]
+
+
 def matches(payload: bytes, want: Decimal | str | dict) -> bool:
     text = payload.decode("utf-8", "replace")
     try:

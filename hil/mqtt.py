@@ -41,11 +41,12 @@ class Subscriber:
         self.base_topic = base_topic
         self.messages: list[Message] = []
         self._cond = threading.Condition()
-        self._subscribed = threading.Event()
+        self._answered = threading.Event()  # subscribed, or refused
+        self._refused = None  # the broker's reason code when it refused the connection
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{RIG_CLIENT_PREFIX}subscriber-{id(self):x}")
         self._client.username_pw_set(user, password)
         self._client.on_connect = self._on_connect
-        self._client.on_subscribe = lambda *a: self._subscribed.set()
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._host, self._port = host, port
 
@@ -56,11 +57,23 @@ class Subscriber:
         self.stop()
 
     def start(self, timeout: float = 10) -> "Subscriber":
-        self._client.connect(self._host, self._port, keepalive=30)
+        """Connect and subscribe; MqttError says in one line what the broker
+        answered (a refused login arrives in on_connect, where paho would drop
+        an exception, so it is handed over here)."""
+        where = f"MQTT broker {self._host}:{self._port}"
+        try:
+            self._client.connect(self._host, self._port, keepalive=30)
+        except OSError as e:
+            raise MqttError(f"{where}: cannot connect: {e.strerror or e}") from None
         self._client.loop_start()
-        if not self._subscribed.wait(timeout):
+        if not self._answered.wait(timeout):
             self.stop()
-            raise MqttError(f"subscriber could not connect/subscribe to {self._host}:{self._port} within {timeout} s")
+            raise MqttError(f"{where}: no answer to the rig's subscriber within {timeout} s")
+        if self._refused is not None:
+            self.stop()
+            hint = (" (check the broker user and password in the rig config)"
+                    if self._refused.value in (4, 5, 134, 135) else "")
+            raise MqttError(f"{where} refused the rig's subscriber: {self._refused}{hint}")
         return self
 
     def stop(self) -> None:
@@ -69,8 +82,13 @@ class Subscriber:
 
     def _on_connect(self, client, userdata, flags, reason, properties):
         if reason.is_failure:
-            raise MqttError(f"subscriber refused by broker: {reason}")
+            self._refused = reason
+            self._answered.set()
+            return
         client.subscribe(f"{self.base_topic}/#", qos=1)
+
+    def _on_subscribe(self, *args):
+        self._answered.set()
 
     def _on_message(self, client, userdata, msg):
         with self._cond:

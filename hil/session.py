@@ -1,70 +1,158 @@
-"""Bring up a whole rig (broker, virtual boards, firmwares) as one context.
+"""Bring up a whole rig as one context: the one composer.
 
-Shared by the `hil` command; the pytest fixtures compose the same parts one
-fixture each so a test can override any of them.
+:func:`open_rig` starts the broker, the boards (the virtual rig, or two real
+boards found by their bindings), binds the bridge's reset, deploys both
+firmwares and tears it all down again. The pytest fixtures and every `hil`
+command that needs a rig use it, so a rig comes up one way only.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 from .broker import Mosquitto
+from .rig import discover, reset
 from .rig.board import Board
-from .rig.rig import BrokerAccess, Rig
+from .rig.rig import BrokerAccess, Rig, RigError, fill_config_template
 from .sim.process import VirtualRigProcess
+
+ROLES = ("emulator", "bridge")
+PORT_OPTIONS = {"emulator": "--emulator-port", "bridge": "--bridge-port"}
+VIRTUAL_WIFI = ("hil-rig", "hil-rig-password")  # the virtual board's WLAN takes any
+
+
+class RigUsageError(RigError):
+    """What was asked of the rig cannot work; the message says how to fix it."""
+
+
+@dataclass
+class RigSpec:
+    """What rig to bring up and which bridge to put on it."""
+    kind: str = "sim"  # "sim": the virtual rig; "usb": two boards on this PC's serial ports
+    broker_host: str | None = None  # default 127.0.0.1; a real bridge needs this PC's LAN address
+    broker_port: int = 0  # 0: a free port
+    bindings: dict[str, str | None] = field(default_factory=dict)  # role -> path, serial:..., location:...
+    wifi: tuple[str, str] | None = None  # (ssid, password); required for real boards
+    base_topic: str = field(default_factory=lambda: f"p1hil{os.getpid()}")
+    bridge_firmware: Path | None = None  # default: this project's bridge_firmware/
+    bridge_config_template: str | None = None  # a bridge's own config.json with $names (fill_config_template)
+    bridge_libs: list[Path] = field(default_factory=list)
+    bridge_frozen: Path | None = None  # the bridge's manifest.py, frozen into the board's image
+    bridge_path_vars: dict[str, Path] | None = None  # that manifest's $(NAME)s
+    bridge_romfs: bool = False  # the bridge's .mpy files in the board's ROMFS partition
+    bridge_free_at_main: int | None = None  # virtual board's heap (default: hil.sim.model's for the deploy way)
+    bridge_mqtt: dict | None = None  # config.json's "mqtt" extras, e.g. {"backend": "mqtt_as"}
+    workdir: Path | None = None  # default: a temporary directory
+
+
+@dataclass
+class RigSession:
+    """A rig that is up: the Rig (boards, firmwares), its broker and, on the
+    virtual rig, the process that models the boards and the line."""
+    rig: Rig
+    broker: Mosquitto
+    sim: VirtualRigProcess | None
+
+
+def board_ports(spec: RigSpec) -> dict[str, str]:
+    """Device path per role for a usb rig; RigUsageError with the fix when the
+    boards, the broker address or the WiFi a real rig needs are missing."""
+    try:
+        ports = discover.resolve_roles({r: spec.bindings.get(r) for r in ROLES}, PORT_OPTIONS)
+    except discover.DiscoverError as e:
+        raise RigUsageError(f"--rig usb: {e}\n(bind the boards with --emulator-port/--bridge-port or "
+                            f"\"boards\" in --rig-config; `hil boards` lists them)") from e
+    if all(reset.is_virtual(p) for p in ports.values()):
+        return ports  # a running `hil sim`: its bridge reaches the broker on this machine, WiFi is modelled
+    host = spec.broker_host
+    if not host or host.startswith("127.") or host == "localhost":
+        raise RigUsageError("--rig usb: the bridge reaches the suite's broker over WiFi, so give this PC's LAN "
+                            "address: --broker-host 192.168.x.y, or \"broker\": {\"host\": ...} in --rig-config "
+                            "(and let the bridge through this PC's firewall: the broker listens on a random port)")
+    if spec.wifi is None:
+        raise RigUsageError("--rig usb: the bridge needs WiFi: give --rig-config FILE with a \"wifi\" section "
+                            "(see rig.example.json)")
+    return ports
+
+
+def check_template(template: str) -> None:
+    """RigError now, before any board is touched, if a bridge's config template cannot be filled."""
+    from .rig.rig import CONFIG_NAMES
+
+    fill_config_template(template, {n: 1 if n == "broker_port" else n for n in CONFIG_NAMES})
 
 
 @contextlib.contextmanager
-def virtual_rig_session(workdir: Path | None = None,
-                        progress: Callable[[str], None] = lambda msg: None,
-                        bridge_free_at_main: int | None = None,
-                        bridge_frozen: Path | None = None, bridge_path_vars: dict[str, Path] | None = None,
-                        bridge_mqtt: dict | None = None, bridge_romfs: bool = False,
-                        bridge_libs: list[Path] = (), bridge_firmware: Path | None = None,
-                        bridge_config: Callable[[Rig], dict] | None = None) -> Iterator[tuple[Rig, Mosquitto]]:
-    """Broker + virtual rig + both firmwares deployed; everything stopped on exit.
-    bridge_free_at_main: the bridge board's heap (default: hil.sim.model's for the way it is deployed);
-    bridge_frozen: the bridge's manifest.py, to run it frozen into the image;
-    bridge_path_vars: that manifest's $(NAME)s (e.g. {"MQTT_AS_DIR": dir});
-    bridge_mqtt: settings for config.json's "mqtt" section (e.g. {"backend": "mqtt_as"});
-    bridge_romfs: the bridge's .mpy files in the board's ROMFS partition, not on its filesystem;
-    bridge_libs: directories of extra modules for the bridge (e.g. mqtt_as), deployed as the bridge is;
-    bridge_firmware: the bridge's firmware directory (default: this checkout's bridge_firmware/);
-    bridge_config: the bridge's config.json from the rig, e.g. lambda rig: rig.bridge_config(...)
-    (default: Rig.bridge_config())."""
+def open_rig(spec: RigSpec, progress: Callable[[str], None] = lambda msg: None) -> Iterator[RigSession]:
+    """Broker, boards and both firmwares, the bridge connected to the broker;
+    everything stopped on exit, also when bring-up fails half way."""
+    if spec.kind not in ("sim", "usb"):
+        raise RigUsageError(f"no rig kind {spec.kind!r}: sim or usb")
+    if spec.bridge_config_template is not None:
+        check_template(spec.bridge_config_template)
+    ports = board_ports(spec) if spec.kind == "usb" else None
     with contextlib.ExitStack() as stack:
-        workdir = Path(workdir or stack.enter_context(tempfile.TemporaryDirectory(prefix="hil-")))
+        workdir = Path(spec.workdir or stack.enter_context(tempfile.TemporaryDirectory(prefix="hil-")))
         progress("starting mosquitto")
-        broker = stack.enter_context(Mosquitto(workdir=workdir / "broker"))
-        if bridge_frozen is not None:
-            from .sim.model import frozen_image
+        broker = stack.enter_context(Mosquitto(host=spec.broker_host or "127.0.0.1", port=spec.broker_port,
+                                               workdir=workdir / "broker"))
+        sim = None
+        broker_for_bridge = (broker.host, broker.port)
+        reset_bridge = None
+        wifi = spec.wifi or VIRTUAL_WIFI
+        if spec.kind == "sim":
+            sim = stack.enter_context(_virtual_boards(spec, workdir, progress))
+            ports = dict(sim.ports)
+            # The virtual bridge reaches the broker through the rig's WiFi model.
+            broker_for_bridge = ("127.0.0.1", sim.control(cmd="lan", broker=f"{broker.host}:{broker.port}")["port"])
 
-            progress(f"building the virtual ESP8266 image with {bridge_frozen} frozen in (cached)")
-            frozen_image(bridge_frozen, bridge_path_vars)
-        if bridge_free_at_main is None:  # the heap the suite gives this way of deploying (hil.sim.model)
-            from .sim.model import bridge_free_at_main as default_free
-
-            bridge_free_at_main = default_free(bridge_frozen is not None or bridge_romfs)
-        progress("starting the virtual rig (two MicroPython boards, P1 line)")
-        sim = stack.enter_context(VirtualRigProcess(workdir / "sim", bridge_free_at_main=bridge_free_at_main,
-                                                      bridge_frozen=bridge_frozen, bridge_path_vars=bridge_path_vars))
+            reset_bridge = _virtual_reset(sim)
+        elif not reset.is_virtual(ports["bridge"]):
+            reset_bridge = lambda: reset.hard_reset(boards["bridge"].transport.serial)  # noqa: E731 (DTR/RTS, as esptool)
         logs = workdir / "logs"
         logs.mkdir(exist_ok=True)
-        emulator = Board("emulator", sim.ports["emulator"], logs / "emulator.log").open()
-        bridge = Board("bridge", sim.ports["bridge"], logs / "bridge.log").open()
-        rig = Rig(emulator, bridge, BrokerAccess(broker.host, broker.port, broker.user, broker.password),
-                  base_topic=f"p1demo{os.getpid()}", build_dir=workdir / "build",
-                  reset_bridge=lambda: sim.control(cmd="reset", board="bridge"), bridge_mqtt=bridge_mqtt,
-                  broker_log=broker)
+        # A binding finds the board again after a replug; the virtual rig's ports are stable links.
+        bindings = {role: spec.bindings.get(role) if spec.kind == "usb" else ports[role] for role in ROLES}
+        boards = {role: Board(role, ports[role], logs / f"{role}.log", binding=bindings[role]).open()
+                  for role in ROLES}
+        rig = Rig(boards["emulator"], boards["bridge"], BrokerAccess(*broker_for_bridge, broker.user, broker.password),
+                  base_topic=spec.base_topic, wifi=wifi, reset_bridge=reset_bridge, build_dir=workdir / "build",
+                  bridge_mqtt=spec.bridge_mqtt, broker_log=broker)
         stack.callback(rig.close)
+        rig.sim = sim
         progress("deploying the meter emulator firmware")
         rig.deploy_emulator()
         progress("deploying the bridge firmware and waiting for its MQTT connection")
-        rig.deploy_bridge(**({"firmware": Path(bridge_firmware)} if bridge_firmware else {}),
-                          config=bridge_config(rig) if bridge_config else None,
-                          frozen=bridge_frozen is not None, romfs=bridge_romfs, libs=list(bridge_libs))
-        rig.sim = sim
-        yield rig, broker
+        template = spec.bridge_config_template
+        rig.deploy_bridge(**({"firmware": Path(spec.bridge_firmware)} if spec.bridge_firmware else {}),
+                          config=rig.bridge_config_from(template) if template is not None else None,
+                          libs=[Path(d) for d in spec.bridge_libs], frozen=spec.bridge_frozen is not None,
+                          romfs=spec.bridge_romfs)
+        yield RigSession(rig, broker, sim)
+
+
+def _virtual_reset(sim: VirtualRigProcess) -> Callable[[], None]:
+    return lambda: sim.control(cmd="reset", board="bridge")
+
+
+@contextlib.contextmanager
+def _virtual_boards(spec: RigSpec, workdir: Path, progress: Callable[[str], None]) -> Iterator[VirtualRigProcess]:
+    from .sim.model import bridge_free_at_main, frozen_image
+
+    if spec.bridge_frozen is not None:
+        progress(f"building the virtual ESP8266 image with {spec.bridge_frozen} frozen in (cached)")
+        try:
+            frozen_image(spec.bridge_frozen, spec.bridge_path_vars)  # here, with its error text
+        except FileNotFoundError as e:
+            raise RigUsageError(str(e)) from e
+    free = spec.bridge_free_at_main
+    if free is None:  # the heap the suite gives this way of deploying (hil.sim.model)
+        free = bridge_free_at_main(spec.bridge_frozen is not None or spec.bridge_romfs)
+    progress("starting the virtual rig (two MicroPython boards, P1 line)")
+    with VirtualRigProcess(workdir / "sim", bridge_free_at_main=free, bridge_frozen=spec.bridge_frozen,
+                           bridge_path_vars=spec.bridge_path_vars) as sim:
+        yield sim

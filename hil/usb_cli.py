@@ -27,7 +27,6 @@ environment error (message on stderr).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import sys
@@ -37,35 +36,25 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.markup import escape
 from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn)
 from rich.table import Table
 
 from .rig import benchconfig, discover
+from .shipped import BRIDGE_FIRMWARE, METER_EMULATOR
+from .ui import console, fail as _fail, warn as _warn
 from .rig.flash import DEFAULT_BAUD, DOWNLOAD_URL
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
 
-ROOT = Path(__file__).resolve().parents[1]
-FIRMWARE = {"emulator": ROOT / "meter_emulator", "bridge": ROOT / "bridge_firmware"}
+FIRMWARE = {"emulator": METER_EMULATOR, "bridge": BRIDGE_FIRMWARE}
 ROLES = ("emulator", "bridge")
 BOOT_WINDOW_PROMPT = b"to stay at the REPL"  # bridge_firmware/bridge_main.py's boot window
 
 
 class UsageError(Exception):
     """Bad options or rig config: exit code 2 with the message."""
-
-
-def _fail(message: str, code: int = 2) -> int:
-    err_console.print(f"[red]error:[/] {escape(message)}")
-    return code
-
-
-def _warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {escape(message)}")
 
 
 @contextmanager
@@ -308,38 +297,10 @@ def cmd_deploy(args) -> int:
 
 # --- play ---
 
-_HASH_ON_BOARD = """
-def _hil_hash(p):
-    import os, hashlib, binascii
-    try:
-        os.stat(p)
-    except OSError:
-        return None
-    h = hashlib.sha256()
-    with open(p, 'rb') as f:
-        while True:
-            b = f.read(512)
-            if not b:
-                break
-            h.update(b)
-    return binascii.hexlify(h.digest()).decode()
-"""
-
-
-def _board_has(board, remote: str, data: bytes) -> bool:
-    from .rig.board import BoardExecError
-
-    try:
-        board.exec(_HASH_ON_BOARD)
-        return board.eval(f"_hil_hash({remote!r})") == hashlib.sha256(data).hexdigest()
-    except BoardExecError:
-        return False  # no hashlib on this build: upload again, it is small
-
-
 def cmd_play(args) -> int:
     from . import captures as library
     from .rig.board import Board, BoardError, BoardExecError
-    from .rig.emulator import EmulatorClient
+    from .rig.emulator import EmulatorClient, put_capture
 
     src = Path(args.file)
     try:
@@ -354,20 +315,19 @@ def cmd_play(args) -> int:
     if not report.ok:
         _warn(f"{src} does not validate (hil captures validate {src}); playing it as it is")
     per_round = max(1, len(report.telegrams))
-    remote = f"captures/{args.name or src.name}"
+    name = args.name or src.name
     board = Board("emulator", port)
     client = EmulatorClient(board)
     try:
         with board:
             board.enter_raw_repl()
-            if _board_has(board, remote, data):
+            with _progress(DownloadColumn()) as progress:
+                task = progress.add_task(f"{src.name} → captures/{name}", total=len(data))
+                remote, copied = put_capture(board, name, data,
+                                             progress=lambda done, total: progress.update(task, completed=done))
+                progress.update(task, completed=len(data))
+            if not copied:
                 console.print(f"{escape(remote)} is on the emulator already")
-            else:
-                board.mkdir("captures")
-                with _progress(DownloadColumn()) as progress:
-                    task = progress.add_task(f"{src.name} → {remote}", total=len(data))
-                    board.put(data, remote, progress=lambda done, total: progress.update(task, completed=done))
-                    progress.update(task, completed=len(data))
             try:
                 client.start()
             except BoardExecError as e:
@@ -484,7 +444,7 @@ def cmd_monitor(args, stop: threading.Event | None = None) -> int:
     try:
         sub.start()
     except (MqttError, OSError) as e:
-        return _fail(f"cannot subscribe to {base}/# on {host}:{port}: {e}")
+        return _fail(str(e))
     console.print(f"watching {escape(base)}/# on {escape(host)}:{port}" +
                   (f" for {args.duration:g} s" if args.duration else "; Ctrl-C stops"))
     deadline = time.monotonic() + args.duration if args.duration else None

@@ -14,36 +14,41 @@ from .mqtt import Message
 
 @dataclass
 class Comparison:
-    expected: dict[str, Decimal]
+    expected: list[dict[str, Decimal | str | dict]]  # per telegram of the capture
     times: int
     problems: list[str] = field(default_factory=list)
-
-    @property
-    def matched(self) -> int:
-        """Values that arrived with the right number, counted per telegram."""
-        return self._matched
+    matched: int = 0  # values that arrived with the right number, counted per telegram
 
     def __bool__(self) -> bool:
         return not self.problems
 
 
-def compare(expected: dict[str, Decimal | str | dict], by_name: dict[str, list[Message]],
-            times: int = 1) -> Comparison:
-    """Every expected name must arrive exactly `times` times, each equal to
-    what is expected (numerically for numbers, see hil.expected.matches)."""
-    result = Comparison(expected, times)
-    matched = 0
-    for name, want in sorted(expected.items()):
+def compare(expected: dict[str, Decimal | str | dict] | list[dict[str, Decimal | str | dict]],
+            by_name: dict[str, list[Message]], times: int = 1) -> Comparison:
+    """`expected` is one telegram's values (hil.expected.expected_payloads) or
+    a sequence's, telegram by telegram (expected_sequence), played `times`
+    times. The k-th message of a name must then equal what telegram k (mod the
+    sequence's length) says (numerically for numbers, see
+    hil.expected.matches), and every name must arrive once per telegram played."""
+    telegrams = [expected] if isinstance(expected, dict) else list(expected)
+    result = Comparison(telegrams, times)
+    names = sorted({name for values in telegrams for name in values})
+    for name in names:
+        wants = [(k, values[name]) for k, values in enumerate(telegrams * times) if name in values]
         got = by_name.get(name, [])
-        if len(got) != times:
-            result.problems.append(f"{name}: expected {times} message(s) of {want}, got {len(got)}: "
-                                   f"{[m.text for m in got]}")
-        for m in got:
+        if len(got) != len(wants):
+            shown = wants[0][1] if len(telegrams) == 1 else f"{len(telegrams)} telegrams' values"
+            result.problems.append(f"{name}: expected {len(wants)} message(s) of {shown}, got {len(got)}: "
+                                   f"{[m.text for m in got][:12]}")
+        for (k, want), m in zip(wants, got):
             if matches(m.payload, want):
-                matched += 1
-            else:
+                result.matched += 1
+            elif len(telegrams) == 1:
                 result.problems.append(f"{name}: expected {want}, got payload {m.text!r} on {m.topic}")
-    result._matched = matched
+            else:
+                result.problems.append(f"{name}: telegram {k % len(telegrams) + 1} of {len(telegrams)} "
+                                       f"(round {k // len(telegrams) + 1}): expected {want}, "
+                                       f"got payload {m.text!r} on {m.topic}")
     return result
 
 

@@ -1,7 +1,7 @@
 """The adapter schematic and the two-board rig wiring, drawn from code
 (schemdraw) into docs/circuit/*.svg. Regenerate with `python -m hil.circuit`.
 
-Parts and pins follow ARCHITECTURE §6: RJ12 pins 1+2 → 1N5819 → board 5V;
+Parts and pins follow docs/ARCHITECTURE.md §6: RJ12 pins 1+2 → 1N5819 → board 5V;
 R1 10 kΩ Data → +5V; R3 1 kΩ Data → BC547 base; R2 1 kΩ 3V3 → collector;
 collector → bridge RX (GPIO3); emitter → GND; RJ12 pins 3, 6 → GND. In the
 rig the emulator's D4 (GPIO2, UART1 TX) drives Data and the grounds are common.

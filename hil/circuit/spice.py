@@ -4,7 +4,7 @@ The netlist is generated here and run with `ngspice -b`; its `wrdata` output
 is parsed with numpy. No Python SPICE binding: the Debian ngspice executable
 is the whole dependency, and the netlist stays readable (`Adapter.netlist()`).
 
-Circuit (ARCHITECTURE §6; node names as in the netlist):
+Circuit (docs/ARCHITECTURE.md §6; node names as in the netlist):
 
     driver ── data ──┬── R1 ── +5V         RX = BC547 collector ── R2 ── 3V3
                      ├── C_cable           C_rx at RX (wires + ESP8266 pin)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import binascii
+import contextlib
 import os
 import re
 import threading
@@ -363,6 +364,30 @@ class Board:
         there come first in sys.path and would shadow frozen or ROMFS modules."""
         self.exec("import os\nfor n in %r:\n for f in (n + '.mpy', n + '.py'):\n  try:\n   os.remove(f)\n"
                   "  except OSError:\n   pass\n" % (sorted(names),))
+
+    def sha256(self, remote: str) -> bytes | None:
+        """The file's SHA-256 (mpremote's fs_hashfile: on the board where it has
+        hashlib, else read back); None when there is no such file."""
+        t = self._idle_raw_repl()
+        try:
+            return t.fs_hashfile(remote, "sha256")
+        except OSError:
+            return None
+        except (TransportError, TransportExecError) as e:
+            raise BoardError(f"{self.role}: hashing {remote} failed: {e}{self._where()}") from e
+        finally:  # fs_hashfile leaves its buffer and hash in the REPL's globals: the chip's heap is small
+            with contextlib.suppress(TransportError, TransportExecError):
+                t.exec("for _n in ('buf', 'h'):\n globals().pop(_n, None)")
+
+    def size(self, remote: str) -> int | None:
+        """The file's size in bytes (mpremote's fs_stat); None when there is no such file."""
+        t = self._idle_raw_repl()
+        try:
+            return t.fs_stat(remote).st_size
+        except OSError:
+            return None
+        except (TransportError, TransportExecError) as e:
+            raise BoardError(f"{self.role}: reading the size of {remote} failed: {e}{self._where()}") from e
 
     def mkdir(self, remote: str) -> None:
         self.exec(f"import os\ntry:\n os.mkdir({remote!r})\nexcept OSError:\n pass")

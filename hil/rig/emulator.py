@@ -6,6 +6,7 @@ the client stops the loop (Ctrl-C) for that and restarts it on the next command.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Callable
 from .board import Board, BoardError
 
 PROTOCOL = 1
+CAPTURE_DIR_ON_BOARD = "captures"
 
 
 class EmulatorError(BoardError):
@@ -30,6 +32,23 @@ class TelegramSent:
     board_end: int  # emulator ticks_ms after the last byte left the UART
     faults: tuple[str, ...] = ()
     offset: int = 0  # where the telegram starts in its capture file
+
+
+def put_capture(board: Board, name: str, data: bytes,
+                progress: Callable[[int, int], None] | None = None) -> tuple[str, bool]:
+    """Store capture bytes in the emulator's captures/ (the rig and every command
+    upload this way): nothing is copied when the board holds the same bytes
+    already, and a copy is checked by its size on the board. Returns the path
+    on the board and whether it was copied; the board must be in its REPL."""
+    remote = f"{CAPTURE_DIR_ON_BOARD}/{name}"
+    board.mkdir(CAPTURE_DIR_ON_BOARD)
+    if board.sha256(remote) == hashlib.sha256(data).digest():
+        return remote, False
+    board.put(data, remote, progress=progress)
+    size = board.size(remote)
+    if size != len(data):
+        raise BoardError(f"{board.role}: {remote} on the board has {size} bytes, expected {len(data)}")
+    return remote, True
 
 
 class EmulatorClient:

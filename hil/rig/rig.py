@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
+from ..p1 import split_telegrams
+from ..shipped import BRIDGE_FIRMWARE, METER_EMULATOR
 from .firmware import FirmwareError, arch_for_port, build as build_firmware, deploy_romfs
 from .board import Board, BoardError, BoardTimeout
-from .emulator import EmulatorClient, TelegramSent
+from .emulator import CAPTURE_DIR_ON_BOARD, EmulatorClient, TelegramSent, put_capture
 
-ROOT = Path(__file__).resolve().parents[2]
-EMULATOR_FIRMWARE = ROOT / "meter_emulator"
-BRIDGE_FIRMWARE = ROOT / "bridge_firmware"
-CAPTURE_DIR_ON_BOARD = "captures"
+EMULATOR_FIRMWARE = METER_EMULATOR
 
 
 class RigError(Exception):
@@ -98,6 +97,7 @@ class Rig:
         self.state = RigState.OFF
         self._failure: BaseException | None = None
         self._build_dir = build_dir or Path(tempfile.mkdtemp(prefix="hil-build-"))
+        self._telegrams_in: dict[str, int] = {}  # capture on the emulator -> telegrams it holds
 
     def _guard(self) -> None:
         if self._failure is not None:
@@ -132,9 +132,9 @@ class Rig:
 
     def upload_capture(self, name: str, data: bytes) -> str:
         """Store telegram bytes on the emulator's flash; returns the path there."""
-        remote = f"{CAPTURE_DIR_ON_BOARD}/{name}"
         self.emu.stop_serving()
-        self.emulator.put(data, remote)
+        remote, _copied = put_capture(self.emulator, name, data)
+        self._telegrams_in[remote] = max(1, len(split_telegrams(data)))
         return remote
 
     def set_inverted(self, inverted: bool) -> None:
@@ -143,8 +143,12 @@ class Rig:
     def play(self, remotes: list[str], interval_ms: int = 1000, count: int = 1,
              on_sent: Callable[[TelegramSent], None] | None = None,
              timeout: float | None = None) -> list[TelegramSent]:
-        """Play capture files on the emulator and wait until they are sent."""
+        """Play capture files on the emulator and wait until they are sent
+        (by default as long as every telegram of every file takes, count times)."""
         self._guard()
+        if timeout is None:
+            telegrams = count * sum(self._telegrams_in.get(r, 1) for r in remotes)
+            timeout = 10 + telegrams * (interval_ms / 1000 + 0.5)
         return self.emu.play(remotes, interval_ms, count, on_sent=on_sent, timeout=timeout)
 
     # --- bridge ---

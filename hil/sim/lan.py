@@ -54,7 +54,7 @@ class Lan:
             if upstream_w is None:
                 await self._drain_forever(reader)  # WiFi down: accepted into silence
                 return
-            await asyncio.gather(self._pipe(reader, upstream_w), self._pipe(up_r, writer))
+            await asyncio.gather(self._pipe(reader, upstream_w), self._pipe(up_r, writer, to_client=True))
         except OSError:
             pass  # broker unreachable: the client sees the connection close
         finally:
@@ -63,7 +63,7 @@ class Lan:
                 if w is not None:
                     w.close()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, to_client: bool = False) -> None:
         with contextlib.suppress(OSError):
             while data := await reader.read(4096):
                 if not self.up:
@@ -71,6 +71,8 @@ class Lan:
                     return
                 writer.write(data)
                 await writer.drain()
+        if to_client and self.up:
+            writer.close()  # the broker closed the connection (a restart): the client hears it, as over WiFi
 
     @staticmethod
     async def _drain_forever(reader: asyncio.StreamReader) -> None:

@@ -2,7 +2,7 @@
 
 The virtual ESP8266 is MicroPython v1.28.0's unix port built 32-bit with the
 chip's settings and its HAL frozen in (hil/sim/esp8266, built by
-scripts/build-virtual-esp8266). Its heap is calibrated: a firmware finds as
+hil/sim/build.py). Its heap is calibrated: a firmware finds as
 many bytes free at the start of main.py as on a real ESP8266.
 
 Without that build the 64-bit unix port from PyPI stands in. It runs the same
@@ -87,9 +87,15 @@ def _bin_dir() -> Path:
     return Path(sys.executable).parent
 
 
+def build_command() -> str:
+    """How to build and link the virtual ESP8266 for this Python environment."""
+    return f"{sys.executable} -m hil.sim.build --link {_bin_dir() / _BUILD_NAME} (with MICROPYTHON_SRC set, or online)"
+
+
 def board_model() -> BoardModel:
-    """The board this machine's virtual rig runs: the virtual ESP8266 when
-    scripts/bootstrap built it, else the approximate board."""
+    """The board this machine's virtual rig runs: the virtual ESP8266 when it
+    was built and linked (scripts/bootstrap, or build_command()), else the
+    approximate board."""
     built = _bin_dir() / _BUILD_NAME
     if built.exists():
         meta = built.resolve().with_name("board.json")
@@ -98,8 +104,8 @@ def board_model() -> BoardModel:
     fallback = _bin_dir() / "micropython"
     if not fallback.exists():
         raise FileNotFoundError(
-            f"no MicroPython for the virtual boards in {_bin_dir()}; run scripts/bootstrap "
-            "(it builds the virtual ESP8266, or installs the approximate board)")
+            f"no MicroPython for the virtual boards in {_bin_dir()}: install this package with its "
+            f"dependencies (the approximate board), and build the virtual ESP8266: {build_command()}")
     return BoardModel(str(fallback), False, "x64", {})
 
 
@@ -112,14 +118,14 @@ def manifest_env(path_vars: dict[str, Path] | None) -> dict[str, str]:
 def frozen_image(manifest: Path, path_vars: dict[str, Path] | None = None) -> BoardModel:
     """The virtual ESP8266 with the firmware of `manifest` frozen in, as a user
     builds it for the chip; built (or taken from the cache) by
-    scripts/build-virtual-esp8266. path_vars: the manifest's own $(NAME)s
+    hil/sim/build.py. path_vars: the manifest's own $(NAME)s
     (e.g. {"MQTT_AS_DIR": dir} for bridge_firmware/manifest_mqtt_as.py); the
     environment's MICROPY_MANIFEST_<NAME> otherwise."""
     model = board_model()
     if not model.faithful:
         raise FileNotFoundError(f"a frozen firmware needs the virtual ESP8266, and this machine has the {model.name}: "
-                                "run scripts/bootstrap with MICROPYTHON_SRC set")
-    script = Path(__file__).resolve().parents[2] / "scripts" / "build-virtual-esp8266"
+                                f"build it: {build_command()}")
+    script = Path(__file__).with_name("build.py")  # standard library only: run as a script
     r = subprocess.run([sys.executable, str(script), "--freeze", str(manifest)], capture_output=True, text=True,
                        env=dict(os.environ, **manifest_env(path_vars)))
     lines = r.stdout.strip().splitlines()
@@ -144,7 +150,7 @@ def describe_rig(kind: str, bridge_frozen: str | None = None, bridge_romfs: bool
         lines.append("  bridge: .mpy files in the ROMFS partition (FLASH_2M_ROMFS firmware; bytecode runs in place)")
     if not model.faithful:
         lines.append("  heap figures are not the chip's and the heap checks are skipped; for the virtual "
-                     "ESP8266 run scripts/bootstrap with MICROPYTHON_SRC set, or online")
+                     f"ESP8266 run scripts/bootstrap in a checkout, or {build_command()}")
         return lines
     lines.append(f"  emulator heap: {model.describe_heap(CHIP_FREE_AT_MAIN)} ({CHIP_FREE_SOURCE})")
     free = bridge_free_at_main(bridge_frozen is not None or bridge_romfs)

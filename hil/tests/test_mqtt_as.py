@@ -19,7 +19,7 @@ import pytest
 
 from hil.mqtt import Subscriber
 from hil.rig.rig import BRIDGE_FIRMWARE
-from hil.session import virtual_rig_session
+from hil.session import RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
 
 from . import scenario, test_network, test_overflow, test_replay
@@ -53,10 +53,10 @@ def mqtt_as_session(request, rig_kind, tmp_path_factory):
     manifest = Path(request.config.getoption("--bridge-firmware") or BRIDGE_FIRMWARE).resolve() / MANIFEST
     if not manifest.is_file():
         pytest.skip(f"no {manifest}: the firmware under test has no manifest that freezes mqtt_as")
-    with virtual_rig_session(tmp_path_factory.mktemp("mqtt_as"), bridge_free_at_main=CHIP_FREE_AT_MAIN,
-                             bridge_frozen=manifest, bridge_path_vars={"MQTT_AS_DIR": mqtt_as},
-                             bridge_mqtt={"backend": "mqtt_as"}) as (rig, broker):
-        yield rig, broker
+    with open_rig(RigSpec(workdir=tmp_path_factory.mktemp("mqtt_as"), bridge_free_at_main=CHIP_FREE_AT_MAIN,
+                          bridge_frozen=manifest, bridge_path_vars={"MQTT_AS_DIR": mqtt_as},
+                          bridge_mqtt={"backend": "mqtt_as"})) as session:
+        yield session.rig, session.broker
 
 
 @pytest.fixture(scope="module")

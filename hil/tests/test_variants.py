@@ -29,7 +29,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIANT = Path(__file__).with_name("variants") / "seed_style"
-REPLAY = "test_replay.py::test_each_capture_replayed_three_times_matches_oracle"
+REPLAY = "test_replay.py"
+REPLAYS = ("test_each_capture_replayed_three_times_matches_oracle",  # both captures
+           "test_a_synthesized_sequence_matches_oracle_telegram_by_telegram")
 SCENARIOS = (
     "test_overflow.py::test_stalled_broker_bounded_supersedes_and_recovers",
     "test_network.py::test_broker_restart_recovers_without_reboot",
@@ -90,8 +92,8 @@ def test_replay_passes_and_every_scenario_fails_from_outside_on_a_seed_style_bri
     report = tmp_path / "report"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--tb=short",
-         str(ROOT / "hil/tests" / REPLAY.split("::")[0]), *(str(ROOT / "hil/tests" / s) for s in SCENARIOS),
-         "-k", "replayed_three_times or " + " or ".join(s.split("::")[1] for s in SCENARIOS),
+         str(ROOT / "hil/tests" / REPLAY), *(str(ROOT / "hil/tests" / s) for s in SCENARIOS),
+         "-k", " or ".join(REPLAYS + tuple(s.split("::")[1] for s in SCENARIOS)),
          "--bridge-firmware", str(VARIANT), "--bridge-lib", str(lib), "--bridge-romfs",
          "--bridge-config", str(VARIANT / "config.template.json"), "--expect", "contract",
          "--basetemp", str(tmp_path / "inner"), "--report-dir", str(report)],
@@ -99,9 +101,9 @@ def test_replay_passes_and_every_scenario_fails_from_outside_on_a_seed_style_bri
     out = (result.stdout + result.stderr)[-4000:]
     outcomes = _outcomes(report / "junit.xml") if (report / "junit.xml").is_file() else {}
     problems = []
-    replays = {name: text for name, text in outcomes.items() if name.startswith(REPLAY.split("::")[1])}
-    if len(replays) != 2:
-        problems.append(f"expected the replay of both captures, got {sorted(replays)}")
+    replays = {name: text for name, text in outcomes.items() if name.startswith(REPLAYS)}
+    if len(replays) != 3:
+        problems.append(f"expected the replay of both captures and of a sequence, got {sorted(replays)}")
     for name, text in replays.items():
         if text:
             problems.append(f"{name}: the seed-style bridge publishes every contract value of a clean "

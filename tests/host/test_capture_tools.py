@@ -265,3 +265,47 @@ def test_synthesize_interval_and_refusals(tmp_path):
 def test_marker_sequence_still_works():
     seq = synth.sequence(SX631, 3)
     assert [synth.index_of(SX631, str(_num(t, "1-0:1.8.0"))) for t in seq] == [0, 1, 2]
+
+
+# --- a file no command can use: one line, exit 2, never a traceback ---
+
+def _unusable(tmp_path):
+    return {"missing": tmp_path / "nope.p1", "a directory": tmp_path}
+
+
+@pytest.mark.parametrize("what", ["missing", "a directory"])
+@pytest.mark.parametrize("argv", [
+    ["captures", "validate", "{f}"],
+    ["captures", "import", "{f}", "--meter", "m", "--source", "s", "--captures-dir", "{lib}"],
+    ["captures", "anonymise", "{f}", "{out}"],
+    ["captures", "synthesize", "{f}", "{out}", "--count", "2"],
+    ["captures", "upload", "{f}", "--port", "/dev/null-no-board"],
+], ids=lambda a: " ".join(a[:2]) if isinstance(a, list) else a)
+def test_every_capture_command_says_in_one_line_why_a_file_is_unusable(tmp_path, capsys, argv, what):
+    f = _unusable(tmp_path)[what]
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "index.toml").write_text("")
+    args = [a.format(f=f, out=tmp_path / "out.p1", lib=tmp_path / "lib") for a in argv]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(f) in err, err
+    assert ("no such file" if what == "missing" else "is a directory") in err
+    assert not (tmp_path / "out.p1").exists()
+
+
+def test_usable_capture_names_the_first_problem(tmp_path):
+    bad = _write(tmp_path, "cut.p1", SX631 + SX631[:500])
+    with pytest.raises(captures.CaptureError) as e:
+        captures.usable_capture(bad)
+    assert str(e.value) == (f"{bad}: not a usable capture: 500 bytes of an incomplete telegram at the end "
+                            f"(byte {len(SX631)}): {SX631[:40]!r}; `hil captures validate {bad}` shows all")
+    assert captures.usable_capture(_write(tmp_path, "ok.p1", SX631 * 2)) == SX631 * 2
+
+
+def test_import_outside_a_checkout_says_where_the_library_is(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    src = _write(tmp_path, "mine.p1", SX631)
+    assert main(["captures", "import", str(src), "--meter", "m", "--source", "s"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'captures'} is no capture library (no index.toml)" in err
+    assert not (tmp_path / "captures").exists()

@@ -1,6 +1,6 @@
 """The adapter on paper: ngspice timing of the documented BC547 circuit, a
 failing variant with its reason, the cached edge delays for the virtual line,
-and the docs/circuit drawings (rendered, with the parts and pins of ARCHITECTURE §6)."""
+and the docs/circuit drawings (rendered, with the parts and pins of docs/ARCHITECTURE.md §6)."""
 from __future__ import annotations
 
 import shutil

@@ -15,7 +15,7 @@ BOTH = pytest.mark.parametrize("telegram", [SX631, SAGEMCOM], ids=["sx631", "sag
 
 
 def test_contract_is_the_frozen_table():
-    # The table in ARCHITECTURE.md section 4 lists 35 OBIS codes.
+    # The compatibility contract (docs/ARCHITECTURE.md section 7, hil/contract.py) has 35 OBIS codes.
     assert len(TOPICS) == 35
     assert len(set(TOPICS.values())) == 35
     assert TOPICS["1-0:32.7.0"] == "instantaneous_voltage_in_phase_L1"

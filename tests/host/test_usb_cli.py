@@ -15,7 +15,7 @@ import serial.tools.list_ports
 from rich.console import Console
 from serial.tools.list_ports_common import ListPortInfo
 
-from hil import usb_cli
+from hil import ui, usb_cli
 from hil.broker import Mosquitto
 from hil.sim.process import VirtualRigProcess
 
@@ -28,7 +28,7 @@ def out(monkeypatch):
     """What the commands print: (stdout, stderr) buffers."""
     stdout, stderr = io.StringIO(), io.StringIO()
     monkeypatch.setattr(usb_cli, "console", Console(file=stdout, width=220, highlight=False))
-    monkeypatch.setattr(usb_cli, "err_console", Console(file=stderr, width=220, highlight=False))
+    monkeypatch.setattr(ui, "err_console", Console(file=stderr, width=220, highlight=False))
     return stdout, stderr
 
 
@@ -225,7 +225,7 @@ def test_monitor_shows_latest_values_and_status(out, tmp_path):
 def test_monitor_unreachable_broker(out):
     assert run("monitor", "--broker-host", "127.0.0.1", "--broker-port", 1, "--base-topic", "x",
                "--duration", 1) == 2
-    assert "cannot subscribe" in out[1].getvalue()
+    assert out[1].getvalue() == "error: MQTT broker 127.0.0.1:1: cannot connect: Connection refused\n"
 
 
 def test_deploy_catches_a_running_bridge_in_its_boot_window(monkeypatch):

@@ -10,7 +10,7 @@ from hil.captures import load_index
 from hil.expected import expected_payloads
 from hil.mqtt import Subscriber
 from hil.rig.rig import BRIDGE_FIRMWARE
-from hil.session import virtual_rig_session
+from hil.session import RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
 from hil.verdict import compare
 
@@ -32,7 +32,8 @@ def replay_one_capture(rig, broker) -> None:
 @pytest.mark.skipif(not MODEL.faithful, reason=f"{MODEL.name}: a frozen image needs the virtual ESP8266 build")
 def test_frozen_bridge_replays_a_capture_at_the_chips_heap(tmp_path):
     manifest = (BRIDGE_FIRMWARE / "manifest.py").resolve()
-    with virtual_rig_session(tmp_path, bridge_free_at_main=CHIP_FREE_AT_MAIN, bridge_frozen=manifest) as (rig, broker):
+    with open_rig(RigSpec(workdir=tmp_path, bridge_free_at_main=CHIP_FREE_AT_MAIN, bridge_frozen=manifest)) as session:
+        rig, broker = session.rig, session.broker
         on_flash = sorted(p.name for p in rig.sim.flash["bridge"].iterdir())
         assert on_flash == ["config.json", "main.py"], f"only main.py and config.json belong on the flash: {on_flash}"
         started = rig.bridge.expect_line(r"^bridge: started, free (\d+)", timeout=5)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from hil.session import virtual_rig_session
+from hil.session import RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
 from test_bridge_frozen import replay_one_capture
 
@@ -24,5 +24,6 @@ MODEL = board_model()
     "after a replay. Its bytecode, strings and names are on the heap there: 21 KB against 8 KB with the same .mpy "
     "files in ROMFS, where it runs at the chip's heap (--bridge-romfs), as it does frozen (--bridge-frozen)"))
 def test_bridge_replays_a_capture_at_the_chips_heap(tmp_path):
-    with virtual_rig_session(tmp_path, bridge_free_at_main=CHIP_FREE_AT_MAIN) as (rig, broker):
+    with open_rig(RigSpec(workdir=tmp_path, bridge_free_at_main=CHIP_FREE_AT_MAIN)) as session:
+        rig, broker = session.rig, session.broker
         replay_one_capture(rig, broker)

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from hil.mqtt import Subscriber
-from hil.session import virtual_rig_session
+from hil.session import RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
 from test_bridge_frozen import replay_one_capture
 
@@ -23,7 +23,8 @@ LOWEST = 8 * 1024
 
 @pytest.mark.skipif(not MODEL.faithful, reason=f"{MODEL.name}: its heap says nothing about the chip")
 def test_romfs_bridge_meets_the_mpy_heap_targets_at_the_chips_heap(tmp_path):
-    with virtual_rig_session(tmp_path, bridge_free_at_main=CHIP_FREE_AT_MAIN, bridge_romfs=True) as (rig, broker):
+    with open_rig(RigSpec(workdir=tmp_path, bridge_free_at_main=CHIP_FREE_AT_MAIN, bridge_romfs=True)) as session:
+        rig, broker = session.rig, session.broker
         on_flash = sorted(p.name for p in rig.sim.flash["bridge"].iterdir())
         assert on_flash == ["config.json", "main.py"], f"the modules belong in ROMFS, not on the flash: {on_flash}"
         started = int(rig.bridge.expect_line(r"^bridge: started, free (\d+)", timeout=5).group(1))

@@ -1,0 +1,249 @@
+"""The rig's pytest plugin: options, rig fixtures and hooks of the P1 HIL suite.
+
+Installed with the package (entry point `p1hil` in pytest11), so
+`pytest --rig sim --bridge-firmware DIR` works from any directory once the
+package is installed: run with no test paths (and no testpaths of its own),
+pytest collects the HIL suite shipped in hil/tests.
+
+`--rig sim` (default) brings up the virtual rig: two virtual ESP8266 boards
+behind ptys and the P1 line model. `--rig usb` drives two real boards on
+`--emulator-port` and `--bridge-port`. Either way hil.session.open_rig starts
+a real mosquitto, deploys both firmwares over the boards' serial ports and
+tears everything down.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hil.expected import EXPECT
+from hil.mqtt import Subscriber
+from hil.rig import benchconfig
+from hil.rig.firmware import FirmwareError, frozen_manifest
+from hil.rig.rig import BRIDGE_FIRMWARE, RigError
+from hil.session import ROLES, RigSpec, RigUsageError, board_ports, check_template, open_rig
+from hil.sim.model import describe_rig
+
+BYO_DOC = "docs/bring-your-own-bridge.md"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("hil", "P1 HIL rig")
+    group.addoption("--rig", choices=("sim", "usb"), default="sim",
+                    help="sim: virtual rig (default, no boards needed); usb: two real boards")
+    group.addoption("--emulator-port", help="serial port of the emulator board (--rig usb)")
+    group.addoption("--bridge-port", help="serial port of the bridge board (--rig usb)")
+    group.addoption("--broker-host", default=None,
+                    help="address the broker listens on and the bridge connects to "
+                         "(default 127.0.0.1 for sim; required for usb: the PC's LAN address)")
+    group.addoption("--bridge-firmware", default=None, metavar="DIR",
+                    help="bridge firmware directory to test (default: this checkout's bridge_firmware/); "
+                         f"any bridge that keeps the contract in {BYO_DOC}")
+    group.addoption("--bridge-config", default=None, metavar="FILE",
+                    help="your bridge's config.json as a template: $broker_host, $broker_port, $broker_user, "
+                         "$broker_password, $wifi_ssid, $wifi_password, $base_topic, $client_id are filled in "
+                         f"(default: the config this project's bridge reads; see {BYO_DOC})")
+    group.addoption("--expect", choices=EXPECT, default="all",
+                    help="names the bridge must publish: all (every field of this project's bridge) or contract "
+                         f"(the 35 names of the compatibility contract, as a seed-style bridge publishes; see {BYO_DOC})")
+    group.addoption("--bridge-frozen", action="store_true",
+                    help="run the bridge frozen into the board's firmware image (its manifest.py), as a user "
+                         "flashes it: on the virtual rig the image is built (and cached); on real boards flash "
+                         "it yourself. Only main.py and config.json go onto the filesystem")
+    group.addoption("--bridge-romfs", action="store_true",
+                    help="put the bridge's .mpy files into the board's ROMFS partition (as `mpremote romfs "
+                         "deploy` does), where they run in place and their bytecode costs no heap; needs the "
+                         "ESP8266_GENERIC FLASH_2M_ROMFS firmware on real boards. Only main.py and config.json "
+                         "go onto the filesystem")
+    group.addoption("--bridge-lib", action="append", default=[], metavar="DIR",
+                    help="extra modules to put on the bridge (e.g. a directory with mqtt_as.py); repeatable")
+    group.addoption("--rig-config", default=None, metavar="FILE",
+                    help="the bench's rig config for real boards: WiFi, broker host, board bindings "
+                         "(JSON, see rig.example.json; never commit it)")
+    group.addoption("--soak-telegrams", type=int, default=2000, metavar="N",
+                    help="telegrams the soak test (-m long) plays back to back (default 2000, ~7 min)")
+
+
+def bridge_manifest(config) -> Path | None:
+    """The manifest of the bridge to freeze (--bridge-frozen), or None."""
+    if not config.getoption("--bridge-frozen"):
+        return None
+    try:
+        return frozen_manifest(Path(config.getoption("--bridge-firmware") or BRIDGE_FIRMWARE))
+    except FirmwareError as e:
+        raise pytest.UsageError(f"--bridge-frozen: {e}") from e
+
+
+def _has_tests(config) -> bool:
+    """Does pytest run in a directory of tests of its own (then it collects those)?"""
+    here = Path(config.invocation_params.dir)
+    return any(here.glob("test_*.py")) or any(here.glob("*/test_*.py")) or any(here.glob("*/*/test_*.py"))
+
+
+def rig_spec(config, rig_config: dict) -> RigSpec:
+    """The rig the options ask for (hil.session.open_rig brings it up)."""
+    wifi = rig_config.get("wifi")
+    template = config.getoption("--bridge-config")
+    return RigSpec(
+        kind=config.getoption("--rig"),
+        broker_host=config.getoption("--broker-host") or rig_config.get("broker", {}).get("host"),
+        bindings={role: config.getoption(f"--{role}-port") or rig_config.get("boards", {}).get(role)
+                  for role in ROLES},
+        wifi=(wifi["ssid"], wifi.get("password", "")) if wifi else None,
+        bridge_firmware=Path(config.getoption("--bridge-firmware") or BRIDGE_FIRMWARE),
+        bridge_config_template=_read_template(template) if template else None,
+        bridge_libs=[Path(d) for d in config.getoption("--bridge-lib")],
+        bridge_frozen=bridge_manifest(config),
+        bridge_romfs=config.getoption("--bridge-romfs"))
+
+
+def _load_rig_config(config) -> dict:
+    try:
+        return benchconfig.load_rig_config(config.getoption("--rig-config"))
+    except benchconfig.RigConfigError as e:
+        raise pytest.UsageError(str(e)) from e
+
+
+SUITE = Path(__file__).resolve().parent / "tests"  # the HIL suite, shipped with the package
+
+
+MARKERS = (
+    "hardware: needs two real boards attached (--rig usb)",
+    "long: long-running test (the soak, the variant scenarios), deselected unless asked for (-m long)",
+    "soak: the soak test: its timeout follows --soak-telegrams",
+)
+
+
+def pytest_configure(config):
+    from hil.report.plugin import BOARD_LINES
+
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    # No test paths given (nor testpaths configured): with --bridge-firmware, or where there are no tests
+    # of its own, `pytest` runs the HIL suite, so a bridge's repository needs nothing but the package.
+    if config.args_source is pytest.Config.ArgsSource.INVOCATION_DIR and (
+            config.getoption("--bridge-firmware") or not _has_tests(config)):
+        config.args = [str(SUITE)]
+    if config.getoption("--bridge-frozen") and config.getoption("--bridge-romfs"):
+        raise pytest.UsageError("--bridge-frozen and --bridge-romfs: choose one way to deploy the bridge")
+    spec = rig_spec(config, _load_rig_config(config))
+    try:  # before any board is touched: a template that cannot be filled, a usb rig without what it needs
+        if spec.bridge_config_template is not None:
+            check_template(spec.bridge_config_template)
+        if spec.kind == "usb":
+            board_ports(spec)
+    except RigError as e:
+        what = f"--bridge-config {config.getoption('--bridge-config')}: " if not isinstance(e, RigUsageError) else ""
+        raise pytest.UsageError(f"{what}{e}") from e
+    manifest = bridge_manifest(config)
+    config.stash[BOARD_LINES] = describe_rig(config.getoption("--rig"),
+                                             bridge_frozen=str(manifest) if manifest else None,
+                                             bridge_romfs=config.getoption("--bridge-romfs"))
+
+
+def pytest_report_header(config):
+    from hil.report.plugin import BOARD_LINES
+
+    return config.stash[BOARD_LINES]
+
+
+SX631_LINE_S = 2405 * 10 / 115200  # one SX631 telegram on the line at 115200 baud
+
+
+def pytest_collection_modifyitems(config, items):
+    # The soak runs as long as its telegrams take on the line, plus set-up.
+    soak_timeout = config.getoption("--soak-telegrams") * SX631_LINE_S * 1.2 + 300
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(pytest.mark.timeout(soak_timeout))
+    if config.getoption("--rig") != "usb":
+        skip = pytest.mark.skip(reason="needs two real boards: run with --rig usb --emulator-port ... --bridge-port ...")
+        for item in items:
+            if "hardware" in item.keywords:
+                item.add_marker(skip)
+    if not config.option.markexpr:  # the long tests run when asked for by name: -m long
+        long = [item for item in items if "long" in item.keywords]
+        if long:
+            config.hook.pytest_deselected(items=long)
+            items[:] = [item for item in items if "long" not in item.keywords]
+
+
+@pytest.fixture(scope="session")
+def rig_kind(pytestconfig) -> str:
+    return pytestconfig.getoption("--rig")
+
+
+@pytest.fixture(scope="session")
+def expect(pytestconfig) -> str:
+    """--expect: which names the bridge is held to (hil.expected.EXPECT)."""
+    return pytestconfig.getoption("--expect")
+
+
+@pytest.fixture(scope="session")
+def rig_session(pytestconfig, tmp_path_factory):
+    """The whole rig, brought up once (hil.session.open_rig)."""
+    spec = rig_spec(pytestconfig, _load_rig_config(pytestconfig))
+    spec.workdir = tmp_path_factory.mktemp("rig")
+    try:
+        with open_rig(spec) as session:
+            yield session
+    except RigUsageError as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def broker(rig_session):
+    return rig_session.broker
+
+
+@pytest.fixture(scope="session")
+def virtual_rig(rig_session):
+    if rig_session.sim is None:
+        pytest.skip("virtual rig only with --rig sim")
+    return rig_session.sim
+
+
+@pytest.fixture(scope="session")
+def rig(rig_session):
+    return rig_session.rig
+
+
+def _read_template(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as e:
+        raise pytest.UsageError(f"--bridge-config {path}: {e.strerror}") from e
+
+
+@pytest.fixture
+def subscriber(rig, broker):
+    with Subscriber(broker.host, broker.port, broker.user, broker.password, rig.base_topic) as sub:
+        yield sub
+
+
+_LOG_MARKS = pytest.StashKey[dict]()
+
+
+@pytest.fixture(autouse=True)
+def _mark_board_logs(request):
+    """Clear stale board output and remember where each board's log stood
+    when a rig test began."""
+    if "rig" in request.fixturenames:
+        rig = request.getfixturevalue("rig")
+        rig.clear_stale_output()
+        request.node.stash[_LOG_MARKS] = {b.role: (b, b.mark()) for b in (rig.emulator, rig.bridge)}
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach each board's output during a failed test to its report."""
+    outcome = yield
+    report = outcome.get_result()
+    marks = item.stash.get(_LOG_MARKS, None)
+    if report.failed and marks:
+        for role, (board, since) in marks.items():
+            lines = board.log.lines[since:]
+            where = f" (full log: {board.log.path})" if board.log.path else ""
+            report.sections.append((f"{role} serial output during the test{where}", "\n".join(lines[-400:])))

@@ -1,0 +1,21 @@
+"""What every `hil` command shows the user: one console for output, one for
+errors (stderr, never wrapped, so an error is one line), and how a command
+fails or warns. Exit codes: 0 clean, 1 a problem with what was checked, 2 a
+usage or environment error."""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> int:
+    """Print `error: message` on stderr; returns the exit code to give."""
+    err_console.print(f"[red]error:[/] {escape(message)}")
+    return code
+
+
+def warn(message: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {escape(message)}")

@@ -1,0 +1,67 @@
+"""The rig as a user of another repository gets it: the built wheel installed
+into a fresh venv, and `pytest --rig sim --bridge-firmware DIR` run from a
+directory outside this checkout. The plugin comes from the package's pytest11
+entry point, and the suite, the firmwares and the captures from the package
+itself, not from this checkout."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hil.sim.model import board_model
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCE = ("pyproject.toml", "README.md", "hil", "bridge_firmware", "meter_emulator", "captures")
+TESTS = "replayed_three_times or synthesized_sequence"
+
+
+def _run(cmd, **kw) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
+    assert result.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.mark.timeout(900)
+def test_the_installed_wheel_runs_the_hil_suite_from_outside_the_repository(tmp_path):
+    # Build from a copy: setuptools writes build/ and *.egg-info into the tree it builds.
+    tree = tmp_path / "src"
+    for name in SOURCE:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, tree / name, symlinks=True,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.mpy", "*.egg-info"))
+        else:
+            tree.mkdir(exist_ok=True)
+            shutil.copy(src, tree / name)
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp_path / "dist", tree])
+    wheel = next((tmp_path / "dist").glob("p1_hil_rig-*.whl"))
+
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", venv])
+    python = venv / "bin" / "python"
+    _run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel])
+    if board_model().faithful:  # the virtual ESP8266 for the new venv: a cache hit, as it is built already
+        _run([python, "-m", "hil.sim.build", "--link", venv / "bin" / "micropython-esp8266"])
+
+    outside = tmp_path / "my-bridge-repo"  # a user's own repository: the firmware in src/, no tests
+    bridge = outside / "src"
+    shutil.copytree(ROOT / "bridge_firmware", bridge, ignore=shutil.ignore_patterns("__pycache__", "*.mpy"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    result = subprocess.run([venv / "bin" / "pytest", "-p", "no:cacheprovider", "-v", "--rig", "sim",
+                             "--bridge-firmware", bridge, "-k", TESTS],
+                            cwd=outside, env=env, capture_output=True, text=True, timeout=800)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-6000:]
+    ran = [line for line in out.splitlines() if line.startswith("test_replay.py::") and "PASSED" in line]
+    assert len(ran) == 3, f"expected both captures and the sequence replayed:\n{out[-4000:]}"
+    installed = _run([venv / "bin" / "python", "-c", "import hil; print(hil.__file__)"], cwd=outside).stdout
+    assert installed.startswith(str(venv)), f"the venv's hil is not the installed wheel: {installed}"
+    assert f"rootdir: {outside}" in out
+    assert str(ROOT) not in out, f"the installed rig reached into this checkout:\n{out[-4000:]}"
+    # The report lands where the user ran pytest.
+    assert list((outside / "reports").glob("*/report.html")), f"no report under the directory pytest ran in:\n{out[-1500:]}"
