@@ -190,6 +190,16 @@ def rig_session(pytestconfig, tmp_path_factory):
             yield session
     except RigUsageError as e:
         pytest.fail(str(e), pytrace=False)
+    pytestconfig.stash[_TEARDOWN_NOTES] = session.notes
+
+
+_TEARDOWN_NOTES = pytest.StashKey[list]()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """What became of the boards after the run (a real bridge's own config.json)."""
+    for note in config.stash.get(_TEARDOWN_NOTES, []):
+        terminalreporter.write_line(f"hil: {note}", yellow=True)
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,7 @@ class RigSession:
     rig: Rig
     broker: Mosquitto
     sim: VirtualRigProcess | None
+    notes: list[str] = field(default_factory=list)  # what the user must know after teardown
 
 
 def board_ports(spec: RigSpec) -> dict[str, str]:
@@ -108,7 +109,7 @@ def open_rig(spec: RigSpec, progress: Callable[[str], None] = lambda msg: None) 
             sim = stack.enter_context(_virtual_boards(spec, workdir, progress))
             ports = dict(sim.ports)
             # The virtual bridge reaches the broker through the rig's WiFi model.
-            broker_for_bridge = ("127.0.0.1", sim.control(cmd="lan", broker=f"{broker.host}:{broker.port}")["port"])
+            broker_for_bridge = ("127.0.0.1", sim.forward_broker(broker.host, broker.port))
 
             reset_bridge = _virtual_reset(sim)
         elif not reset.is_virtual(ports["bridge"]):
@@ -121,8 +122,10 @@ def open_rig(spec: RigSpec, progress: Callable[[str], None] = lambda msg: None) 
                   for role in ROLES}
         rig = Rig(boards["emulator"], boards["bridge"], BrokerAccess(*broker_for_bridge, broker.user, broker.password),
                   base_topic=spec.base_topic, wifi=wifi, reset_bridge=reset_bridge, build_dir=workdir / "build",
-                  bridge_mqtt=spec.bridge_mqtt, broker_log=broker)
+                  bridge_mqtt=spec.bridge_mqtt, broker_log=broker, keep_user_config=spec.kind == "usb")
         stack.callback(rig.close)
+        session = RigSession(rig, broker, sim)
+        stack.callback(_restore_user_config, session, progress)
         rig.sim = sim
         progress("deploying the meter emulator firmware")
         rig.deploy_emulator()
@@ -132,11 +135,18 @@ def open_rig(spec: RigSpec, progress: Callable[[str], None] = lambda msg: None) 
                           config=rig.bridge_config_from(template) if template is not None else None,
                           libs=[Path(d) for d in spec.bridge_libs], frozen=spec.bridge_frozen is not None,
                           romfs=spec.bridge_romfs)
-        yield RigSession(rig, broker, sim)
+        yield session
+
+
+def _restore_user_config(session: RigSession, progress: Callable[[str], None]) -> None:
+    note = session.rig.restore_user_config()
+    if note:
+        session.notes.append(note)
+        progress(note)
 
 
 def _virtual_reset(sim: VirtualRigProcess) -> Callable[[], None]:
-    return lambda: sim.control(cmd="reset", board="bridge")
+    return lambda: sim.reset("bridge")
 
 
 @contextlib.contextmanager

@@ -365,6 +365,16 @@ class Board:
         self.exec("import os\nfor n in %r:\n for f in (n + '.mpy', n + '.py'):\n  try:\n   os.remove(f)\n"
                   "  except OSError:\n   pass\n" % (sorted(names),))
 
+    def read(self, remote: str) -> bytes | None:
+        """A file's bytes from the board's flash (mpremote's fs_readfile); None when there is no such file."""
+        t = self._idle_raw_repl()
+        try:
+            return t.fs_readfile(remote)
+        except OSError:
+            return None
+        except (TransportError, TransportExecError) as e:
+            raise BoardError(f"{self.role}: reading {remote} failed: {e}{self._where()}") from e
+
     def sha256(self, remote: str) -> bytes | None:
         """The file's SHA-256 (mpremote's fs_hashfile: on the board where it has
         hashlib, else read back); None when there is no such file."""

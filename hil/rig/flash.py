@@ -2,7 +2,7 @@
 
 esptool 5 documents `esptool.cmds` (detect_chip, run_stub, attach_flash,
 erase_flash, write_flash, reset_chip) as the stable way to script it, and a
-custom logger (`esptool.logger.log.set_logger` with a `TemplateLogger`) as the
+custom logger (`esptool.logger.log.set_logger` with an esp-pylib `EspLogBase`) as the
 way to receive its messages and progress; this module uses exactly those, and
 shows the equivalent command line so a user can repeat a step by hand.
 
@@ -103,34 +103,40 @@ def _esptool_api():
 
 
 def _make_logger(say: Callable[[str], None], progress: Progress | None):
-    """esptool's documented TemplateLogger contract, forwarding to callbacks."""
-    from esptool.logger import TemplateLogger
+    """A logger of esp-pylib's interface (EspLogBase, what esptool 5 logs
+    through), forwarding to callbacks."""
+    from esp_pylib.logger import EspLogBase
 
-    class Logger(TemplateLogger):
+    def text(args) -> str:
+        return " ".join(str(a) for a in args).strip()
+
+    class Logger(EspLogBase):
         stage_name = "write"
 
         def print(self, *args, **kwargs):
-            text = kwargs.get("sep", " ").join(str(a) for a in args).strip()
-            if text:
-                say(text)
+            if line := kwargs.get("sep", " ").join(str(a) for a in args).strip():
+                say(line)
 
-        def note(self, message):
-            say(f"note: {message}")
+        def note(self, *args):
+            say(f"note: {text(args)}")
 
-        def warning(self, message):
-            say(f"warning: {message}")
+        def hint(self, *args):
+            say(f"hint: {text(args)}")
 
-        def error(self, message):
-            say(f"error: {message}")
-
-        def stage(self, finish=False):
+        def debug(self, *args):
             pass
+
+        def warn(self, *args, suggestion=None):
+            say(f"warning: {text(args)}" + (f" ({suggestion})" if suggestion else ""))
+
+        def err(self, *args, suggestion=None):
+            say(f"error: {text(args)}" + (f" ({suggestion})" if suggestion else ""))
 
         def progress_bar(self, cur_iter, total_iters, prefix="", suffix="", bar_length=30):
             if progress:
                 progress(self.stage_name, int(cur_iter), int(total_iters))
 
-        def set_verbosity(self, verbosity):
+        def set_verbosity(self, mode):
             pass
 
     return Logger()

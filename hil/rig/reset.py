@@ -9,22 +9,23 @@ written for:
     both or neither        →  nothing pulled (opening a port is no reset)
 
 A *hard reset* into run mode (what pressing RST does) pulses EN low with
-GPIO0 high; a *bootloader reset* releases EN while GPIO0 is low. Line writes
-follow esptool's (esp_pylib.serial_reset): RTS through setRTS, then DTR
-written again with its current value, which some USB-CDC drivers need before
-they send the RTS change.
+GPIO0 high; a *bootloader reset* releases EN while GPIO0 is low. Both are
+esptool's own sequences (esp_pylib.serial_reset, the library esptool resets
+with); this module adds the refusal for virtual boards, GPIO0 released before
+a hard reset (a port may open with DTR asserted), and resets through a port
+another object already holds.
 
 Virtual boards are ptys: they have no modem lines. They are reset through
-the virtual rig's control socket, ``VirtualRigProcess.control(cmd="reset",
-board=ROLE)``; asking this module to reset one is an error that says so.
+the virtual rig's control socket, ``VirtualRigProcess.reset(ROLE)``; asking
+this module to reset one is an error that says so.
 """
 from __future__ import annotations
 
 import os
 import stat
-import time
 
 import serial
+from esp_pylib.serial_reset import PIN_HIGH, classic_bootloader_reset, hard_reset as _pulse_en, set_dtr
 
 HOLD_S = 0.1  # EN low; esptool's hard_reset hold_delay for UART bridges
 BOOT_RELEASE_S = 0.05  # GPIO0 kept low after EN rises (esptool's DEFAULT_RESET_DELAY)
@@ -55,39 +56,26 @@ def refuse_virtual(port: str, what: str = "reset") -> None:
     if is_virtual(port):
         raise VirtualBoardError(
             f"{port} is a pty (a virtual board): it has no DTR/RTS lines to {what} with. Reset a virtual board "
-            "through the virtual rig's control socket: VirtualRigProcess.control(cmd='reset', board=ROLE)")
+            "through the virtual rig's control socket: VirtualRigProcess.reset(ROLE)")
 
 
 def _port_name(port) -> str:
     return str(getattr(port, "port", None) or getattr(port, "name", "") or "")
 
 
-def _set_rts(port, asserted: bool) -> None:
-    port.setRTS(asserted)
-    port.setDTR(port.dtr)  # esptool's usbser.sys workaround: harmless elsewhere
-
-
 def hard_reset(port, hold: float = HOLD_S) -> None:
     """Restart the chip into run mode on an open serial port (pyserial or a
-    proxy of one): GPIO0 high, EN low for `hold` seconds, EN high."""
+    proxy of one): GPIO0 high, then esptool's EN pulse of `hold` seconds."""
     refuse_virtual(_port_name(port))
-    port.setDTR(False)  # GPIO0 high: boot from flash
-    _set_rts(port, True)  # EN low: chip in reset
-    time.sleep(hold)
-    _set_rts(port, False)  # EN high: chip runs
+    set_dtr(port, PIN_HIGH)  # GPIO0 high: boot from flash, and the RTS pulse reaches EN
+    _pulse_en(port, hold_delay=hold)
 
 
 def bootloader_reset(port, hold: float = HOLD_S, release: float = BOOT_RELEASE_S) -> None:
     """esptool's classic reset into the ROM bootloader (flashing is esptool's
     job; this is here for tools that talk to the ROM themselves)."""
     refuse_virtual(_port_name(port))
-    port.setDTR(False)  # GPIO0 high
-    _set_rts(port, True)  # EN low
-    time.sleep(hold)
-    port.setDTR(True)  # GPIO0 low
-    _set_rts(port, False)  # EN high: the ROM samples GPIO0 low → bootloader
-    time.sleep(release)
-    port.setDTR(False)  # GPIO0 high again
+    classic_bootloader_reset(port, enter_boot_delay=hold, reset_delay=release)
 
 
 def reset_port(path: str, hold: float = HOLD_S) -> None:

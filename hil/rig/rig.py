@@ -25,8 +25,24 @@ from .emulator import CAPTURE_DIR_ON_BOARD, EmulatorClient, TelegramSent, put_ca
 EMULATOR_FIRMWARE = METER_EMULATOR
 
 
+CLIENT_ID = "p1bridge-hil"  # the bridge's MQTT client id in the suite's runs
+
+
 class RigError(Exception):
     pass
+
+
+def bridge_config(wifi: tuple[str, str], broker_host: str, broker_port: int, base_topic: str,
+                  user: str | None = None, password: str | None = None, mqtt: dict | None = None,
+                  **extra) -> dict:
+    """The config.json this project's bridge reads (bridge_firmware/README.md),
+    for the suite's runs and for `hil deploy` alike: WiFi, broker, base topic;
+    `mqtt` joins the "mqtt" section, `extra` the top level."""
+    section = {"host": broker_host, "port": int(broker_port)}
+    if user:
+        section.update(user=user, password=password or "")
+    section.update(mqtt or {})
+    return {"wifi": {"ssid": wifi[0], "password": wifi[1]}, "mqtt": section, "base_topic": base_topic, **extra}
 
 
 class RigState(enum.Enum):
@@ -80,13 +96,16 @@ class Rig:
     def __init__(self, emulator: Board, bridge: Board, broker: BrokerAccess, *,
                  base_topic: str = "p1", wifi: tuple[str, str] = ("hil-rig", "hil-rig-password"),
                  reset_bridge: Callable[[], None] | None = None, build_dir: Path | None = None,
-                 bridge_mqtt: dict | None = None, broker_log: BrokerLog | None = None):
+                 bridge_mqtt: dict | None = None, broker_log: BrokerLog | None = None,
+                 keep_user_config: bool = False):
         """bridge_mqtt: settings for the "mqtt" section of every config.json the
         rig writes, e.g. {"backend": "mqtt_as"}. broker_log: the broker's record
         of its clients; with it the rig knows the bridge is up when the broker
-        sees its client connect, without anything from the bridge's firmware."""
+        sees its client connect, without anything from the bridge's firmware.
+        keep_user_config: a real bridge's own config.json is read before the
+        rig writes its own, so restore_user_config() can put it back."""
         self.emulator = emulator
-        self.emu = EmulatorClient(emulator)
+        self.emulator_client = EmulatorClient(emulator)
         self.bridge = bridge
         self.broker = broker
         self.base_topic = base_topic
@@ -98,6 +117,9 @@ class Rig:
         self._failure: BaseException | None = None
         self._build_dir = build_dir or Path(tempfile.mkdtemp(prefix="hil-build-"))
         self._telegrams_in: dict[str, int] = {}  # capture on the emulator -> telegrams it holds
+        self._keep_user_config = keep_user_config
+        self._user_config: bytes | None = None  # the bridge's config.json before the rig's first deploy
+        self._user_config_read = False
 
     def _guard(self) -> None:
         if self._failure is not None:
@@ -109,7 +131,7 @@ class Rig:
         try:
             self._put_firmware(self.emulator, firmware)
             self.emulator.mkdir(CAPTURE_DIR_ON_BOARD)
-            self.emu.start()
+            self.emulator_client.start()
         except BoardError as e:
             self._failure = e
             raise
@@ -132,13 +154,13 @@ class Rig:
 
     def upload_capture(self, name: str, data: bytes) -> str:
         """Store telegram bytes on the emulator's flash; returns the path there."""
-        self.emu.stop_serving()
+        self.emulator_client.stop_serving()
         remote, _copied = put_capture(self.emulator, name, data)
         self._telegrams_in[remote] = max(1, len(split_telegrams(data)))
         return remote
 
     def set_inverted(self, inverted: bool) -> None:
-        self.emu.command(f"line invert={int(bool(inverted))}")
+        self.emulator_client.command(f"line invert={int(bool(inverted))}")
 
     def play(self, remotes: list[str], interval_ms: int = 1000, count: int = 1,
              on_sent: Callable[[TelegramSent], None] | None = None,
@@ -149,28 +171,23 @@ class Rig:
         if timeout is None:
             telegrams = count * sum(self._telegrams_in.get(r, 1) for r in remotes)
             timeout = 10 + telegrams * (interval_ms / 1000 + 0.5)
-        return self.emu.play(remotes, interval_ms, count, on_sent=on_sent, timeout=timeout)
+        return self.emulator_client.play(remotes, interval_ms, count, on_sent=on_sent, timeout=timeout)
 
     # --- bridge ---
     def bridge_config(self, **overrides) -> dict:
-        cfg = {
-            "wifi": {"ssid": self.wifi[0], "password": self.wifi[1]},
-            "mqtt": {"host": self.broker.host, "port": self.broker.port,
-                     "user": self.broker.user, "password": self.broker.password,
-                     "client_id": "p1bridge-hil", "keepalive": 30, **self.bridge_mqtt},
-            "base_topic": self.base_topic,
-            "boot_window_ms": 1500,
-            "status_interval_s": 2,  # health samples often enough to plot a test
-        }
-        cfg.update(overrides)
-        return cfg
+        """config.json for a run: this rig's WiFi, broker and base topic, a client id
+        the broker's log names, and status often enough to plot a test."""
+        return bridge_config(self.wifi, self.broker.host, self.broker.port, self.base_topic,
+                             self.broker.user, self.broker.password,
+                             mqtt={"client_id": CLIENT_ID, "keepalive": 30, **self.bridge_mqtt},
+                             **{"boot_window_ms": 1500, "status_interval_s": 2, **overrides})
 
     def config_values(self) -> dict[str, str | int]:
         """What a config template's $names stand for (see bridge_config_from)."""
         return {"wifi_ssid": self.wifi[0], "wifi_password": self.wifi[1],
                 "broker_host": self.broker.host, "broker_port": self.broker.port,
                 "broker_user": self.broker.user, "broker_password": self.broker.password,
-                "base_topic": self.base_topic, "client_id": "p1bridge-hil"}
+                "base_topic": self.base_topic, "client_id": CLIENT_ID}
 
     def bridge_config_from(self, template: str) -> dict:
         """config.json from a bridge's own template (see fill_config_template)."""
@@ -195,8 +212,8 @@ class Rig:
             raise RigError("deploy_bridge: frozen or romfs, not both")
         self._guard()
         try:
-            if self.emu.serving:
-                self.emu.command("stop")  # the bridge's REPL shares its RX with the P1 line
+            if self.emulator_client.serving:
+                self.emulator_client.command("stop")  # the bridge's REPL shares its RX with the P1 line
             if self._reset_bridge is not None:
                 # A bridge that runs has detached its REPL: reset it and catch
                 # the boot window with Ctrl-C.
@@ -205,6 +222,9 @@ class Rig:
                 self.bridge.catch_boot()
             else:
                 self.bridge.enter_raw_repl()
+            if self._keep_user_config and not self._user_config_read:
+                self._user_config = self.bridge.read("config.json")
+                self._user_config_read = True
             if frozen:
                 self._put_main_only(self.bridge, firmware)
             elif romfs:
@@ -260,7 +280,7 @@ class Rig:
         """Between tests: whatever the emulator said and nobody read goes to
         its log, not into the next test's replies. (The bridge's output is
         read all the time by its monitor; tests look from their log mark.)"""
-        if self.emu.serving:
+        if self.emulator_client.serving:
             self.emulator.discard_input()
 
     def evidence(self, lines: int = 25) -> list[tuple[str, str]]:
@@ -270,9 +290,34 @@ class Rig:
         for board in (self.bridge, self.emulator):
             where = f" ({board.log.path})" if board.log.path else ""
             out.append((f"{board.role} log, last {lines} lines{where}", board.log.tail(lines)))
-        status = self.emu.status_if_idle()
+        status = self.emulator_client.status_if_idle()
         out.append(("emulator status", status if isinstance(status, str) else json.dumps(status)))
         return out
+
+    def restore_user_config(self) -> str:
+        """Put back the config.json the bridge had before the rig's first deploy
+        (keep_user_config) and restart it; returns what happened, in words for
+        the user: a bridge left pointing at the suite's broker must not pass silently."""
+        if not self._keep_user_config or not self._user_config_read:
+            return ""
+        where = f"the bridge on {self.bridge.port}"
+        if self._user_config is None:
+            return (f"{where} had no config.json before this run; it keeps the suite's, which names a broker that "
+                    "is gone now: deploy your own (hil deploy --role bridge --rig-config FILE)")
+        try:
+            if self.emulator_client.serving:
+                self.emulator_client.command("stop")  # the bridge's REPL shares its RX with the P1 line
+            if self._reset_bridge is None:
+                raise RigError("it cannot be reset from here (no DTR/RTS reset for its port)")
+            self.bridge.discard_input()
+            self._reset_bridge()
+            self.bridge.catch_boot()
+            self.bridge.put(self._user_config, "config.json")
+            self.bridge.machine_reset()
+        except (BoardError, RigError) as e:
+            return (f"{where} still holds the suite's config.json (its broker is gone now): restoring yours failed: "
+                    f"{str(e).splitlines()[0]}. Put it back with hil deploy --role bridge --rig-config FILE")
+        return f"{where} has its own config.json back ({len(self._user_config)} bytes) and was restarted"
 
     def close(self) -> None:
         for board in (self.emulator, self.bridge):

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..procutil import die_with_parent
@@ -23,6 +23,48 @@ from .model import manifest_env
 
 class VirtualRigError(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class LineStats:
+    """The P1 line model's counters since the rig started (hil.sim.line)."""
+    bytes_sent: int
+    bytes_received: int
+    framing_errors: int
+    busy_samples: int
+    bursts: list[tuple[float, float, int]]  # (first bit, last bit, bytes), host monotonic seconds, oldest first
+    rx_overflow: int  # bytes the bridge's UART0 ring dropped because it was full
+
+
+@dataclass(frozen=True)
+class UartSetting:
+    baud: int
+    invert: bool
+
+
+@dataclass(frozen=True)
+class AdapterSetting:
+    mode: str  # hil.sim.line.ADAPTER_MODES
+    rise_us: float
+    fall_us: float
+
+
+@dataclass(frozen=True)
+class BoardState:
+    """One virtual board as the rig sees it."""
+    reset_causes: list[int]  # machine.reset_cause() of each start, oldest first
+    reset_at: list[float]  # host monotonic time of each start
+    repl_attached: bool  # UART0 still belongs to the REPL (the firmware has not detached it)
+    usb_port: str | None  # None while unplugged
+
+
+@dataclass(frozen=True)
+class RigStats:
+    line: LineStats
+    tx: UartSetting  # the emulator's UART1, as its firmware set it
+    rx: UartSetting  # the bridge's UART0
+    adapter: AdapterSetting
+    boards: dict[str, BoardState]  # by role
 
 
 class VirtualRigProcess:
@@ -73,7 +115,49 @@ class VirtualRigProcess:
         self.control_path = info["control"]
         return self
 
-    def control(self, **msg) -> dict:
+    # --- what the tests and commands ask of the virtual rig ---
+    def stats(self) -> RigStats:
+        got = self._control(cmd="stats")
+        line = got["line"]
+        return RigStats(
+            LineStats(line["bytes_sent"], line["bytes_received"], line["framing_errors"], line["busy_samples"],
+                      [tuple(b) for b in line["bursts"]], got["rx_overflow"]),
+            UartSetting(**got["tx"]), UartSetting(**got["rx"]), AdapterSetting(**got["adapter"]),
+            {role: BoardState(got["resets"][role], got["reset_at"][role], got["repl_attached"][role], got["usb"][role])
+             for role in got["resets"]})
+
+    def line(self) -> LineStats:
+        return self.stats().line
+
+    def board(self, role: str) -> BoardState:
+        return self.stats().boards[role]
+
+    def reset(self, role: str) -> None:
+        """Hard-reset a board (EN low, as a reset button or esptool's DTR/RTS do)."""
+        self._control(cmd="reset", board=role)
+
+    def plug(self, role: str, plugged: bool) -> str | None:
+        """Plug a board's USB cable in or out; returns its port (None: unplugged)."""
+        return self._control(cmd="usb", board=role, plugged=plugged)["port"]
+
+    def set_wifi(self, role: str, up: bool) -> None:
+        self._control(cmd="wifi", board=role, up=up)
+
+    def set_adapter(self, mode: str = "ok", rise_us: float = 0.0, fall_us: float = 0.0) -> AdapterSetting:
+        """The adapter's state (hil.sim.line.ADAPTER_MODES) and its edge delays."""
+        got = self._control(cmd="adapter", mode=mode, rise_us=rise_us, fall_us=fall_us)
+        return AdapterSetting(got["adapter"], got["rise_us"], got["fall_us"])
+
+    def forward_broker(self, host: str, port: int) -> int:
+        """The port on which the virtual bridge reaches host:port through its WiFi (hil.sim.lan)."""
+        return self._control(cmd="lan", broker=f"{host}:{port}")["port"]
+
+    def heap_samples(self, role: str, since: float = 0.0) -> list[tuple]:
+        """(host time, free heap, lowest free after a collection since the sample before or -1,
+        collections) as the board's HAL reported them (hil.outside.HeapTrace reads them)."""
+        return [tuple(x) for x in self._control(cmd="heap", board=role, since=since)["samples"]]
+
+    def _control(self, **msg) -> dict:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(5)
             s.connect(self.control_path)

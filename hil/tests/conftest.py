@@ -34,7 +34,7 @@ def virtual_rig_stats(request, rig_kind):
     if rig_kind != "sim":
         return lambda: None
     sim = request.getfixturevalue("virtual_rig")
-    return lambda: sim.control(cmd="stats")["line"]["framing_errors"]
+    return lambda: sim.line().framing_errors
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def line_telegrams(request, rig_kind):
     if rig_kind != "sim":
         return lambda sent: None
     sim = request.getfixturevalue("virtual_rig")
-    return lambda sent: telegram_spans(sim.control(cmd="stats")["line"]["bursts"], [t.nbytes for t in sent])
+    return lambda sent: telegram_spans(sim.line().bursts, [t.nbytes for t in sent])
 
 
 @pytest.fixture
@@ -73,9 +73,8 @@ class BridgeBoard:
         """Restarts after host time `after`: the virtual board's own count, or
         on a real board the reboots its serial output shows (cause unknown: -1)."""
         if self._sim is not None:
-            stats = self._sim.control(cmd="stats")
-            return [Restart(at, cause) for at, cause in zip(stats["reset_at"]["bridge"], stats["resets"]["bridge"])
-                    if at > after]
+            board = self._sim.board("bridge")
+            return [Restart(at, cause) for at, cause in zip(board.reset_at, board.reset_causes) if at > after]
         log = self._rig.bridge.log
         return [Restart(e.at, -1) for e in serial_events(log.lines, log.times) if e.kind == "reboot" and e.at > after]
 
@@ -91,8 +90,8 @@ class BridgeBoard:
         self._rig.reset_bridge()
         deadline = since + timeout
         while time.monotonic() < deadline:
-            stats = self._sim.control(cmd="stats")
-            if any(at > since for at in stats["reset_at"]["bridge"]) and not stats["repl_attached"]["bridge"]:
+            board = self._sim.board("bridge")
+            if any(at > since for at in board.reset_at) and not board.repl_attached:
                 return
             time.sleep(0.05)  # the virtual rig reports state on request only
         raise BoardTimeout(f"bridge: its firmware did not take UART0 from the REPL within {timeout} s of the reset\n"
@@ -102,7 +101,7 @@ class BridgeBoard:
         """The heap samples since `after`; None on real boards."""
         if self._sim is None:
             return None
-        return HeapTrace([tuple(x) for x in self._sim.control(cmd="heap", board="bridge", since=after)["samples"]])
+        return HeapTrace(self._sim.heap_samples("bridge", since=after))
 
 
 @pytest.fixture
@@ -116,7 +115,7 @@ def line_stats(request, rig_kind):
     if rig_kind != "sim":
         return lambda: None
     sim = request.getfixturevalue("virtual_rig")
-    return lambda: sim.control(cmd="stats")["line"]
+    return sim.line
 
 
 @pytest.fixture
@@ -126,7 +125,7 @@ def line_bursts(request, rig_kind):
     if rig_kind != "sim":
         return lambda n: None
     sim = request.getfixturevalue("virtual_rig")
-    return lambda n: sim.control(cmd="stats")["line"]["bursts"][-n:]
+    return lambda n: sim.line().bursts[-n:]
 
 
 @pytest.fixture
@@ -136,8 +135,8 @@ def wifi(request, rig_kind):
         yield None  # a generator fixture must yield, whatever the rig
         return
     sim = request.getfixturevalue("virtual_rig")
-    yield lambda up: sim.control(cmd="wifi", board="bridge", up=up)
-    sim.control(cmd="wifi", board="bridge", up=True)
+    yield lambda up: sim.set_wifi("bridge", up)
+    sim.set_wifi("bridge", True)
 
 
 @pytest.fixture

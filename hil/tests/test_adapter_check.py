@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from hil.adapter_cli import bauds, check_adapter
+from hil.rig.adapter_check import bauds, check_adapter
 from hil.captures import load_index
 from hil.circuit.spice import Adapter
+from hil.sim.process import AdapterSetting
 
 TELEGRAMS = 30
 CAPTURE = next(c for c in load_index() if c.file.startswith("sx631")).data
@@ -27,7 +28,7 @@ def test_documented_adapter_passes_at_all_three_bauds(rig, broker, sim):
         rise_us, fall_us = report.edge_delays_us
         assert 0.5 < rise_us < 2 and fall_us < 0.2  # from SPICE: storage time delays RX rising
         assert report.line["framing_errors"] == 0
-    assert rig.emu.command("status")["baud"] == 115200  # restored
+    assert rig.emulator_client.command("status")["baud"] == 115200  # restored
 
 
 def test_weak_pull_up_with_2nF_cable_to_rx_loses_telegrams(rig, broker, sim):
@@ -38,7 +39,7 @@ def test_weak_pull_up_with_2nF_cable_to_rx_loses_telegrams(rig, broker, sim):
     assert not report.passed
     assert all(r.errors == TELEGRAMS for r in report.results), [(r.baud, r.ok) for r in report.results]
     assert report.line["framing_errors"] > 0
-    assert sim.control(cmd="stats")["adapter"] == {"mode": "ok", "rise_us": 0.0, "fall_us": 0.0}
+    assert sim.stats().adapter == AdapterSetting("ok", 0.0, 0.0)
     # The rig is healthy again for whoever comes next.
     again = check_adapter(rig, broker, 3, CAPTURE, sim=sim, adapter=Adapter(), spread=0.0)
     assert all(r.ok == 3 for r in again.results)

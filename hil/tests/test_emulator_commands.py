@@ -37,8 +37,8 @@ def uart1_line(request, rig_kind):
     sim = request.getfixturevalue("virtual_rig")
 
     def get():
-        tx = sim.control(cmd="stats")["tx"]
-        return tx["baud"], tx["invert"]
+        tx = sim.stats().tx
+        return tx.baud, tx.invert
     return get
 
 
@@ -53,15 +53,15 @@ class Port:
         self.seen.append(msg)
 
     def write(self, data: bytes) -> None:
-        self.rig.emu.start()
-        self.rig.emu.board.transport.serial.write(data)
+        self.rig.emulator_client.start()
+        self.rig.emulator_client.board.transport.serial.write(data)
 
     def command(self, text: str) -> dict:
-        return self.rig.emu.command(text, on_event=self.on_event)
+        return self.rig.emulator_client.command(text, on_event=self.on_event)
 
     def _next(self, what: str, deadline: float) -> dict:
         try:
-            _, msg = self.rig.emu._next(max(0.1, deadline - time.monotonic()))
+            _, msg = self.rig.emulator_client._next(max(0.1, deadline - time.monotonic()))
         except BoardError as e:
             pytest.fail(self.why([f"waiting for {what}: {str(e).splitlines()[0]}",
                                   f"messages since: {self.seen[-5:]}"]), pytrace=False)
@@ -105,7 +105,7 @@ def playing(port: Port, remote: str):
         else:
             # A failed test may leave a half line in the emulator: Ctrl-C ends
             # the loop with it, so that no late reply meets the next test.
-            port.rig.emu.stop_serving()
+            port.rig.emulator_client.stop_serving()
 
 
 def test_line_without_newline_is_dropped_and_playing_goes_on(rig, why, good):
@@ -208,8 +208,8 @@ def test_refused_line_commands_change_nothing_and_telegrams_stay_good(rig, subsc
     subscriber.wait_for_names(expected, timeout=10)
     result = compare(expected, subscriber.values(), times=1)
     problems = list(result.problems)
-    if before is not None and after["framing_errors"] != before["framing_errors"]:
-        problems.append(f"framing errors on the line: {before['framing_errors']} → {after['framing_errors']}")
+    if before is not None and after.framing_errors != before.framing_errors:
+        problems.append(f"framing errors on the line: {before.framing_errors} → {after.framing_errors}")
     assert not problems, why(problems)
 
 

@@ -30,7 +30,7 @@ def telegrams(rig):
 
 def _marked_then_good(rig, subscriber, why, telegrams, fault: str):
     """Arm `fault`, play marked+good; assert only the good telegram's values arrived."""
-    armed = rig.emu.command(f"fault {fault}")["armed"]
+    armed = rig.emulator_client.command(f"fault {fault}")["armed"]
     assert armed, why([f"emulator armed nothing for 'fault {fault}'"])
     since = rig.bridge.mark()
     sent = rig.play([telegrams["marked_remote"], telegrams["good_remote"]], interval_ms=400, count=1)
@@ -65,7 +65,7 @@ def test_missing_crc(rig, subscriber, why, telegrams):
 
 def test_noise_between_telegrams_does_not_hurt_the_next(rig, subscriber, why, telegrams, line_stats):
     before = line_stats()
-    rig.emu.command("fault noise=300")
+    rig.emulator_client.command("fault noise=300")
     sent = rig.play([telegrams["good_remote"]], interval_ms=0, count=1)
     assert sent[0].faults == ("noise=300",)
     expected = expected_values(telegrams["good"])
@@ -74,12 +74,12 @@ def test_noise_between_telegrams_does_not_hurt_the_next(rig, subscriber, why, te
     assert result, why(result.problems)
     after = line_stats()
     if before is not None:
-        got = after["bytes_received"] - before["bytes_received"]
+        got = after.bytes_received - before.bytes_received
         assert got >= len(telegrams["good"]) + 250, why([f"bridge side received {got} bytes; noise did not arrive?"])
 
 
 def test_pause_mid_telegram_shorter_than_timeout_is_fine(rig, subscriber, why, telegrams):
-    rig.emu.command("fault pause=1000:300")
+    rig.emulator_client.command("fault pause=1000:300")
     sent = rig.play([telegrams["good_remote"]], interval_ms=0, count=1)
     duration = sent[0].board_end - sent[0].board_start
     assert duration >= 300 + 200, why([f"telegram took {duration} ms on the line; a 300 ms pause was asked"])
@@ -100,43 +100,43 @@ def test_pause_mid_telegram_longer_than_timeout_truncates_it(rig, subscriber, wh
 
 def test_wrong_baud_publishes_nothing(rig, subscriber, why, telegrams, line_stats):
     before = line_stats()
-    reply = rig.emu.command("line baud=57600")
+    reply = rig.emulator_client.command("line baud=57600")
     assert reply["baud"] == 57600 and reply["inverted"], why([f"line reconfiguration answered {reply}"])
     try:
         rig.play([telegrams["marked_remote"]], interval_ms=0, count=2)
     finally:
-        rig.emu.command("line baud=115200 invert=1")
+        rig.emulator_client.command("line baud=115200 invert=1")
     after = line_stats()
     rig.play([telegrams["good_remote"]], interval_ms=0, count=1)
     expected = expected_values(telegrams["good"])
     subscriber.wait_for_names(expected, timeout=10)
     result = compare(expected, subscriber.values(), times=1)
     problems = list(result.problems)
-    if before is not None and after["framing_errors"] <= before["framing_errors"]:
+    if before is not None and after.framing_errors <= before.framing_errors:
         problems.append("no framing errors on the line at 57600 baud into a 115200 receiver")
     assert not problems, why(problems)
 
 
 def test_bad_commands_are_rejected_and_playing_goes_on(rig, why, telegrams):
     seen = []
-    rig.emu.command(f"play {telegrams['good_remote']} interval_ms=300 count=0",
+    rig.emulator_client.command(f"play {telegrams['good_remote']} interval_ms=300 count=0",
                     on_event=lambda at, m: seen.append(m))
     try:
         for bad, hint in (("fault bogus=1", "unknown fault"), ("play nowhere.p1", "already playing"),
                           ("line baud=fast", "integer"), ("frobnicate", "unknown command")):
             with pytest.raises(EmulatorError, match=hint):
-                rig.emu.command(bad, on_event=lambda at, m: seen.append(m))
-        status = rig.emu.command("status", on_event=lambda at, m: seen.append(m))
+                rig.emulator_client.command(bad, on_event=lambda at, m: seen.append(m))
+        status = rig.emulator_client.command("status", on_event=lambda at, m: seen.append(m))
         assert status["playing"] and status["armed"] == [] and status["baud"] == 115200, why([f"status {status}"])
         before = status["telegrams"]
         # Playing goes on: wait for two more telegrams.
         while sum(m.get("event") == "sent" and m["seq"] > before for m in seen) < 2:
-            at, msg = rig.emu._next(5)
+            at, msg = rig.emulator_client._next(5)
             seen.append(msg)
     finally:
-        rig.emu.command("stop")
+        rig.emulator_client.command("stop")
         while not any(m.get("event") == "done" for m in seen):
-            seen.append(rig.emu._next(5)[1])
+            seen.append(rig.emulator_client._next(5)[1])
 
 
 def test_a_sequence_file_plays_one_telegram_per_slot(rig, subscriber, why, telegrams):

@@ -11,7 +11,7 @@ import statistics
 
 import pytest
 
-from hil.capture_cli import main as captures_main
+from hil.cli.captures import main as captures_main
 from hil.captures import load_index
 from hil.expected import expected_sequence
 from hil.verdict import compare

@@ -29,11 +29,11 @@ def usb(request, rig_kind):
     plugged_out: list[str] = []
 
     def cable(role: str, plugged: bool) -> None:
-        sim.control(cmd="usb", board=role, plugged=plugged)
+        sim.plug(role, plugged)
         plugged_out.append(role) if not plugged else plugged_out.remove(role)
     yield cable
     for role in plugged_out:  # never leave a board unplugged for the next test
-        sim.control(cmd="usb", board=role, plugged=True)
+        sim.plug(role, True)
 
 
 def _replay_once(rig, subscriber, why, capture, expect) -> None:
@@ -62,7 +62,7 @@ def test_bridge_replugged_is_reattached_and_publishes_again(rig, subscriber, why
     _wait_note(rig.bridge, r"^~~ hil: bridge port back as ", since, timeout=10)
     # Powered again, the bridge boots on its own (power-on reset) and connects.
     rig.bridge.expect_line(r"^bridge: mqtt connected", timeout=30, since=since)
-    assert virtual_rig.control(cmd="stats")["resets"]["bridge"][-1] == 0, "expected a power-on reset"
+    assert virtual_rig.board("bridge").reset_causes[-1] == 0, "expected a power-on reset"
     assert rig.bridge.reattaches == reattaches + 1
     assert rig.bridge.device == os.path.realpath(rig.bridge.binding)
     _replay_once(rig, subscriber, why, capture, expect)

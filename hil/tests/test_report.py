@@ -51,9 +51,14 @@ def test_setup_error(broken):
 '''
 
 
+# The report plugin comes with the package (entry point p1hil-report), as for any
+# user; the rig's own plugin (p1hil) is left out: these inner suites need no rig.
+PLUGINS = ("-p", "no:p1hil", "-p", "no:cacheprovider")
+
+
 def _run(pytester, *args):
     pytester.makepyfile(test_inner=INNER)
-    return pytester.runpytest("-p", "hil.report.plugin", "-p", "no:cacheprovider", *args)
+    return pytester.runpytest(*PLUGINS, *args)
 
 
 def test_report_dir_has_junit_data_and_html_with_plots_first(pytester):
@@ -104,7 +109,7 @@ def test_hil_report_renders_a_saved_run_again(pytester):
     out = pytester.path / "out"
     _run(pytester, f"--report-dir={out}", "-k", "overflow")
     (out / "report.html").unlink()
-    from hil.report.cli import main
+    from hil.cli.report import main
 
     assert main(["report", str(out)]) == 0
     html = (out / "report.html").read_text()
@@ -133,14 +138,15 @@ def test_a_report_that_cannot_be_rendered_fails_the_run_loudly(pytester, monkeyp
 def test_a_bad_latency_property_is_noted_not_fatal(pytester):
     pytester.makepyfile(test_bad="def test_bad(record_property):\n    record_property('latency_ms', ['fast'])\n")
     out = pytester.path / "out"
-    result = pytester.runpytest("-p", "hil.report.plugin", "-p", "no:cacheprovider", f"--report-dir={out}")
+    result = pytester.runpytest(*PLUGINS, f"--report-dir={out}")
     result.assert_outcomes(passed=1)
     (test,) = json.loads((out / "data.json").read_text())["tests"]
     assert any(name == "report" and "latency_ms not plotted" in text for name, text in test["properties"])
 
 
-def test_registered_from_a_root_conftest_like_the_suite_does(pytester):
-    pytester.makeconftest('pytest_plugins = ["hil.report.plugin"]\n')
+def test_loaded_from_its_entry_point_with_the_rig_plugin_as_installed(pytester):
+    """No conftest, no -p: pytest finds both plugins through the package's entry
+    points, as in a bridge's own repository."""
     pytester.makepyfile(test_inner=INNER)
     out = pytester.path / "out"
     result = pytester.runpytest("-p", "no:cacheprovider", f"--report-dir={out}", "-k", "latencies or overflow")

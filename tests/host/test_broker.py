@@ -141,14 +141,14 @@ def test_a_wrong_password_is_one_line_naming_the_broker_not_a_timeout(broker, ca
     """paho drops an exception raised in on_connect; the subscriber hands the
     broker's answer over and says it in one line, and so does `hil monitor`."""
     from hil.mqtt import MqttError, Subscriber
-    from hil.usb_cli import main as usb_main
+    from hil.cli.bench import main as bench_main
 
     where = f"MQTT broker {broker.host}:{broker.port}"
     with pytest.raises(MqttError) as e:
         Subscriber(broker.host, broker.port, broker.user, "wrong", "p1").start(timeout=30)
     assert str(e.value) == (f"{where} refused the rig's subscriber: Not authorized "
                             "(check the broker user and password in the rig config)")
-    assert usb_main(["monitor", "--broker-host", broker.host, "--broker-port", str(broker.port),
+    assert bench_main(["monitor", "--broker-host", broker.host, "--broker-port", str(broker.port),
                      "--user", broker.user, "--password", "wrong", "--duration", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.splitlines() == [f"error: {e.value}"]

@@ -1,4 +1,4 @@
-"""hil captures validate / import / anonymise / synthesize (hil/capture_cli.py)."""
+"""hil captures validate / import / anonymise / synthesize (hil/cli/captures.py)."""
 
 import hashlib
 import re
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hil import anonymise, captures, p1, synth
-from hil.capture_cli import main
+from hil.cli.captures import main
 from hil.oracle import expected_values
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"

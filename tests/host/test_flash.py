@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from esp_pylib import serial_reset
 from esptool.logger import EspLog, log
 from esptool.util import FatalError
 
@@ -55,7 +56,7 @@ def timeline(monkeypatch):
         events.append(("sleep", seconds))
 
     events: list = []
-    monkeypatch.setattr(reset_mod.time, "sleep", sleep)
+    monkeypatch.setattr(serial_reset.time, "sleep", sleep)  # esptool's sequences wait there
     return events
 
 
@@ -97,7 +98,7 @@ def test_bootloader_reset_is_esptools_classic_sequence(timeline):
 
 def test_reset_refuses_a_pty(pty_path):
     assert reset_mod.is_virtual(pty_path)
-    with pytest.raises(reset_mod.VirtualBoardError, match=r"control\(cmd='reset', board=ROLE\)"):
+    with pytest.raises(reset_mod.VirtualBoardError, match=r"VirtualRigProcess\.reset\(ROLE\)"):
         reset_mod.hard_reset(FakeSerial(pty_path))
     with pytest.raises(reset_mod.VirtualBoardError):
         reset_mod.reset_port(pty_path)

@@ -1,14 +1,16 @@
 """The host package's layout rules: each `hil` command group is a module of its
-own, wired together only by the command table (hil/cli.py); what they share
-lives in library modules (hil.ui, hil.session, ...), not in each other."""
+own in hil/cli/, wired together only by the command table (hil/cli/__init__.py);
+what they share lives in library modules (hil.cli.ui for output, hil.session,
+hil.rig, ...), not in each other."""
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
 HIL = Path(__file__).resolve().parents[2] / "hil"
-COMMAND_TABLE = HIL / "cli.py"
-COMMAND_MODULES = sorted(p for p in HIL.rglob("*cli.py") if p != COMMAND_TABLE)
+COMMAND_TABLE = HIL / "cli" / "__init__.py"
+SHARED = {"__init__.py", "__main__.py", "ui.py"}
+COMMAND_MODULES = sorted(p for p in (HIL / "cli").glob("*.py") if p.name not in SHARED)
 
 
 def _imported(path: Path) -> set[str]:
@@ -33,7 +35,7 @@ def _module(path: Path) -> str:
 
 
 def test_there_are_command_modules_to_check():
-    assert {p.name for p in COMMAND_MODULES} >= {"adapter_cli.py", "capture_cli.py", "usb_cli.py"}
+    assert {p.name for p in COMMAND_MODULES} >= {"adapter.py", "bench.py", "captures.py", "demo.py", "report.py"}
 
 
 def test_command_modules_do_not_import_each_other():
@@ -45,7 +47,7 @@ def test_command_modules_do_not_import_each_other():
 def test_only_the_command_table_imports_the_command_modules():
     commands = {_module(p) for p in COMMAND_MODULES}
     importers = [(_module(p), sorted(_imported(p) & commands)) for p in HIL.rglob("*.py")
-                 if p != COMMAND_TABLE and p not in COMMAND_MODULES and "tests" not in p.parts]
+                 if p.parent != HIL / "cli" and "tests" not in p.parts]
     assert not [i for i in importers if i[1]], f"library modules importing command modules: {importers}"
 
 

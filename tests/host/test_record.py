@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from hil import p1, synth
 from hil.anonymise import Anonymiser, identifiers
-from hil.capture_cli import cmd_capture, main
+from hil.cli.captures import cmd_capture, main
 from hil.record import Framer, RecordError, record
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hil.report import ReportData, ReportDataError
-from hil.report.cli import main as report_main
+from hil.cli.report import main as report_main
 from hil.report.render import HIST_COLOR, render, split_status_keys
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -55,7 +55,7 @@ def bridge_with(tmp_path):
         boards = [Board(role, sim.ports[role], tmp_path / f"{role}.log").open() for role in ("emulator", "bridge")]
         rig = Rig(*boards, BrokerAccess(broker.host, broker.port, broker.user, broker.password),
                   base_topic="hardening", build_dir=Path(work) / "build",
-                  reset_bridge=lambda: sim.control(cmd="reset", board="bridge"))
+                  reset_bridge=lambda: sim.reset("bridge"))
 
         def deploy(source: str | None = None, config: dict | None = None) -> Board:
             firmware = BRIDGE_FIRMWARE

@@ -1,34 +1,22 @@
 """A frozen image's manifest may take a library from a directory named by a path
 variable, as bridge_firmware/manifest_mqtt_as.py takes mqtt_as.py from
-$(MQTT_AS_DIR): scripts/build-virtual-esp8266 gets it from MICROPY_MANIFEST_<NAME>,
+$(MQTT_AS_DIR): hil/sim/build.py gets it from MICROPY_MANIFEST_<NAME>,
 as MicroPython's own build does, says how to set it when it is missing, and keys
 its image cache on the files there, so a changed library is never run from a
 stale image."""
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "build-virtual-esp8266"
-
-
-def _build_script():
-    loader = importlib.machinery.SourceFileLoader("build_virtual_esp8266", str(SCRIPT))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
+from hil.shipped import BRIDGE_FIRMWARE
+from hil.sim import build
 
 
 def test_the_image_cache_key_covers_the_files_a_manifest_variable_names(tmp_path, monkeypatch):
-    build = _build_script()
     firmware, lib, other = (tmp_path / d for d in ("firmware", "lib", "other"))
     for d in (firmware, lib, other):
         d.mkdir()
@@ -48,7 +36,7 @@ def test_the_image_cache_key_covers_the_files_a_manifest_variable_names(tmp_path
 
 def test_a_missing_manifest_variable_stops_the_build_and_says_what_to_set(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MICROPY_MANIFEST_MQTT_AS_DIR"}
-    r = subprocess.run([sys.executable, str(SCRIPT), "--freeze", str(ROOT / "bridge_firmware" / "manifest_mqtt_as.py")],
+    r = subprocess.run([sys.executable, "-m", "hil.sim.build", "--freeze", str(BRIDGE_FIRMWARE / "manifest_mqtt_as.py")],
                        capture_output=True, text=True, env=env, timeout=120)
     out = r.stdout + r.stderr
     if "no MicroPython source" in out:

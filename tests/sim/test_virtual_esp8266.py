@@ -57,7 +57,7 @@ def board(tmp_path):
                 path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
             log = SerialLog(os.path.realpath(sim.ports["emulator"]))
             logs.append(log)
-            sim.control(cmd="reset", board="emulator")
+            sim.reset("emulator")
             return log
 
         yield run
@@ -328,13 +328,13 @@ def test_the_board_reports_its_heap_without_the_firmwares_help(tmp_path):
         log = SerialLog(os.path.realpath(sim.ports["emulator"]))
         try:
             since = time.monotonic()
-            sim.control(cmd="reset", board="emulator")
+            sim.reset("emulator")
             rest = int(log.wait_for(r"AT REST (\d+)").group(1))
             peak = int(log.wait_for(r"AT PEAK (\d+)").group(1))
             log.wait_for(r"DONE")
         finally:
             log.close()
-        samples = sim.control(cmd="heap", board="emulator", since=since)["samples"]
+        samples = sim.heap_samples("emulator", since=since)
     lows = [low for _t, _free, low, _n in samples if low >= 0]
     assert len(samples) >= 15, f"expected a sample every 100 ms for 2.5 s, got {len(samples)}"
     assert rest - peak >= 12 * 1000, (rest, peak)

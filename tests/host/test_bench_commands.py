@@ -15,7 +15,7 @@ import serial.tools.list_ports
 from rich.console import Console
 from serial.tools.list_ports_common import ListPortInfo
 
-from hil import ui, usb_cli
+from hil.cli import bench, ui
 from hil.broker import Mosquitto
 from hil.sim.process import VirtualRigProcess
 
@@ -27,13 +27,13 @@ CAPTURE = ROOT / "captures" / "sx631_aux_3ph.p1"
 def out(monkeypatch):
     """What the commands print: (stdout, stderr) buffers."""
     stdout, stderr = io.StringIO(), io.StringIO()
-    monkeypatch.setattr(usb_cli, "console", Console(file=stdout, width=220, highlight=False))
+    monkeypatch.setattr(bench, "console", Console(file=stdout, width=220, highlight=False))
     monkeypatch.setattr(ui, "err_console", Console(file=stderr, width=220, highlight=False))
     return stdout, stderr
 
 
 def run(*argv) -> int:
-    return usb_cli.main([str(a) for a in argv])
+    return bench.main([str(a) for a in argv])
 
 
 # --- boards ---
@@ -251,7 +251,7 @@ def test_deploy_catches_a_running_bridge_in_its_boot_window(monkeypatch):
     resets = []
     monkeypatch.setattr(reset, "reset_board", lambda board, wait_for=None: resets.append(wait_for))
     board = Board()
-    usb_cli._open_repl(board, virtual=False)
-    assert board.attempts == 2 and resets == [usb_cli.BOOT_WINDOW_PROMPT]
-    with pytest.raises(BoardError, match=r"control\(cmd='reset'"):
-        usb_cli._open_repl(Board(), virtual=True)
+    bench._open_repl(board, virtual=False)
+    assert board.attempts == 2 and resets == [bench.BOOT_WINDOW_PROMPT]
+    with pytest.raises(BoardError, match=r"VirtualRigProcess\.reset\('bridge'\)"):
+        bench._open_repl(Board(), virtual=True)

@@ -9,7 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .data import ReportData, ReportDataError
+from ..report.data import ReportData, ReportDataError
+from .ui import run_alone
 
 
 def cmd_report(args) -> int:
@@ -23,7 +24,7 @@ def cmd_report(args) -> int:
     except ReportDataError as e:
         print(f"hil report: {e}", file=sys.stderr)
         return 2
-    from .render import render  # matplotlib only when rendering
+    from ..report.render import render  # matplotlib only when rendering
 
     html = render(data, Path(args.out) if args.out else run_dir)
     print(f"hil report: wrote {html}")
@@ -40,11 +41,7 @@ def add_parsers(subparsers) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hil", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return run_alone(add_parsers, __doc__, argv)
 
 
 if __name__ == "__main__":

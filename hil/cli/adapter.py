@@ -14,118 +14,14 @@ error at any of the three bauds. Exit code 0 pass, 1 fail, 2 usage error.
 """
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import dataclass, field
-from typing import Callable
-
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .circuit.spice import Adapter, check, edge_delays, parse_si, si
-from .rig import benchconfig
-from .rig.board import BoardTimeout
-from .session import RigSpec, RigUsageError, open_rig
-from .ui import console
-
-NOMINAL_BAUD = 115200
-BAUD_SPREAD = 0.02
-OK_LINE = r"^bridge: telegram ok"
-ERROR_PREFIXES = {"crc": "bridge: crc error", "truncated": "bridge: truncated", "framing": "bridge: framing"}
-
-
-@dataclass
-class BaudResult:
-    baud: int
-    sent: int
-    ok: int
-    log_errors: dict[str, int]
-
-    @property
-    def errors(self) -> int:
-        return self.sent - self.ok
-
-    @property
-    def error_rate(self) -> float:
-        return self.errors / self.sent if self.sent else 1.0
-
-
-@dataclass
-class AdapterReport:
-    results: list[BaudResult]
-    edge_delays_us: tuple[float, float] | None = None  # (rise, fall) fed to the virtual line
-    status: dict | None = None  # the bridge's retained <base>/status, if any
-    line: dict = field(default_factory=dict)  # virtual line statistics
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.results) and all(r.errors == 0 for r in self.results)
-
-
-def bauds(spread: float = BAUD_SPREAD) -> list[int]:
-    return [NOMINAL_BAUD, round(NOMINAL_BAUD * (1 + spread)), round(NOMINAL_BAUD * (1 - spread))]
-
-
-def configure_sim(sim, adapter: Adapter) -> tuple[float, float]:
-    """Set the virtual line's adapter edge delays from SPICE; returns them in µs."""
-    rise, fall = edge_delays(adapter)
-    rise_us, fall_us = rise * 1e6, fall * 1e6
-    sim.control(cmd="adapter", mode="ok", rise_us=rise_us, fall_us=fall_us)
-    return rise_us, fall_us
-
-
-def _count(lines: list[str]) -> tuple[int, dict[str, int]]:
-    ok = sum(1 for line in lines if line.startswith("bridge: telegram ok"))
-    errors = {k: sum(1 for line in lines if line.startswith(p)) for k, p in ERROR_PREFIXES.items()}
-    return ok, errors
-
-
-def run_check(rig, capture: bytes, telegrams: int, *, spread: float = BAUD_SPREAD,
-              on_progress: Callable[[str, int, int], None] = lambda label, done, total: None,
-              settle_s: float = 3.0) -> list[BaudResult]:
-    """Play `telegrams` copies of `capture` back to back at each baud; count
-    the bridge's verdicts. The emulator's baud is back at 115200 afterwards."""
-    remote = rig.upload_capture("adapter-check.p1", capture)
-    results = []
-    try:
-        for baud in bauds(spread):
-            label = f"{baud} baud"
-            rig.emu.command(f"line baud={baud} invert=1")
-            since = rig.bridge.mark()
-            done = [0]
-
-            def sent(record, label=label) -> None:
-                done[0] += 1
-                on_progress(label, done[0], telegrams)
-
-            on_progress(label, 0, telegrams)
-            rig.play([remote], interval_ms=0, count=telegrams, on_sent=sent,
-                     timeout=30 + telegrams * (len(capture) * 10 / baud + 0.3))
-            try:  # the last telegrams are still in the bridge's hands
-                rig.bridge.expect_lines(OK_LINE, telegrams, settle_s, since=since)
-            except BoardTimeout:
-                pass  # some went bad: count what came
-            ok, errors = _count(list(rig.bridge.log.lines[since:]))
-            results.append(BaudResult(baud, done[0], min(ok, done[0]), errors))
-    finally:
-        rig.emu.command(f"line baud={NOMINAL_BAUD} invert=1")
-    return results
-
-
-def read_status(host: str, port: int, user: str, password: str, base_topic: str, timeout: float = 2.0) -> dict | None:
-    """The bridge's retained `<base>/status` JSON, or None."""
-    from .mqtt import MqttError, Subscriber
-    try:
-        with Subscriber(host, port, user, password, base_topic) as sub:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                for m in reversed(sub.messages):
-                    if m.topic == f"{base_topic}/status":
-                        return json.loads(m.payload)
-                time.sleep(0.05)
-    except (OSError, ValueError, MqttError) as e:  # the status is extra information: say so, go on
-        console.print(f"[yellow]no bridge status read: {type(e).__name__}: {e}")
-    return None
+from ..circuit.spice import Adapter, check, parse_si
+from ..rig import benchconfig
+from ..rig.adapter_check import BAUD_SPREAD, AdapterReport, check_adapter
+from ..session import RigSpec, RigUsageError, open_rig
+from .ui import console, run_alone
 
 
 # --- rig bring-up: hil.session.open_rig, from this command's options ----------------------
@@ -156,7 +52,7 @@ def _adapter(args) -> Adapter:
 
 
 def _capture(name: str | None) -> bytes:
-    from .captures import load_index
+    from ..captures import load_index
     caps = load_index()
     pick = next((c for c in caps if (name is None and c.file.startswith("sx631")) or c.file == name), None)
     if pick is None:
@@ -178,43 +74,14 @@ def print_report(report: AdapterReport, adapter: Adapter | None) -> None:
     if report.line:
         console.print(f"virtual line: {report.line.get('framing_errors', 0)} framing errors, "
                       f"{report.line.get('bytes_sent', 0)} bytes sent, {report.line.get('bytes_received', 0)} received")
+    if report.status_missing:
+        console.print(f"[yellow]no bridge status read: {report.status_missing}")
     if report.status:
         keys = ("telegrams_ok", "crc_errors", "truncated", "framing", "garbage", "overlong", "uptime_s")
         console.print("bridge status: " + ", ".join(f"{k}={report.status[k]}" for k in keys if k in report.status))
     verdict = "[green]PASS[/]: no telegram lost at 115200 baud ±2 %" if report.passed else \
         "[red]FAIL[/]: telegrams were lost; see the error rate per baud"
     console.print(verdict)
-
-
-def check_adapter(rig, broker, telegrams: int, capture: bytes, *, sim=None, adapter: Adapter | None = None,
-                  spread: float = BAUD_SPREAD) -> AdapterReport:
-    """The whole check on a running rig. On the virtual rig (`sim`, a
-    VirtualRigProcess) the line takes `adapter`'s SPICE edge delays for the
-    run and is set back to an ideal adapter afterwards."""
-    if (sim is None) != (adapter is None):
-        raise ValueError("give both sim and adapter (virtual rig) or neither (real boards)")
-    delays = configure_sim(sim, adapter) if adapter is not None else None
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        tasks: dict[str, int] = {}
-
-        def on_progress(label: str, done: int, total: int) -> None:
-            if label not in tasks:
-                tasks[label] = bar.add_task(label, total=total)
-            bar.update(tasks[label], completed=done)
-
-        before = sim.control(cmd="stats")["line"] if sim is not None else {}
-        try:
-            results = run_check(rig, capture, telegrams, spread=spread, on_progress=on_progress)
-        finally:
-            if sim is not None:
-                after = sim.control(cmd="stats")["line"]
-                sim.control(cmd="adapter", mode="ok", rise_us=0, fall_us=0)
-    line = {}
-    if sim is not None:
-        line = {k: after[k] - before.get(k, 0) for k in ("framing_errors", "bytes_sent", "bytes_received")}
-    status = read_status(broker.host, broker.port, broker.user, broker.password, rig.base_topic)
-    return AdapterReport(results, delays, status, line)
 
 
 def cmd_adapter_check(args) -> int:
@@ -232,9 +99,18 @@ def cmd_adapter_check(args) -> int:
                       f"fall {timing.fall_time * 1e9:.0f} ns, TX→RX rising {timing.rise_delay * 1e6:.2f} µs, "
                       f"falling {timing.fall_delay * 1e6:.2f} µs; {timing.reason()}")
     try:
-        with open_rig(_rig_spec(args, sim), progress) as session:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with open_rig(_rig_spec(args, sim), progress) as session, \
+                Progress(*columns, console=console, transient=True) as bar:
+            tasks: dict[str, int] = {}
+
+            def on_progress(label: str, done: int, total: int) -> None:
+                if label not in tasks:
+                    tasks[label] = bar.add_task(label, total=total)
+                bar.update(tasks[label], completed=done)
+
             report = check_adapter(session.rig, session.broker, args.telegrams, capture, spread=args.spread,
-                                   sim=session.sim, adapter=adapter if sim else None)
+                                   sim=session.sim, adapter=adapter if sim else None, on_progress=on_progress)
     except (UsageError, RigUsageError) as e:
         console.print(f"[red]{e}")
         return 2
@@ -264,11 +140,7 @@ def add_parsers(subparsers) -> None:
 
 
 def main(argv=None) -> int:
-    import argparse
-    parser = argparse.ArgumentParser(prog="hil")
-    add_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return run_alone(add_parsers, __doc__, argv)
 
 
 if __name__ == "__main__":

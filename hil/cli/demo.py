@@ -1,21 +1,14 @@
-"""The `hil` command: run the rig from a terminal.
+"""`hil demo` and `hil sim`: the virtual rig from a terminal.
 
     hil demo       replay captures through the virtual rig and watch MQTT live
     hil sim        start the virtual rig and print its ports until Ctrl-C
-    hil captures   validate, import, anonymise, synthesize, upload captures
-    hil capture    record telegrams from a real meter through a USB-UART adapter
-    hil boards | flash | deploy | play | monitor   work with real boards
-    hil adapter-check   error rate through the P1 adapter (virtual: from component values)
-    hil report     render a test run's report again from its saved data
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
 import statistics
-import sys
 import threading
 import time
 from decimal import Decimal
@@ -24,14 +17,12 @@ from pathlib import Path
 from rich.live import Live
 from rich.table import Table
 
-from . import adapter_cli, capture_cli, usb_cli
-from .captures import CaptureError, load_index, usable_capture
-from .mqtt import Subscriber
-from .report import cli as report_cli
+from ..captures import CaptureError, load_index, usable_capture
+from ..mqtt import Subscriber
 from .ui import console, fail
-from .expected import EXPECT, expected_sequence, matches
-from .verdict import compare
-from .sim.line import telegram_spans
+from ..expected import EXPECT, expected_sequence, matches
+from ..verdict import compare
+from ..sim.line import telegram_spans
 
 
 
@@ -66,15 +57,15 @@ def _demo_captures(choice: str | None) -> list[tuple[str, bytes]]:
 
 
 def cmd_demo(args) -> int:
-    from .rig.rig import RigError
-    from .session import RigSpec, check_template, open_rig
+    from ..rig.rig import RigError
+    from ..session import RigSpec, check_template, open_rig
 
     try:
         captures = _demo_captures(args.capture)
     except CaptureError as e:
         return fail(str(e))
     summary = {"sent": 0, "received": 0, "values": 0, "matched": 0, "latency": []}
-    from .sim.model import describe_rig
+    from ..sim.model import describe_rig
 
     for line in describe_rig("sim"):
         console.print(f"[cyan]…[/] {line.strip()}")
@@ -131,7 +122,7 @@ def cmd_demo(args) -> int:
                         time.sleep(0.1)  # screen refresh pace, not synchronisation
                     player.join()
                 by_name = sub.values()
-                spans = telegram_spans(rig.sim.control(cmd="stats")["line"]["bursts"], [t.nbytes for t in sent])
+                spans = telegram_spans(rig.sim.line().bursts, [t.nbytes for t in sent])
                 for i, (_s, end) in enumerate(spans or []):
                     names = telegrams[i % len(telegrams)]
                     arrivals = [by_name[n][i].at for n in names if len(by_name.get(n, [])) > i]
@@ -155,7 +146,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_sim(args) -> int:
-    from .sim.process import VirtualRigProcess
+    from ..sim.process import VirtualRigProcess
 
     with VirtualRigProcess(args.workdir) as sim:
         console.print_json(json.dumps({"ports": sim.ports, "control": sim.control_path}))
@@ -169,9 +160,8 @@ def cmd_sim(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hil", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_parsers(sub) -> None:
+    """Add `demo` and `sim` to an argparse subparsers object."""
     demo = sub.add_parser("demo", help="replay captures through the virtual rig, show MQTT values live")
     demo.add_argument("--count", type=int, default=3,
                       help="times through each capture (default 3); a capture may hold a sequence of telegrams")
@@ -190,13 +180,3 @@ def main(argv=None) -> int:
     sim = sub.add_parser("sim", help="start the virtual rig and print its ports until Ctrl-C")
     sim.add_argument("--workdir", help="directory for the boards' flash (default: a temporary one)")
     sim.set_defaults(func=cmd_sim)
-    capture_cli.add_parsers(sub)
-    usb_cli.add_parsers(sub)
-    adapter_cli.add_parsers(sub)
-    report_cli.add_parsers(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

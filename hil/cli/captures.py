@@ -7,8 +7,8 @@
     hil captures upload FILE --port PORT               copy to the emulator's flash
     hil capture --port PORT [--count N] [--out FILE]   record a real meter via USB-UART
 
-hil/cli.py wires these in with :func:`add_parsers`; :func:`main` runs them alone
-(``python -m hil.capture_cli captures validate ...``). Every command returns an
+hil/cli/__init__.py wires these in with :func:`add_parsers`; :func:`main` runs them alone
+(``python -m hil.cli.captures captures validate ...``). Every command returns an
 exit code: 0 clean, 1 a problem with the data, 2 a usage or environment error.
 """
 from __future__ import annotations
@@ -25,9 +25,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import captures as library
-from . import record as record_module
-from .ui import console, err_console, fail as _fail
+from .. import captures as library
+from .. import record as record_module
+from .ui import console, err_console, fail as _fail, run_alone
 
 
 
@@ -93,7 +93,7 @@ def cmd_import(args) -> int:
         _print_report(report)
         return _fail(f"{src} does not validate; nothing imported", 1)
     if not args.anonymise:
-        from .anonymise import identifiers
+        from ..anonymise import identifiers
         found = sorted({i.decode("latin-1") for t in library.p1.split_telegrams(src.read_bytes())
                         for i in identifiers(t)})
         err_console.print("[yellow]warning:[/] importing without --anonymise keeps the meter's identifiers "
@@ -113,7 +113,7 @@ def cmd_import(args) -> int:
 # --- anonymise ---
 
 def cmd_anonymise(args) -> int:
-    from .anonymise import AnonymiseError, Anonymiser
+    from ..anonymise import AnonymiseError, Anonymiser
 
     src, dst = Path(args.input), Path(args.output)
     if dst.exists() and not args.force:
@@ -139,7 +139,7 @@ def cmd_anonymise(args) -> int:
 # --- synthesize ---
 
 def cmd_synthesize(args) -> int:
-    from .synth import SynthError, synthesize
+    from ..synth import SynthError, synthesize
 
     src, dst = Path(args.template), Path(args.output)
     if dst.exists() and not args.force:
@@ -166,8 +166,8 @@ def cmd_synthesize(args) -> int:
 # --- upload ---
 
 def cmd_upload(args) -> int:
-    from .rig.board import Board, BoardError
-    from .rig.emulator import put_capture
+    from ..rig.board import Board, BoardError
+    from ..rig.emulator import put_capture
 
     src = Path(args.file)
     try:
@@ -222,12 +222,12 @@ def _graceful_sigint(stop: threading.Event):
 
 
 def cmd_capture(args, stop: threading.Event | None = None) -> int:
-    from .record import RecordError, open_port, record
+    from ..record import RecordError, open_port, record
 
     out = Path(args.out or datetime.datetime.now().strftime("capture-%Y%m%d-%H%M%S.p1"))
     anonymiser = None
     if args.anonymise:
-        from .anonymise import Anonymiser
+        from ..anonymise import Anonymiser
         anonymiser = Anonymiser(args.seed)
     stop = stop or threading.Event()
     try:
@@ -330,11 +330,7 @@ def add_parsers(subparsers) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hil", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return run_alone(add_parsers, __doc__, argv)
 
 
 if __name__ == "__main__":

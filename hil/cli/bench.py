@@ -42,10 +42,11 @@ from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColu
                            TimeElapsedColumn)
 from rich.table import Table
 
-from .rig import benchconfig, discover
-from .shipped import BRIDGE_FIRMWARE, METER_EMULATOR
-from .ui import console, fail as _fail, warn as _warn
-from .rig.flash import DEFAULT_BAUD, DOWNLOAD_URL
+from ..rig import benchconfig, discover
+from ..rig.rig import bridge_config as rig_bridge_config
+from ..shipped import BRIDGE_FIRMWARE, METER_EMULATOR
+from .ui import console, fail as _fail, warn as _warn, run_alone
+from ..rig.flash import DEFAULT_BAUD, DOWNLOAD_URL
 
 
 FIRMWARE = {"emulator": METER_EMULATOR, "bridge": BRIDGE_FIRMWARE}
@@ -126,7 +127,7 @@ def cmd_boards(args) -> int:
 # --- flash ---
 
 def cmd_flash(args) -> int:
-    from .rig.flash import FlashError, FlashPlan, flash
+    from ..rig.flash import FlashError, FlashPlan, flash
 
     try:
         cfg = load_rig_config(args.rig_config)
@@ -176,16 +177,9 @@ def bridge_config(cfg: dict, args) -> dict:
     if not broker.get("host"):
         raise UsageError("the bridge needs the broker's address as the board sees it (this PC's LAN address): "
                          "--broker-host or \"broker\": {\"host\": ...} in the rig config")
-    out = {
-        "wifi": {"ssid": wifi["ssid"], "password": wifi.get("password", "")},
-        "mqtt": {"host": broker["host"], "port": int(broker.get("port", 1883))},
-        "base_topic": args.base_topic or cfg.get("base_topic", "p1"),
-    }
-    if broker.get("user"):
-        out["mqtt"]["user"] = broker["user"]
-        out["mqtt"]["password"] = broker.get("password", "")
-    out.update(cfg.get("bridge") or {})
-    return out
+    return rig_bridge_config((wifi["ssid"], wifi.get("password", "")), broker["host"], broker.get("port", 1883),
+                             args.base_topic or cfg.get("base_topic", "p1"), broker.get("user"), broker.get("password"),
+                             **(cfg.get("bridge") or {}))
 
 
 def check_bridge_config(firmware: Path, config: dict) -> list[str]:
@@ -203,8 +197,8 @@ def check_bridge_config(firmware: Path, config: dict) -> list[str]:
 def _open_repl(board, virtual: bool) -> None:
     """The raw REPL; a running bridge has detached its REPL, so a real board
     gets a hard reset (DTR/RTS) and is caught in its boot window."""
-    from .rig.board import BoardError
-    from .rig.reset import reset_board
+    from ..rig.board import BoardError
+    from ..rig.reset import reset_board
 
     try:
         board.enter_raw_repl()
@@ -212,17 +206,17 @@ def _open_repl(board, virtual: bool) -> None:
     except BoardError as first:
         if virtual:
             raise BoardError(f"{first}\nA virtual board whose firmware runs detached: reset it through the "
-                             "virtual rig's control socket (VirtualRigProcess.control(cmd='reset', "
-                             f"board={board.role!r})) and deploy again within its boot window") from first
+                             "virtual rig's control socket (VirtualRigProcess.reset("
+                             f"{board.role!r})) and deploy again within its boot window") from first
     reset_board(board, wait_for=BOOT_WINDOW_PROMPT)
     board.take_boot_window()
 
 
 def cmd_deploy(args) -> int:
-    from .rig.board import Board, BoardError
-    from .rig.emulator import EmulatorClient
-    from .rig.firmware import FirmwareError, arch_for_port, build, deploy_romfs
-    from .rig.reset import ResetError, is_virtual
+    from ..rig.board import Board, BoardError
+    from ..rig.emulator import EmulatorClient
+    from ..rig.firmware import FirmwareError, arch_for_port, build, deploy_romfs
+    from ..rig.reset import ResetError, is_virtual
 
     in_romfs = []
     try:
@@ -298,9 +292,9 @@ def cmd_deploy(args) -> int:
 # --- play ---
 
 def cmd_play(args) -> int:
-    from . import captures as library
-    from .rig.board import Board, BoardError, BoardExecError
-    from .rig.emulator import EmulatorClient, put_capture
+    from .. import captures as library
+    from ..rig.board import Board, BoardError, BoardExecError
+    from ..rig.emulator import EmulatorClient, put_capture
 
     src = Path(args.file)
     try:
@@ -379,7 +373,7 @@ class _LatestValues:
 
 
 def _subscriber(host, port, user, password, base_topic, latest: _LatestValues):
-    from .mqtt import Subscriber
+    from ..mqtt import Subscriber
 
     class LatestSubscriber(Subscriber):
         def _on_message(self, client, userdata, msg):
@@ -424,7 +418,7 @@ def monitor_view(base_topic: str, latest: dict[str, tuple[str, float, int, bool]
 def cmd_monitor(args, stop: threading.Event | None = None) -> int:
     from rich.live import Live
 
-    from .mqtt import MqttError
+    from ..mqtt import MqttError
 
     try:
         cfg = load_rig_config(args.rig_config)
@@ -547,10 +541,7 @@ def add_parsers(subparsers) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hil", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return run_alone(add_parsers, __doc__, argv)
 
 
 if __name__ == "__main__":

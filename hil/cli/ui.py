@@ -1,8 +1,11 @@
 """What every `hil` command shows the user: one console for output, one for
 errors (stderr, never wrapped, so an error is one line), and how a command
 fails or warns. Exit codes: 0 clean, 1 a problem with what was checked, 2 a
-usage or environment error."""
+usage or environment error. run_alone() runs one command group without the others."""
 from __future__ import annotations
+
+import argparse
+from typing import Callable
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,3 +22,13 @@ def fail(message: str, code: int = 2) -> int:
 
 def warn(message: str) -> None:
     err_console.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def run_alone(add_parsers: Callable, description: str, argv=None) -> int:
+    """One command group on its own (`python -m hil.cli.captures ...`, and the
+    tests): its parsers only, the same exit codes as `hil`."""
+    parser = argparse.ArgumentParser(prog="hil", description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_parsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
