@@ -13,7 +13,7 @@ flight; the child runs the reader's modules as deployed (precompiled by mpy-cros
 for the board's native arch) and is restarted, and the case counted, if it dies or
 hangs.
 
-The oracle is tests/bridge/test_reader_properties.py's (hil.p1's CRC16 and COSEM
+The oracle is tests/bridge/test_reader_properties.py's (hil.p1.framing's CRC16 and COSEM
 parser, slots named from the literal obis.TABLE), never the firmware's code.
 Must be 0, else exit status 1: commits whose values are not exactly those of a
 CRC-valid telegram in the stream (in stream order), and exceptions out of
@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "tests" / "bridge"))  # ahead of ROOT: its conftes
 import test_reader_properties as prop  # noqa: E402  (the oracle; its streams' ingredients)
 from firmware_set import precompile  # noqa: E402  (bench/firmware_set.py)
 
-from hil import p1  # noqa: E402
+from hil.p1 import framing as p1  # noqa: E402
 from hil.sim.model import board_model  # noqa: E402
 
 CHILD = Path(__file__).resolve().parent / "fuzz_child.py"
@@ -62,7 +62,7 @@ VALID_CACHE = 50_000  # CRC-valid telegram bodies whose values the oracle rememb
 
 
 def fast_crc16():
-    """CRC16/ARC taking two bytes per step, checked against hil.p1's (dsmr-parser's).
+    """CRC16/ARC taking two bytes per step, checked against hil.p1.framing's (dsmr-parser's).
 
     The state is 16 bits wide, so one lookup in a 65,536-entry table (the byte-wise
     step run twice from state x with zero bytes) does two bytes: a quarter of the

@@ -7,7 +7,7 @@ pytest collects the HIL suite shipped in hil/tests.
 
 `--rig sim` (default) brings up the virtual rig: two virtual ESP8266 boards
 behind ptys and the P1 line model. `--rig usb` drives two real boards on
-`--emulator-port` and `--bridge-port`. Either way hil.session.open_rig starts
+`--emulator-port` and `--bridge-port`. Either way hil.rig.session.open_rig starts
 a real mosquitto, deploys both firmwares over the boards' serial ports and
 tears everything down.
 """
@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from hil.expected import EXPECT
-from hil.mqtt import Subscriber
+from .oracle.expected import EXPECT
+from .rig.mqtt import Subscriber
 from hil.rig import benchconfig
 from hil.rig.firmware import FirmwareError, frozen_manifest
 from hil.rig.rig import BRIDGE_FIRMWARE, RigError
-from hil.session import ROLES, RigSpec, RigUsageError, board_ports, check_template, open_rig
+from .rig.session import ROLES, RigSpec, RigUsageError, board_ports, check_template, open_rig
 from hil.sim.model import describe_rig
 
 BYO_DOC = "docs/bring-your-own-bridge.md"
@@ -82,7 +82,7 @@ def _has_tests(config) -> bool:
 
 
 def rig_spec(config, rig_config: dict) -> RigSpec:
-    """The rig the options ask for (hil.session.open_rig brings it up)."""
+    """The rig the options ask for (hil.rig.session.open_rig brings it up)."""
     wifi = rig_config.get("wifi")
     template = config.getoption("--bridge-config")
     return RigSpec(
@@ -176,13 +176,13 @@ def rig_kind(pytestconfig) -> str:
 
 @pytest.fixture(scope="session")
 def expect(pytestconfig) -> str:
-    """--expect: which names the bridge is held to (hil.expected.EXPECT)."""
+    """--expect: which names the bridge is held to (hil.oracle.expected.EXPECT)."""
     return pytestconfig.getoption("--expect")
 
 
 @pytest.fixture(scope="session")
 def rig_session(pytestconfig, tmp_path_factory):
-    """The whole rig, brought up once (hil.session.open_rig)."""
+    """The whole rig, brought up once (hil.rig.session.open_rig)."""
     spec = rig_spec(pytestconfig, _load_rig_config(pytestconfig))
     spec.workdir = tmp_path_factory.mktemp("rig")
     try:

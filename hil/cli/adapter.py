@@ -20,11 +20,11 @@ from rich.table import Table
 from ..circuit.spice import Adapter, check, parse_si
 from ..rig import benchconfig
 from ..rig.adapter_check import BAUD_SPREAD, AdapterReport, check_adapter
-from ..session import RigSpec, RigUsageError, open_rig
+from ..rig.session import RigSpec, RigUsageError, open_rig
 from .ui import console, run_alone
 
 
-# --- rig bring-up: hil.session.open_rig, from this command's options ----------------------
+# --- rig bring-up: hil.rig.session.open_rig, from this command's options ----------------------
 def _rig_spec(args, sim: bool) -> RigSpec:
     """The rig to bring up: the virtual one, or the boards and broker of the rig config."""
     if sim:
@@ -52,7 +52,7 @@ def _adapter(args) -> Adapter:
 
 
 def _capture(name: str | None) -> bytes:
-    from ..captures import load_index
+    from ..p1.captures import load_index
     caps = load_index()
     pick = next((c for c in caps if (name is None and c.file.startswith("sx631")) or c.file == name), None)
     if pick is None:

@@ -206,7 +206,7 @@ def _open_repl(board, virtual: bool) -> None:
     except BoardError as first:
         if virtual:
             raise BoardError(f"{first}\nA virtual board whose firmware runs detached: reset it through the "
-                             "virtual rig's control socket (VirtualRigProcess.reset("
+                             "virtual rig's control socket (VirtualRig.reset("
                              f"{board.role!r})) and deploy again within its boot window") from first
     reset_board(board, wait_for=BOOT_WINDOW_PROMPT)
     board.take_boot_window()
@@ -292,7 +292,7 @@ def cmd_deploy(args) -> int:
 # --- play ---
 
 def cmd_play(args) -> int:
-    from .. import captures as library
+    from ..p1 import captures as library
     from ..rig.board import Board, BoardError, BoardExecError
     from ..rig.emulator import EmulatorClient, put_capture
 
@@ -373,7 +373,7 @@ class _LatestValues:
 
 
 def _subscriber(host, port, user, password, base_topic, latest: _LatestValues):
-    from ..mqtt import Subscriber
+    from ..rig.mqtt import Subscriber
 
     class LatestSubscriber(Subscriber):
         def _on_message(self, client, userdata, msg):
@@ -418,7 +418,7 @@ def monitor_view(base_topic: str, latest: dict[str, tuple[str, float, int, bool]
 def cmd_monitor(args, stop: threading.Event | None = None) -> int:
     from rich.live import Live
 
-    from ..mqtt import MqttError
+    from ..rig.mqtt import MqttError
 
     try:
         cfg = load_rig_config(args.rig_config)

@@ -25,8 +25,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .. import captures as library
-from .. import record as record_module
+from ..p1 import captures as library
+from ..p1 import record as record_module
 from .ui import console, err_console, fail as _fail, run_alone
 
 
@@ -93,7 +93,7 @@ def cmd_import(args) -> int:
         _print_report(report)
         return _fail(f"{src} does not validate; nothing imported", 1)
     if not args.anonymise:
-        from ..anonymise import identifiers
+        from ..p1.anonymise import identifiers
         found = sorted({i.decode("latin-1") for t in library.p1.split_telegrams(src.read_bytes())
                         for i in identifiers(t)})
         err_console.print("[yellow]warning:[/] importing without --anonymise keeps the meter's identifiers "
@@ -113,7 +113,7 @@ def cmd_import(args) -> int:
 # --- anonymise ---
 
 def cmd_anonymise(args) -> int:
-    from ..anonymise import AnonymiseError, Anonymiser
+    from ..p1.anonymise import AnonymiseError, Anonymiser
 
     src, dst = Path(args.input), Path(args.output)
     if dst.exists() and not args.force:
@@ -139,7 +139,7 @@ def cmd_anonymise(args) -> int:
 # --- synthesize ---
 
 def cmd_synthesize(args) -> int:
-    from ..synth import SynthError, synthesize
+    from ..p1.synth import SynthError, synthesize
 
     src, dst = Path(args.template), Path(args.output)
     if dst.exists() and not args.force:
@@ -159,7 +159,7 @@ def cmd_synthesize(args) -> int:
     console.print(f"[green]synthesized[/] {len(telegrams)} telegrams, {len(data)} bytes → {escape(str(dst))} "
                   f"({first.clock} … {last.clock}, seed {args.seed})")
     if not report.ok:
-        return _fail("the sequence does not validate (a bug in hil.synth): run `hil captures validate`", 1)
+        return _fail("the sequence does not validate (a bug in hil.p1.synth): run `hil captures validate`", 1)
     return 0
 
 
@@ -222,12 +222,12 @@ def _graceful_sigint(stop: threading.Event):
 
 
 def cmd_capture(args, stop: threading.Event | None = None) -> int:
-    from ..record import RecordError, open_port, record
+    from ..p1.record import RecordError, open_port, record
 
     out = Path(args.out or datetime.datetime.now().strftime("capture-%Y%m%d-%H%M%S.p1"))
     anonymiser = None
     if args.anonymise:
-        from ..anonymise import Anonymiser
+        from ..p1.anonymise import Anonymiser
         anonymiser = Anonymiser(args.seed)
     stop = stop or threading.Event()
     try:

@@ -17,11 +17,11 @@ from pathlib import Path
 from rich.live import Live
 from rich.table import Table
 
-from ..captures import CaptureError, load_index, usable_capture
-from ..mqtt import Subscriber
+from ..p1.captures import CaptureError, load_index, usable_capture
+from ..rig.mqtt import Subscriber
 from .ui import console, fail
-from ..expected import EXPECT, expected_sequence, matches
-from ..verdict import compare
+from ..oracle.expected import EXPECT, expected_sequence, matches
+from ..oracle.verdict import compare
 from ..sim.line import telegram_spans
 
 
@@ -58,7 +58,7 @@ def _demo_captures(choice: str | None) -> list[tuple[str, bytes]]:
 
 def cmd_demo(args) -> int:
     from ..rig.rig import RigError
-    from ..session import RigSpec, check_template, open_rig
+    from ..rig.session import RigSpec, check_template, open_rig
 
     try:
         captures = _demo_captures(args.capture)
@@ -146,9 +146,9 @@ def cmd_demo(args) -> int:
 
 
 def cmd_sim(args) -> int:
-    from ..sim.process import VirtualRigProcess
+    from ..sim.process import VirtualRig
 
-    with VirtualRigProcess(args.workdir) as sim:
+    with VirtualRig(args.workdir) as sim:
         console.print_json(json.dumps({"ports": sim.ports, "control": sim.control_path}))
         console.print("virtual rig running; Ctrl-C to stop")
         stop = threading.Event()

@@ -101,7 +101,7 @@ def read_status(host: str, port: int, user: str, password: str, base_topic: str,
                 timeout: float = 2.0) -> tuple[dict | None, str]:
     """The bridge's retained `<base>/status` JSON (None if it has none), and
     why it could not be read ("" when it was): the status is extra information."""
-    from ..mqtt import MqttError, Subscriber
+    from .mqtt import MqttError, Subscriber
     try:
         with Subscriber(host, port, user, password, base_topic) as sub:
             if sub.wait_for(lambda msgs: any(m.name == "status" for m in msgs), timeout):
@@ -111,12 +111,12 @@ def read_status(host: str, port: int, user: str, password: str, base_topic: str,
         return None, f"{type(e).__name__}: {e}"
 
 
-# --- rig bring-up: hil.session.open_rig, from this command's options ----------------------
+# --- rig bring-up: hil.rig.session.open_rig, from this command's options ----------------------
 def check_adapter(rig, broker, telegrams: int, capture: bytes, *, sim=None, adapter: Adapter | None = None,
                   spread: float = BAUD_SPREAD,
                   on_progress: Callable[[str, int, int], None] = lambda label, done, total: None) -> AdapterReport:
     """The whole check on a running rig. On the virtual rig (`sim`, a
-    VirtualRigProcess) the line takes `adapter`'s SPICE edge delays for the
+    VirtualRig) the line takes `adapter`'s SPICE edge delays for the
     run and is set back to an ideal adapter afterwards."""
     if (sim is None) != (adapter is None):
         raise ValueError("give both sim and adapter (virtual rig) or neither (real boards)")

@@ -16,7 +16,7 @@ a hard reset (a port may open with DTR asserted), and resets through a port
 another object already holds.
 
 Virtual boards are ptys: they have no modem lines. They are reset through
-the virtual rig's control socket, ``VirtualRigProcess.reset(ROLE)``; asking
+the virtual rig's control socket, ``VirtualRig.reset(ROLE)``; asking
 this module to reset one is an error that says so.
 """
 from __future__ import annotations
@@ -56,7 +56,7 @@ def refuse_virtual(port: str, what: str = "reset") -> None:
     if is_virtual(port):
         raise VirtualBoardError(
             f"{port} is a pty (a virtual board): it has no DTR/RTS lines to {what} with. Reset a virtual board "
-            "through the virtual rig's control socket: VirtualRigProcess.reset(ROLE)")
+            "through the virtual rig's control socket: VirtualRig.reset(ROLE)")
 
 
 def _port_name(port) -> str:

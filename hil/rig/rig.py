@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
-from ..p1 import split_telegrams
+from ..p1.framing import split_telegrams
 from ..shipped import BRIDGE_FIRMWARE, METER_EMULATOR
 from .firmware import FirmwareError, arch_for_port, build as build_firmware, deploy_romfs
 from .board import Board, BoardError, BoardTimeout
@@ -61,7 +61,7 @@ class BrokerAccess:
 
 
 class BrokerLog(Protocol):
-    """The broker's own record of its clients (hil.broker.Mosquitto is one)."""
+    """The broker's own record of its clients (hil.rig.broker.Mosquitto is one)."""
 
     def log_mark(self) -> int: ...
 

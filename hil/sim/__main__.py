@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 from .model import BRIDGE_FREE_AT_MAIN
-from .rig import VirtualRig
+from .rig import VirtualRigServer
 
 
 async def _main(args) -> None:
-    rig = VirtualRig(Path(args.workdir), bridge_free_at_main=args.bridge_free_at_main,
+    rig = VirtualRigServer(Path(args.workdir), bridge_free_at_main=args.bridge_free_at_main,
                      bridge_frozen=args.bridge_frozen)
     await rig.start()
     stop = asyncio.Event()

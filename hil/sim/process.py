@@ -67,7 +67,11 @@ class RigStats:
     boards: dict[str, BoardState]  # by role
 
 
-class VirtualRigProcess:
+class VirtualRig:
+    """The host's handle on the virtual rig: starts `python -m hil.sim` (the
+    rig's own process, hil.sim.rig.VirtualRigServer), gives its two boards'
+    ports and asks it, through its control socket, what tests and commands need."""
+
     def __init__(self, workdir: Path | None = None, bridge_free_at_main: int | None = None,
                  bridge_frozen: Path | None = None, bridge_path_vars: dict[str, Path] | None = None):
         """bridge_frozen: the manifest frozen into the bridge board's image;
@@ -83,13 +87,13 @@ class VirtualRigProcess:
         self.flash: dict[str, Path] = {}
         self.control_path = ""
 
-    def __enter__(self) -> "VirtualRigProcess":
+    def __enter__(self) -> "VirtualRig":
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start(self, timeout: float = 60) -> "VirtualRigProcess":
+    def start(self, timeout: float = 60) -> "VirtualRig":
         cmd = [sys.executable, "-m", "hil.sim", str(self.workdir)]
         if self.bridge_free_at_main is not None:
             cmd += ["--bridge-free-at-main", str(self.bridge_free_at_main)]
@@ -154,7 +158,7 @@ class VirtualRigProcess:
 
     def heap_samples(self, role: str, since: float = 0.0) -> list[tuple]:
         """(host time, free heap, lowest free after a collection since the sample before or -1,
-        collections) as the board's HAL reported them (hil.outside.HeapTrace reads them)."""
+        collections) as the board's HAL reported them (hil.oracle.outside.HeapTrace reads them)."""
         return [tuple(x) for x in self._control(cmd="heap", board=role, since=since)["samples"]]
 
     def _control(self, **msg) -> dict:

@@ -41,7 +41,10 @@ class _Uart:
         return self.delivered - self.consumed
 
 
-class VirtualRig:
+class VirtualRigServer:
+    """The virtual rig inside its own process: both boards, the P1 line, the
+    LAN and the control socket the host's hil.sim.process.VirtualRig talks to."""
+
     def __init__(self, workdir: Path, bridge_free_at_main: int = BRIDGE_FREE_AT_MAIN,
                  bridge_frozen: Path | None = None):
         self.workdir = Path(workdir)

@@ -5,11 +5,11 @@ import time
 
 import pytest
 
-from hil.outside import HeapTrace, Restart, serial_events
+from ..oracle.outside import HeapTrace, Restart, serial_events
 from hil.rig.board import BoardTimeout
 from hil.sim.line import telegram_spans
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model, bridge_free_at_main
-from hil.verdict import explain
+from ..oracle.verdict import explain
 
 from .scenario import HEAP_DROP_MAX
 

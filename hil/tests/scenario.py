@@ -2,7 +2,7 @@
 
 A scenario (broker stalled, restarted, down at boot; WiFi lost) takes a
 baseline while the line is idle, does its harm, and then asks for the
-problems, judged on what the rig sees itself (hil.outside), for any bridge:
+problems, judged on what the rig sees itself (hil.oracle.outside), for any bridge:
 
 - telegram by telegram, what reached the subscriber: every telegram the
   network could carry published on time; none published stale (a backlog
@@ -17,7 +17,7 @@ counters against what the emulator sent, its uptime. Not publishing one is no
 problem. Each problem is a sentence that says what was expected and what
 happened, with times from the scenario's start; the test hands the list to `why`.
 
-Telegrams come from hil.synth.sequence: each carries its index in
+Telegrams come from hil.p1.synth.sequence: each carries its index in
 positive_energy_total, so a value on MQTT tells which telegram it came from.
 """
 from __future__ import annotations
@@ -26,9 +26,9 @@ import json
 import time
 from dataclasses import dataclass
 
-from hil.expected import expected_payloads
-from hil import synth
-from hil.outside import LATE_S, RESET_CAUSES, Played, delivery_problems, deliveries, kb, serial_events
+from ..oracle.expected import expected_payloads
+from ..p1 import synth
+from ..oracle.outside import LATE_S, RESET_CAUSES, Played, delivery_problems, deliveries, kb, serial_events
 from hil.rig.emulator import TelegramSent
 
 # The bridge's lowest free heap during a scenario may fall this far below its
@@ -165,7 +165,7 @@ def telegram_index(template: bytes, sent: TelegramSent) -> int:
 
 def delivery(subscriber, template: bytes, telegrams: list[Played], base: Baseline,
              outage: tuple[float, float] | None = None, within: float = 0.0) -> list[str]:
-    """Telegram by telegram (hil.outside.deliveries): lost (outside the
+    """Telegram by telegram (hil.oracle.outside.deliveries): lost (outside the
     outage), late, or stale. Waits first until the last telegram is published,
     or until it could no longer be on time (LATE_S after it ended)."""
     if telegrams:

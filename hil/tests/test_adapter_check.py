@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hil.rig.adapter_check import bauds, check_adapter
-from hil.captures import load_index
+from ..p1.captures import load_index
 from hil.circuit.spice import Adapter
 from hil.sim.process import AdapterSetting
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from hil import p1
-from hil.captures import load_index
-from hil.expected import expected_payloads
-from hil.oracle import expected_values
-from hil.verdict import compare
+from ..p1 import framing as p1
+from ..p1.captures import load_index
+from ..oracle.expected import expected_payloads
+from ..oracle.dsmr import expected_values
+from ..oracle.verdict import compare
 
 from . import scenario
 

@@ -11,11 +11,11 @@ from contextlib import contextmanager
 
 import pytest
 
-from hil.captures import load_index
-from hil.oracle import expected_values
+from ..p1.captures import load_index
+from ..oracle.dsmr import expected_values
 from hil.rig.board import BoardError
 from hil.rig.emulator import EmulatorError
-from hil.verdict import compare
+from ..oracle.verdict import compare
 
 MAX_LINE = 200  # PROTOCOL.md: bytes in a command line, its line end not counted
 IDLE_MS = 2000  # PROTOCOL.md: an incomplete line is dropped after this long without a byte

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hil.captures import load_index
+from ..p1.captures import load_index
 
 TELEGRAMS = 30
 # The meter's 10 s interval, accelerated 10x: the emulator's scheduling code is

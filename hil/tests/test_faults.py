@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import pytest
 
-from hil import p1
-from hil.captures import load_index
-from hil.oracle import expected_values
+from ..p1 import framing as p1
+from ..p1.captures import load_index
+from ..oracle.dsmr import expected_values
 from hil.rig.emulator import EmulatorError
-from hil.verdict import compare
+from ..oracle.verdict import compare
 
 VOLTAGE_L1 = "1-0:32.7.0"
 MARK = Decimal("999.9")

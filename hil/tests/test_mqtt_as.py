@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from hil.mqtt import Subscriber
+from ..rig.mqtt import Subscriber
 from hil.rig.rig import BRIDGE_FIRMWARE
-from hil.session import RigSpec, open_rig
+from ..rig.session import RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
 
 from . import scenario, test_network, test_overflow, test_replay

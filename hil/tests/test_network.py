@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from hil import synth
-from hil.captures import load_index
-from hil.expected import expected_payloads
-from hil.outside import Played
+from ..p1 import synth
+from ..p1.captures import load_index
+from ..oracle.expected import expected_payloads
+from ..oracle.outside import Played
 
 from . import scenario
 

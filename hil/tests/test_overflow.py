@@ -2,7 +2,7 @@
 supersedes what it cannot publish, and recovers by itself. Judged from outside
 (hil/tests/scenario.py): any bridge can be put through them.
 
-Telegrams come from a sequence of 50 distinct telegrams (hil.synth): each
+Telegrams come from a sequence of 50 distinct telegrams (hil.p1.synth): each
 carries its index in positive_energy_total, so MQTT tells which one arrived.
 """
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections import Counter
 
 import pytest
 
-from hil import synth
-from hil.captures import load_index
-from hil.expected import expected_payloads
-from hil.verdict import compare
+from ..p1 import synth
+from ..p1.captures import load_index
+from ..oracle.expected import expected_payloads
+from ..oracle.verdict import compare
 
 from . import scenario
 
@@ -152,7 +152,7 @@ def test_stalled_broker_bounded_supersedes_and_recovers(rig, subscriber, broker,
         problems.append(f"not every value was published within {RECOVERY_S} s of the broker resuming "
                         f"at {resumed_at - base.t0:.1f} s")
     # Telegrams that ended while the broker was stopped may be superseded;
-    # every other one must arrive, none stale (hil.outside.delivery_problems).
+    # every other one must arrive, none stale (hil.oracle.outside.delivery_problems).
     problems += scenario.delivery(subscriber, template, scenario.played(template, sent, line_telegrams(sent)), base,
                                   outage=(paused_at, resumed_at), within=RECOVERY_S)
     crossed = [m for m in subscriber.snapshot() if m.name == synth.MARKER_TOPIC and paused_at + 0.5 < m.at < resumed_at]

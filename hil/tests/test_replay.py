@@ -1,6 +1,6 @@
 """Replay fidelity: every value of every capture reaches MQTT exactly as the
 independent oracle (dsmr-parser) reads it from the same bytes; the fields the
-oracle does not parse, as the capture's text says (hil.expected). --expect
+oracle does not parse, as the capture's text says (hil.oracle.expected). --expect
 contract holds the bridge to the compatibility contract's names only.
 
 Judged from outside (emulator, subscriber, the bridge's serial output), so any
@@ -12,9 +12,9 @@ import statistics
 import pytest
 
 from hil.cli.captures import main as captures_main
-from hil.captures import load_index
-from hil.expected import expected_sequence
-from hil.verdict import compare
+from ..p1.captures import load_index
+from ..oracle.expected import expected_sequence
+from ..oracle.verdict import compare
 
 REPEATS = 3
 SEQUENCE = 10  # telegrams in the synthesized capture

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from hil.captures import load_index
-from hil.expected import expected_payloads
-from hil.verdict import compare
+from ..p1.captures import load_index
+from ..oracle.expected import expected_payloads
+from ..oracle.verdict import compare
 
 UNPLUGGED_S = 1.0  # how long the cable stays out
 

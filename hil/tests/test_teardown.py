@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import re
 
-from hil.sim.process import VirtualRigProcess
+from hil.sim.process import VirtualRig
 
 
 def _descendants(pid: int) -> set[int]:
@@ -24,7 +24,7 @@ def _descendants(pid: int) -> set[int]:
 
 
 def test_stop_leaves_no_process_or_pty(tmp_path):
-    sim = VirtualRigProcess(tmp_path / "sim").start()
+    sim = VirtualRig(tmp_path / "sim").start()
     try:
         rig_pid = sim.proc.pid
         interpreters = _descendants(rig_pid)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.sim.process import VirtualRigProcess
+from hil.sim.process import VirtualRig
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ def test_rig_usb_against_virtual_ports_passes_replay(tmp_path, pytestconfig, rig
     extra = []
     if pytestconfig.getoption("--bridge-firmware"):
         extra += ["--bridge-firmware", pytestconfig.getoption("--bridge-firmware")]
-    with VirtualRigProcess(tmp_path / "sim") as sim:
+    with VirtualRig(tmp_path / "sim") as sim:
         if had_config:
             (sim.flash["bridge"] / "config.json").write_bytes(USER_CONFIG)
         result = subprocess.run(

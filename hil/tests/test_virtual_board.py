@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.sim.process import VirtualRigProcess
+from hil.sim.process import VirtualRig
 
 MPREMOTE = str(Path(sys.executable).with_name("mpremote"))
 
@@ -15,7 +15,7 @@ MPREMOTE = str(Path(sys.executable).with_name("mpremote"))
 @pytest.fixture
 def fresh_virtual_rig(tmp_path):
     # Its own rig: the session rig's ports are held open by the suite's drivers.
-    with VirtualRigProcess(tmp_path / "sim") as sim:
+    with VirtualRig(tmp_path / "sim") as sim:
         yield sim
 
 

@@ -53,6 +53,6 @@ def run_mpy(script, *args, timeout=60, heapsize="256k"):
 @pytest.fixture
 def broker():
     """A real mosquitto on loopback, with a password file."""
-    from hil.broker import Mosquitto
+    from hil.rig.broker import Mosquitto
     with Mosquitto() as b:
         yield b

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hil import p1
+from hil.p1 import framing as p1
 from test_mqtt import BASE, SAG, SX, Bridge, Subscriber, collect_latest, collect_telegram
 from test_reader import expected
 

@@ -5,7 +5,7 @@ import ast
 import json
 
 from conftest import FIRMWARE, run_mpy
-from hil.contract import TOPICS
+from hil.oracle.contract import TOPICS
 from test_reader import CONTRACT, NEW_FIELDS
 
 

@@ -5,7 +5,7 @@ Claim under test: corrupting, truncating or splicing telegrams never makes
 nothing raises out of ``P1Reader.feed``.
 
 Hypothesis builds byte streams in CPython from the two reference captures (and
-variants with values rewritten and the CRC recomputed by ``hil.p1.replace_value``):
+variants with values rewritten and the CRC recomputed by ``hil.p1.framing.replace_value``):
 flipped and replaced bytes, truncations, splices of one telegram's head onto
 another's tail, garbage / 0xFF runs / stray ``/`` and ``!`` between and inside
 telegrams, deletions, duplications. One persistent MicroPython unix-port process
@@ -13,7 +13,7 @@ telegrams, deletions, duplications. One persistent MicroPython unix-port process
 sizes the test chose and sends back what the reader committed.
 
 The oracle never uses the firmware's parsing: CRC-valid telegrams are found here
-with ``hil.p1.crc16`` and their values read with ``hil.p1.cosem_values``. The
+with ``hil.p1.framing.crc16`` and their values read with ``hil.p1.framing.cosem_values``. The
 firmware's ``obis`` table is used only to name slots.
 """
 
@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from conftest import CAPTURES, FIRMWARE, MPY_SCRIPTS, ROOT, micropython_path, mpy_env
-from hil import p1
+from hil.p1 import framing as p1
 
 CASES = 2000
 

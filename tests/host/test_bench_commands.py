@@ -16,8 +16,8 @@ from rich.console import Console
 from serial.tools.list_ports_common import ListPortInfo
 
 from hil.cli import bench, ui
-from hil.broker import Mosquitto
-from hil.sim.process import VirtualRigProcess
+from hil.rig.broker import Mosquitto
+from hil.sim.process import VirtualRig
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURE = ROOT / "captures" / "sx631_aux_3ph.p1"
@@ -91,7 +91,7 @@ def test_commands_refuse_an_ambiguous_port(out, fake_ports, tmp_path):
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    with VirtualRigProcess(tmp_path_factory.mktemp("sim")) as rig:
+    with VirtualRig(tmp_path_factory.mktemp("sim")) as rig:
         yield rig
 
 
@@ -121,7 +121,7 @@ def test_deploy_emulator_then_play(out, sim):
 
 
 def test_play_without_emulator_firmware_says_deploy(out, tmp_path):
-    with VirtualRigProcess(tmp_path / "sim") as fresh:
+    with VirtualRig(tmp_path / "sim") as fresh:
         assert run("play", "--port", fresh.ports["emulator"], CAPTURE, "--interval-ms", 0) == 2
     assert "hil deploy --role emulator" in out[1].getvalue()
 
@@ -253,5 +253,5 @@ def test_deploy_catches_a_running_bridge_in_its_boot_window(monkeypatch):
     board = Board()
     bench._open_repl(board, virtual=False)
     assert board.attempts == 2 and resets == [bench.BOOT_WINDOW_PROMPT]
-    with pytest.raises(BoardError, match=r"VirtualRigProcess\.reset\('bridge'\)"):
+    with pytest.raises(BoardError, match=r"VirtualRig\.reset\('bridge'\)"):
         bench._open_repl(Board(), virtual=True)

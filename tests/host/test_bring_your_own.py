@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hil.captures import load_index
-from hil.contract import TOPICS
-from hil.expected import expected_payloads
+from hil.p1.captures import load_index
+from hil.oracle.contract import TOPICS
+from hil.oracle.expected import expected_payloads
 from hil.rig.rig import CONFIG_NAMES, RigError, fill_config_template
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from hil import anonymise, captures, p1, synth
+from hil.p1 import anonymise
+from hil.p1 import captures
+from hil.p1 import framing as p1
+from hil.p1 import synth
 from hil.cli.captures import main
-from hil.oracle import expected_values
+from hil.oracle.dsmr import expected_values
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 SX631 = (CAPTURES / "sx631_aux_3ph.p1").read_bytes()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hil import p1
+from hil.p1 import framing as p1
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 INDEX = tomllib.loads((CAPTURES / "index.toml").read_text(encoding="utf-8"))["capture"]

@@ -98,7 +98,7 @@ def test_bootloader_reset_is_esptools_classic_sequence(timeline):
 
 def test_reset_refuses_a_pty(pty_path):
     assert reset_mod.is_virtual(pty_path)
-    with pytest.raises(reset_mod.VirtualBoardError, match=r"VirtualRigProcess\.reset\(ROLE\)"):
+    with pytest.raises(reset_mod.VirtualBoardError, match=r"VirtualRig\.reset\(ROLE\)"):
         reset_mod.hard_reset(FakeSerial(pty_path))
     with pytest.raises(reset_mod.VirtualBoardError):
         reset_mod.reset_port(pty_path)

@@ -1,6 +1,6 @@
 """The host package's layout rules: each `hil` command group is a module of its
 own in hil/cli/, wired together only by the command table (hil/cli/__init__.py);
-what they share lives in library modules (hil.cli.ui for output, hil.session,
+what they share lives in library modules (hil.cli.ui for output, hil.rig.session,
 hil.rig, ...), not in each other."""
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hil.captures import load_index
+from hil.p1.captures import load_index
 from hil.sim.line import SAMPLE_RATE, P1Line, TxConfig, telegram_spans
 
 DATA = next(c for c in load_index() if c.file.startswith("sx631")).data

@@ -1,12 +1,13 @@
-"""hil.oracle: dsmr-parser's view of the captures, checked against the raw text."""
+"""hil.oracle.dsmr: dsmr-parser's view of the captures, checked against the raw text."""
 
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from hil import oracle, p1
-from hil.contract import OBIS_BY_TOPIC, TOPICS
+from hil.oracle import dsmr as oracle
+from hil.p1 import framing as p1
+from hil.oracle.contract import OBIS_BY_TOPIC, TOPICS
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 SX631 = (CAPTURES / "sx631_aux_3ph.p1").read_bytes()
@@ -15,7 +16,7 @@ BOTH = pytest.mark.parametrize("telegram", [SX631, SAGEMCOM], ids=["sx631", "sag
 
 
 def test_contract_is_the_frozen_table():
-    # The compatibility contract (docs/ARCHITECTURE.md section 7, hil/contract.py) has 35 OBIS codes.
+    # The compatibility contract (docs/ARCHITECTURE.md section 7, hil/oracle/contract.py) has 35 OBIS codes.
     assert len(TOPICS) == 35
     assert len(set(TOPICS.values())) == 35
     assert TOPICS["1-0:32.7.0"] == "instantaneous_voltage_in_phase_L1"
@@ -113,7 +114,7 @@ def test_skipped_contract_line_raises():
 
 def test_firmware_table_keeps_the_compatibility_contract():
     """The firmware's one table publishes every frozen name under its OBIS code, as a number."""
-    from hil.contract import TOPICS, published_table
+    from hil.oracle.contract import TOPICS, published_table
 
     table = {obis: (name, kind) for obis, name, kind in published_table()}
     assert {obis: table.get(obis) for obis in TOPICS} == {obis: (name, "number") for obis, name in TOPICS.items()}

@@ -1,18 +1,18 @@
-"""hil.outside: what the rig concludes from outside, on made-up observations
+"""hil.oracle.outside: what the rig concludes from outside, on made-up observations
 whose answer is known."""
 from __future__ import annotations
 
-from hil import synth
-from hil.captures import load_index
-from hil.mqtt import Message
-from hil.outside import HeapTrace, Played, deliveries, delivery_problems, serial_events
+from hil.p1 import synth
+from hil.p1.captures import load_index
+from hil.rig.mqtt import Message
+from hil.oracle.outside import HeapTrace, Played, deliveries, delivery_problems, serial_events
 
 TEMPLATE = next(c for c in load_index() if c.file.startswith("sx631")).data
 SEQ = synth.sequence(TEMPLATE, 5)
 
 
 def _marker(index: int) -> str:
-    from hil import p1
+    from hil.p1 import framing as p1
     raw = p1.cosem_values(SEQ[index])[synth.MARKER_OBIS][0]
     return raw.split(b"*")[0].decode()
 

@@ -1,4 +1,4 @@
-"""hil.p1: CRC, framing, validation and the fault-injection helpers."""
+"""hil.p1.framing: CRC, framing, validation and the fault-injection helpers."""
 
 from decimal import Decimal
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from hil import p1
-from hil.contract import TOPICS
-from hil.oracle import OracleChecksumError, expected_values
+from hil.p1 import framing as p1
+from hil.oracle.contract import TOPICS
+from hil.oracle.dsmr import OracleChecksumError, expected_values
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 SX631 = (CAPTURES / "sx631_aux_3ph.p1").read_bytes()

@@ -1,4 +1,4 @@
-"""hil capture (hil/record.py): framing, byte-exact recording, stopping keeps what was recorded."""
+"""hil capture (hil/p1/record.py): framing, byte-exact recording, stopping keeps what was recorded."""
 
 import os
 import threading
@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from hil import p1, synth
-from hil.anonymise import Anonymiser, identifiers
+from hil.p1 import framing as p1
+from hil.p1 import synth
+from hil.p1.anonymise import Anonymiser, identifiers
 from hil.cli.captures import cmd_capture, main
-from hil.record import Framer, RecordError, record
+from hil.p1.record import Framer, RecordError, record
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 SX631 = (CAPTURES / "sx631_aux_3ph.p1").read_bytes()
@@ -186,9 +187,9 @@ def test_cli_reports_a_missing_port(tmp_path):
 
 @pytest.fixture(scope="module")
 def virtual_rig():
-    from hil.sim.process import VirtualRigProcess
+    from hil.sim.process import VirtualRig
 
-    with VirtualRigProcess() as sim:
+    with VirtualRig() as sim:
         if "p1" not in sim.ports:
             pytest.skip("this virtual rig has no USB-UART tap on the P1 line (ports['p1'])")
         yield sim

@@ -1,14 +1,14 @@
-"""hil.verdict.compare: one telegram played N times, or a sequence capture
+"""hil.oracle.verdict.compare: one telegram played N times, or a sequence capture
 compared telegram by telegram."""
 from __future__ import annotations
 
 from decimal import Decimal
 
-from hil.expected import expected_sequence
-from hil.mqtt import Message
-from hil.synth import synthesize
-from hil.captures import load_index
-from hil.verdict import compare
+from hil.oracle.expected import expected_sequence
+from hil.rig.mqtt import Message
+from hil.p1.synth import synthesize
+from hil.p1.captures import load_index
+from hil.oracle.verdict import compare
 
 VOLTAGE = "instantaneous_voltage_in_phase_L1"
 SX631 = next(c for c in load_index() if c.file.startswith("sx631")).data

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from hil.captures import load_index
-from hil.expected import expected_payloads
-from hil.mqtt import Subscriber
+from hil.p1.captures import load_index
+from hil.oracle.expected import expected_payloads
+from hil.rig.mqtt import Subscriber
 from hil.rig.rig import BRIDGE_FIRMWARE
-from hil.session import RigSpec, open_rig
+from hil.rig.session import RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
-from hil.verdict import compare
+from hil.oracle.verdict import compare
 
 MODEL = board_model()
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from hil.broker import Mosquitto
+from hil.rig.broker import Mosquitto
 from hil.rig.board import Board
 from hil.rig.rig import BRIDGE_FIRMWARE, BrokerAccess, Rig
 from hil.sim.model import board_model
-from hil.sim.process import VirtualRigProcess
+from hil.sim.process import VirtualRig
 
 MODEL = board_model()
 
@@ -51,7 +51,7 @@ def bridge_with(tmp_path):
     """bridge_with(module source) deploys the bridge with mqtt_backend.py
     replaced on a fresh virtual rig and returns its Board (log running)."""
     with tempfile.TemporaryDirectory() as work, Mosquitto(workdir=Path(work) / "broker") as broker, \
-            VirtualRigProcess(Path(work) / "sim") as sim:
+            VirtualRig(Path(work) / "sim") as sim:
         boards = [Board(role, sim.ports[role], tmp_path / f"{role}.log").open() for role in ("emulator", "bridge")]
         rig = Rig(*boards, BrokerAccess(broker.host, broker.port, broker.user, broker.password),
                   base_topic="hardening", build_dir=Path(work) / "build",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from hil.session import RigSpec, open_rig
+from hil.rig.session import RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
 from test_bridge_frozen import replay_one_capture
 

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from hil.mqtt import Subscriber
-from hil.session import RigSpec, open_rig
+from hil.rig.mqtt import Subscriber
+from hil.rig.session import RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
 from test_bridge_frozen import replay_one_capture
 

@@ -10,7 +10,7 @@ import pytest
 
 from hil.rig.board import BoardTimeout
 from hil.rig.rig import BRIDGE_FIRMWARE, RigState
-from hil.session import RigSpec, open_rig
+from hil.rig.session import RigSpec, open_rig
 from test_bridge_frozen import replay_one_capture
 
 SAYS_CONNECTED = '"mqtt connected to %s:%d"'

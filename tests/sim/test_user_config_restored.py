@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import json
 
-from hil.broker import Mosquitto
+from hil.rig.broker import Mosquitto
 from hil.rig.board import Board
 from hil.rig.rig import BrokerAccess, Rig
-from hil.sim.process import VirtualRigProcess
+from hil.sim.process import VirtualRig
 
 USER_CONFIG = json.dumps({"wifi": {"ssid": "home", "password": "x"}, "mqtt": {"host": "192.168.1.5"},
                           "base_topic": "meter"}).encode()
 
 
 def test_the_bridge_gets_its_own_config_back_after_the_run(tmp_path):
-    with Mosquitto(workdir=tmp_path / "broker") as broker, VirtualRigProcess(tmp_path / "sim") as sim:
+    with Mosquitto(workdir=tmp_path / "broker") as broker, VirtualRig(tmp_path / "sim") as sim:
         flash = sim.flash["bridge"] / "config.json"
         flash.write_bytes(USER_CONFIG)
         boards = [Board(role, sim.ports[role], tmp_path / f"{role}.log").open() for role in ("emulator", "bridge")]

@@ -14,7 +14,7 @@ import pytest
 import serial
 
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
-from hil.sim.process import VirtualRigProcess
+from hil.sim.process import VirtualRig
 
 MODEL = board_model()
 needs_virtual_esp8266 = pytest.mark.skipif(
@@ -48,7 +48,7 @@ class SerialLog:
 def board(tmp_path):
     """run(files) flashes files onto a fresh virtual board, hard-resets it and
     returns its serial log."""
-    with VirtualRigProcess(tmp_path / "sim") as sim:
+    with VirtualRig(tmp_path / "sim") as sim:
         logs = []
 
         def run(files: dict[str, str | bytes]) -> SerialLog:
@@ -170,7 +170,7 @@ def test_mpremote_romfs_deploy_works_as_on_a_romfs_chip(tmp_path):
     src = tmp_path / "rom"
     src.mkdir()
     (src / "greeting.py").write_text("WORDS = 'hello from ROMFS'\n")
-    with VirtualRigProcess(tmp_path / "sim") as sim:
+    with VirtualRig(tmp_path / "sim") as sim:
         port = os.path.realpath(sim.ports["emulator"])
 
         def mpremote_run(*args):
@@ -323,7 +323,7 @@ print("DONE")
 def test_the_board_reports_its_heap_without_the_firmwares_help(tmp_path):
     """The HAL reports the heap after each collection to the rig while the
     firmware reads UART0: the rig sees what the firmware itself measures."""
-    with VirtualRigProcess(tmp_path / "sim") as sim:
+    with VirtualRig(tmp_path / "sim") as sim:
         (sim.flash["emulator"] / "main.py").write_text(HEAP_MAIN)
         log = SerialLog(os.path.realpath(sim.ports["emulator"]))
         try:

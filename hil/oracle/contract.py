@@ -15,7 +15,7 @@ import functools
 from pathlib import Path
 from types import MappingProxyType
 
-from .shipped import BRIDGE_FIRMWARE
+from ..shipped import BRIDGE_FIRMWARE
 
 TOPICS = MappingProxyType({
     "0-0:17.0.0": "power_limiter_limit",

@@ -3,7 +3,7 @@
 Two kinds. :func:`sequence`: each telegram carries its own index in its
 energy register, so a value seen on MQTT tells which telegram it came from: what overflow and
 latency tests need to say "the latest telegram arrived". Values and CRCs are
-rewritten with hil.p1, never by hand.
+rewritten with hil.p1.framing, never by hand.
 
 :func:`synthesize`: what a meter could really have sent, for `hil captures
 synthesize` (clock, power, integrated energy registers; see its docstring).
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from . import p1
+from . import framing as p1
 
 MARKER_OBIS = "1-0:1.8.0"  # positive_energy_total
 MARKER_TOPIC = "positive_energy_total"

@@ -33,7 +33,7 @@ import os
 import re
 import string
 
-from . import p1
+from . import framing as p1
 
 __all__ = ["AnonymiseError", "AnonymiseLeakError", "Anonymiser", "anonymise", "identifiers"]
 

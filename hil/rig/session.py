@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .broker import Mosquitto
-from .rig import discover, reset
-from .rig.board import Board
-from .rig.rig import BrokerAccess, Rig, RigError, fill_config_template
-from .sim.process import VirtualRigProcess
+from . import discover, reset
+from .board import Board
+from .rig import BrokerAccess, Rig, RigError, fill_config_template
+from ..sim.process import VirtualRig
 
 ROLES = ("emulator", "bridge")
 PORT_OPTIONS = {"emulator": "--emulator-port", "bridge": "--bridge-port"}
@@ -55,7 +55,7 @@ class RigSession:
     virtual rig, the process that models the boards and the line."""
     rig: Rig
     broker: Mosquitto
-    sim: VirtualRigProcess | None
+    sim: VirtualRig | None
     notes: list[str] = field(default_factory=list)  # what the user must know after teardown
 
 
@@ -82,7 +82,7 @@ def board_ports(spec: RigSpec) -> dict[str, str]:
 
 def check_template(template: str) -> None:
     """RigError now, before any board is touched, if a bridge's config template cannot be filled."""
-    from .rig.rig import CONFIG_NAMES
+    from .rig import CONFIG_NAMES
 
     fill_config_template(template, {n: 1 if n == "broker_port" else n for n in CONFIG_NAMES})
 
@@ -145,13 +145,13 @@ def _restore_user_config(session: RigSession, progress: Callable[[str], None]) -
         progress(note)
 
 
-def _virtual_reset(sim: VirtualRigProcess) -> Callable[[], None]:
+def _virtual_reset(sim: VirtualRig) -> Callable[[], None]:
     return lambda: sim.reset("bridge")
 
 
 @contextlib.contextmanager
-def _virtual_boards(spec: RigSpec, workdir: Path, progress: Callable[[str], None]) -> Iterator[VirtualRigProcess]:
-    from .sim.model import bridge_free_at_main, frozen_image
+def _virtual_boards(spec: RigSpec, workdir: Path, progress: Callable[[str], None]) -> Iterator[VirtualRig]:
+    from ..sim.model import bridge_free_at_main, frozen_image
 
     if spec.bridge_frozen is not None:
         progress(f"building the virtual ESP8266 image with {spec.bridge_frozen} frozen in (cached)")
@@ -163,6 +163,6 @@ def _virtual_boards(spec: RigSpec, workdir: Path, progress: Callable[[str], None
     if free is None:  # the heap the suite gives this way of deploying (hil.sim.model)
         free = bridge_free_at_main(spec.bridge_frozen is not None or spec.bridge_romfs)
     progress("starting the virtual rig (two MicroPython boards, P1 line)")
-    with VirtualRigProcess(workdir / "sim", bridge_free_at_main=free, bridge_frozen=spec.bridge_frozen,
+    with VirtualRig(workdir / "sim", bridge_free_at_main=free, bridge_frozen=spec.bridge_frozen,
                            bridge_path_vars=spec.bridge_path_vars) as sim:
         yield sim

@@ -16,7 +16,7 @@ what a user needs to see first ("telegrams 31–290 lost: nothing published
 for them").
 
 Telegrams of a sequence carry their index in positive_energy_total
-(hil.synth): a value on MQTT names the telegram it came from. A sequence file
+(hil.p1.synth): a value on MQTT names the telegram it came from. A sequence file
 repeats, so a value is taken for the latest telegram with its index that had
 begun when it arrived: a bridge that publishes the latest values is never
 blamed for one it skipped, and a backlog shows as stale all the same.
@@ -27,8 +27,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from . import synth
-from .mqtt import Message
+from ..p1 import synth
+from ..rig.mqtt import Message
 
 LATE_S = 5.0
 """A telegram's values published this long after its last byte are late; a

@@ -4,7 +4,7 @@ Wiring: the meter's data line is inverted open-collector; the adapter circuit of
 docs/circuit (or an adapter with RX inversion) gives the USB-UART plain
 115200 8N1. Data Request (RJ12 pin 2) must be held high or the meter is silent.
 
-Bytes are framed by :class:`Framer` exactly as :func:`hil.p1.split_telegrams`
+Bytes are framed by :class:`Framer` exactly as :func:`hil.p1.framing.split_telegrams`
 frames a whole stream ('/' at a line start through the LF after '!CRC'), but
 incrementally, so every telegram is written to the output file the moment its
 last byte arrives (write, flush, fsync). Stopping (count reached, Ctrl-C, a stop
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import p1
+from . import framing as p1
 
 __all__ = ["RecordError", "Framer", "Recorded", "RecordResult", "record", "open_port"]
 

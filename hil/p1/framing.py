@@ -16,7 +16,7 @@ encoding a board can decode. Only OBIS codes (ASCII by construction) are decoded
 
 These are tools for the rig (capture handling, fault injection, checks). They are
 not the firmware's parser and are never used to compute expected MQTT output; that
-is :mod:`hil.oracle`'s job, via dsmr-parser.
+is :mod:`hil.oracle.dsmr`'s job, via dsmr-parser.
 """
 
 import re

@@ -3,7 +3,7 @@
 The compatibility contract's numbers come from the oracle (dsmr-parser). The
 newer fields dsmr-parser does not parse (the SX631's breaker line 0-0:96.50.68,
 the billing profile 0-0:98.1.0) or returns reshaped (the timestamp as a UTC
-datetime) are read from the telegram's text with hil.p1 and shaped by the kind
+datetime) are read from the telegram's text with hil.p1.framing and shaped by the kind
 rules of the firmware's table (bridge_firmware/obis.py): never by firmware code.
 """
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from . import p1
+from ..p1 import framing as p1
 from .contract import TOPICS, published_table
-from .oracle import expected_values
+from .dsmr import expected_values
 
 _BREAKER = {b"ON": "ON", b"OFF": "OFF", b"1": "ON", b"0": "OFF", b"2": "READY"}
 
@@ -25,7 +25,7 @@ def _number(raw: bytes) -> Decimal:
 EXPECT = ("all", "contract")
 """Which names a bridge is held to: every field this project's bridge publishes
 (its table, bridge_firmware/obis.py), or only the compatibility contract's
-(hil.contract.TOPICS), which any seed-compatible bridge publishes."""
+(hil.oracle.contract.TOPICS), which any seed-compatible bridge publishes."""
 
 
 def expected_payloads(telegram: bytes, expect: str = "all") -> dict[str, Decimal | str | dict]:

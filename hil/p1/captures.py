@@ -16,9 +16,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import p1
-from .shipped import CAPTURES
-from .oracle import OracleError, expect
+from . import framing as p1
+from ..shipped import CAPTURES
+from ..oracle.dsmr import OracleError, expect
 
 CAPTURE_DIR = CAPTURES  # the library shipped with the package
 PROFILE = "Hungarian E.ON P1 (DSMR 5 based)"
@@ -90,7 +90,7 @@ class FileReport:
 
 
 def check_telegram(telegram: bytes, number: int = 1, offset: int = 0) -> TelegramReport:
-    """Framing and CRC (hil.p1.validate), then the oracle's parse."""
+    """Framing and CRC (hil.p1.framing.validate), then the oracle's parse."""
     bang = telegram.rfind(b"\n!")
     crc = telegram[bang + 2:].strip().decode("latin-1") if bang >= 0 else ""
     clock = _CLOCK_RE.search(telegram)

@@ -38,7 +38,7 @@ from dsmr_parser import telegram_specifications
 from dsmr_parser.exceptions import InvalidChecksumError, ParseError
 from dsmr_parser.parsers import CosemParser, TelegramParser
 
-from hil.contract import TOPICS
+from .contract import TOPICS
 
 __all__ = [
     "OracleError",
@@ -127,7 +127,7 @@ def check_spec():
     installed package does not change while we run.
     """
     if set(DSMR_NAMES) != set(TOPICS):
-        raise OracleSpecError("DSMR_NAMES and hil.contract.TOPICS cover different OBIS codes: %s"
+        raise OracleSpecError("DSMR_NAMES and hil.oracle.contract.TOPICS cover different OBIS codes: %s"
                               % sorted(set(DSMR_NAMES) ^ set(TOPICS)))
     parser = TelegramParser(SPEC)
     by_name = {}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .expected import matches
-from .mqtt import Message
+from ..rig.mqtt import Message
 
 
 @dataclass
@@ -25,11 +25,11 @@ class Comparison:
 
 def compare(expected: dict[str, Decimal | str | dict] | list[dict[str, Decimal | str | dict]],
             by_name: dict[str, list[Message]], times: int = 1) -> Comparison:
-    """`expected` is one telegram's values (hil.expected.expected_payloads) or
+    """`expected` is one telegram's values (hil.oracle.expected.expected_payloads) or
     a sequence's, telegram by telegram (expected_sequence), played `times`
     times. The k-th message of a name must then equal what telegram k (mod the
     sequence's length) says (numerically for numbers, see
-    hil.expected.matches), and every name must arrive once per telegram played."""
+    hil.oracle.expected.matches), and every name must arrive once per telegram played."""
     telegrams = [expected] if isinstance(expected, dict) else list(expected)
     result = Comparison(telegrams, times)
     names = sorted({name for values in telegrams for name in values})
