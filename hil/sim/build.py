@@ -167,6 +167,21 @@ def source_hash(path: Path) -> str:
     return _sha256_tree(path, NEEDED)
 
 
+def _extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract refusing members that would land outside dest. Python 3.11.4+
+    does it with filter="data"; Debian 12's python3 (3.11.2) has no filters."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    root = dest.resolve()
+    for member in tar.getmembers():
+        target = (root / member.name).resolve()
+        if not (member.isfile() or member.isdir() or member.issym()) or not target.is_relative_to(root) \
+                or (member.issym() and not (target.parent / member.linkname).resolve().is_relative_to(root)):
+            raise BuildError(f"{tar.name}: refusing member {member.name!r}: not a plain file inside the tree")
+    tar.extractall(dest)
+
+
 def unpack(path: Path, dest: Path) -> Path:
     """A writable copy of the source in dest; returns the tree's root."""
     if dest.exists():
@@ -174,7 +189,7 @@ def unpack(path: Path, dest: Path) -> Path:
     dest.mkdir(parents=True)
     if path.is_file():
         with tarfile.open(path) as tar:
-            tar.extractall(dest, filter="data")
+            _extract(tar, dest)
         tops = [p for p in dest.iterdir() if p.is_dir()]
         root = tops[0] if len(tops) == 1 and not (dest / "py").is_dir() else dest
     else:
