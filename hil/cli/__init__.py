@@ -7,6 +7,7 @@
     hil boards | flash | deploy | play | monitor   work with real boards
     hil adapter-check   error rate through the P1 adapter (virtual: from component values)
     hil report     render a test run's report again from its saved data
+    hil zabbix-template | zabbix-check   the Zabbix template, checked through a real zabbix_agent2
 """
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ import sys
 
 
 def main(argv=None) -> int:
-    from . import adapter, bench, captures, demo, report
+    from . import adapter, bench, captures, demo, report, zabbix
 
     parser = argparse.ArgumentParser(prog="hil", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (demo, captures, bench, adapter, report):
+    for group in (demo, captures, bench, adapter, report, zabbix):
         group.add_parsers(sub)
     args = parser.parse_args(argv)
     return args.func(args)

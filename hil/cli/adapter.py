@@ -18,9 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..circuit.spice import Adapter, check, parse_si
-from ..rig import benchconfig
 from ..rig.adapter_check import BAUD_SPREAD, AdapterReport, check_adapter
-from ..rig.session import RigSpec, RigUsageError, open_rig
+from ..rig.session import RigSpec, RigUsageError, bench_spec, open_rig
 from .ui import console, run_alone
 
 
@@ -29,16 +28,8 @@ def _rig_spec(args, sim: bool) -> RigSpec:
     """The rig to bring up: the virtual one, or the boards and broker of the rig config."""
     if sim:
         return RigSpec()
-    try:
-        cfg = benchconfig.load_rig_config(args.rig_config)
-    except benchconfig.RigConfigError as e:
-        raise UsageError(str(e)) from e
-    wifi, broker, boards = cfg.get("wifi"), cfg.get("broker") or {}, cfg.get("boards") or {}
-    return RigSpec(kind="usb", broker_host=args.broker_host or broker.get("host"),
-                   broker_port=int(broker.get("port", 0)), base_topic=cfg.get("base_topic", "p1"),
-                   bindings={"emulator": args.emulator_port or boards.get("emulator"),
-                             "bridge": args.bridge_port or boards.get("bridge")},
-                   wifi=(wifi["ssid"], wifi.get("password", "")) if wifi and wifi.get("ssid") else None)
+    return bench_spec(args.rig_config, broker_host=args.broker_host, emulator_port=args.emulator_port,
+                      bridge_port=args.bridge_port)
 
 
 class UsageError(Exception):

@@ -158,6 +158,32 @@ class Mosquitto:
                 return False
             time.sleep(0.05)  # mosquitto only appends to its log: nothing to wait on but the file
 
+    _SUBSCRIBE = re.compile(rb"^\S+: Received SUBSCRIBE from (.+)\n$")
+    _FILTER = re.compile(rb"^\S+: \t(\S+) \(QoS \d\)\n$")  # one per topic filter, after the line above
+
+    def subscribed_topics(self, since: int, client_prefix: str | None = None) -> set[str]:
+        """Topic filters the broker logged a subscription to after log_mark()
+        `since`, by clients whose id starts with client_prefix (None: any but the
+        rig's own subscribers). Client ids may hold spaces (zabbix_agent2's do)."""
+        topics, client = set(), None
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(since)
+                for line in f:
+                    m = self._SUBSCRIBE.match(line)
+                    if m:
+                        client = m.group(1).decode(errors="replace")
+                        continue
+                    m = self._FILTER.match(line)
+                    if m and client is not None and (client.startswith(client_prefix) if client_prefix is not None
+                                                     else not client.startswith(RIG_CLIENT_PREFIX)):
+                        topics.add(m.group(1).decode(errors="replace"))
+                    elif b": Sending SUBACK to " in line:
+                        client = None
+        except OSError:
+            pass
+        return topics
+
     # -- lifecycle ---------------------------------------------------------------
     def _prepare(self) -> None:
         broker, passwd = find_mosquitto()

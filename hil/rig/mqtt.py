@@ -43,6 +43,7 @@ class Subscriber:
         self._cond = threading.Condition()
         self._answered = threading.Event()  # subscribed, or refused
         self._refused = None  # the broker's reason code when it refused the connection
+        self._subscribed_at = 0.0
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{RIG_CLIENT_PREFIX}subscriber-{id(self):x}")
         self._client.username_pw_set(user, password)
         self._client.on_connect = self._on_connect
@@ -88,6 +89,7 @@ class Subscriber:
         client.subscribe(f"{self.base_topic}/#", qos=1)
 
     def _on_subscribe(self, *args):
+        self._subscribed_at = time.monotonic()
         self._answered.set()
 
     def _on_message(self, client, userdata, msg):
@@ -98,6 +100,11 @@ class Subscriber:
     def clear(self) -> None:
         with self._cond:
             self.messages.clear()
+
+    def drop_live(self) -> None:
+        """Forget every live message so far; keep the retained copies."""
+        with self._cond:
+            self.messages[:] = [m for m in self.messages if m.retain]
 
     def snapshot(self) -> list[Message]:
         with self._cond:
@@ -113,6 +120,23 @@ class Subscriber:
                     return False
                 self._cond.wait(left)
             return True
+
+    def wait_quiet(self, quiet: float, timeout: float) -> bool:
+        """Wait until no live (not retained) message has arrived for `quiet`
+        seconds; False if that never happened within timeout. No message says
+        when a bridge has done publishing, so a quiet spell is the only sign."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                live = [m.at for m in self.messages if not m.retain]
+                now = time.monotonic()
+                # Quiet since the last message, or since the subscription (watched that long).
+                calm_until = max(live[-1] if live else 0.0, self._subscribed_at) + quiet
+                if now >= calm_until:
+                    return True
+                if now >= deadline:
+                    return False
+                self._cond.wait(min(calm_until, deadline) - now)
 
     def wait_for_names(self, names, timeout: float, since: float = 0.0) -> bool:
         """Wait until every topic name in `names` has arrived live (not a

@@ -80,6 +80,24 @@ def board_ports(spec: RigSpec) -> dict[str, str]:
     return ports
 
 
+def bench_spec(rig_config: str | None, *, broker_host: str | None = None, emulator_port: str | None = None,
+               bridge_port: str | None = None) -> RigSpec:
+    """The real rig of a bench's rig config (hil.rig.benchconfig), options given
+    on the command line taking precedence; RigUsageError when the file is bad."""
+    from .benchconfig import RigConfigError, load_rig_config
+
+    try:
+        cfg = load_rig_config(rig_config)
+    except RigConfigError as e:
+        raise RigUsageError(str(e)) from e
+    wifi, broker, boards = cfg.get("wifi"), cfg.get("broker") or {}, cfg.get("boards") or {}
+    return RigSpec(kind="usb", broker_host=broker_host or broker.get("host"),
+                   broker_port=int(broker.get("port", 0)), base_topic=cfg.get("base_topic", "p1"),
+                   bindings={"emulator": emulator_port or boards.get("emulator"),
+                             "bridge": bridge_port or boards.get("bridge")},
+                   wifi=(wifi["ssid"], wifi.get("password", "")) if wifi and wifi.get("ssid") else None)
+
+
 def check_template(template: str) -> None:
     """RigError now, before any board is touched, if a bridge's config template cannot be filled."""
     from .rig import CONFIG_NAMES

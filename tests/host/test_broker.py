@@ -153,3 +153,50 @@ def test_a_wrong_password_is_one_line_naming_the_broker_not_a_timeout(broker, ca
     err = capsys.readouterr().err.strip()
     assert err.splitlines() == [f"error: {e.value}"]
 
+
+
+def test_subscriptions_are_read_from_the_log_also_for_client_ids_with_spaces(broker):
+    mark = broker.log_mark()
+    c = _client(broker, client_id="Zabbix agent 2 6.0.14 45f30fce")
+    subscribed = threading.Event()
+    c.on_subscribe = lambda *a: subscribed.set()
+    try:
+        assert _connect(c, broker) == 0
+        c.subscribe([("p1/frequency", 0), ("p1/status", 1)])
+        assert subscribed.wait(5)
+    finally:
+        c.loop_stop()
+        c.disconnect()
+    assert broker.subscribed_topics(mark) == {"p1/frequency", "p1/status"}
+    assert broker.subscribed_topics(mark, client_prefix="Zabbix agent 2") == {"p1/frequency", "p1/status"}
+    assert broker.subscribed_topics(broker.log_mark()) == set()
+
+
+def test_the_rigs_subscriber_waits_for_a_quiet_spell_and_drops_what_came_before(broker):
+    from hil.rig.mqtt import Subscriber
+
+    with Subscriber(broker.host, broker.port, broker.user, broker.password, "q") as sub:
+        pub = _client(broker)
+        try:
+            assert _connect(pub, broker) == 0
+            pub.publish("q/kept", b"1", retain=True).wait_for_publish(5)
+            stream = threading.Event()
+
+            def publish_for_a_while():
+                for i in range(12):  # a bridge still publishing: a value every 50 ms for 0.6 s
+                    pub.publish("q/v", str(i).encode()).wait_for_publish(5)
+                    stream.set()
+                    threading.Event().wait(0.05)
+
+            t = threading.Thread(target=publish_for_a_while)
+            t.start()
+            assert stream.wait(5) and sub.wait_for(lambda msgs: any(m.name == "v" for m in msgs), timeout=5)
+            assert not sub.wait_quiet(0.3, timeout=0.4), "quiet while values still came every 50 ms"
+            assert sub.wait_quiet(0.3, timeout=5)
+            t.join()
+            assert any(m.name == "v" and m.text == "11" for m in sub.snapshot()), "the last value came before quiet"
+        finally:
+            pub.loop_stop()
+            pub.disconnect()
+        sub.drop_live()
+        assert [m.name for m in sub.snapshot()] == [], "live messages dropped (no retained copy was delivered)"
