@@ -10,8 +10,9 @@ are kept per test, and `latency_ms` / `latency_s` properties (a number or a
 list) also feed the latency histogram. Failing tests keep their failure text
 and captured output (stdout, stderr, log) in the report.
 
-Not supported: pytest-xdist workers (each would need to send its data to the
-controller); under xdist only the controller's outcomes are reported.
+Under pytest-xdist, a worker's `report_data` records each call and sends the
+calls with the test's report (a user property, FORWARDED); the controller
+replays them into the one report it writes.
 """
 from __future__ import annotations
 
@@ -73,13 +74,58 @@ def report_dir(config: pytest.Config) -> Path | None:
     return rec.out if rec else None
 
 
+FORWARDED = "hil-report-calls"  # user property: a worker's report_data calls, replayed by the controller
+
+
+class _WorkerReportData(ReportData):
+    """A pytest-xdist worker's report_data: checks each call as the real one
+    does (a bad value fails the test here) and keeps it until the test's report
+    carries it to the controller. add_latencies goes through add_latency."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[list] = []
+
+    def add_latency(self, test_id, seconds):
+        super().add_latency(test_id, seconds)
+        self.calls.append(["add_latency", [str(test_id), float(seconds)]])
+
+    def add_status(self, test_id, at, status):
+        super().add_status(test_id, at, status)
+        self.calls.append(["add_status", [str(test_id), float(at), self.status[str(test_id)][-1][1]]])
+
+    def add_event(self, test_id, at, text):
+        super().add_event(test_id, at, text)
+        self.calls.append(["add_event", [str(test_id), float(at), str(text)]])
+
+    def add_figure(self, name, value, unit="", test_id=None):
+        super().add_figure(name, value, unit, test_id)
+        f = self.figures[-1]
+        self.calls.append(["add_figure", [f["name"], f["value"], f["unit"], f["test"]]])
+
+
+_WORKER_DATA = pytest.StashKey[_WorkerReportData]()
+
+
 @pytest.fixture(scope="session")
 def report_data(pytestconfig) -> ReportData:
     """The run's recorder: add_latency(test_id, s), add_status(test_id, at, status),
     add_event(test_id, at, text), add_figure(name, value, unit). Use
     `request.node.nodeid` as test_id. Without a report (--collect-only) it records into the void."""
+    if hasattr(pytestconfig, "workerinput"):
+        return pytestconfig.stash.setdefault(_WORKER_DATA, _WorkerReportData())
     rec = pytestconfig.stash.get(RECORDER, None)
     return rec.data if rec else ReportData()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On an xdist worker: the test's report_data calls go with its teardown report."""
+    outcome = yield
+    data = item.config.stash.get(_WORKER_DATA, None)
+    if call.when == "teardown" and data is not None and data.calls:
+        outcome.get_result().user_properties.append((FORWARDED, data.calls))
+        data.calls = []
 
 
 # --- the recorder plugin: outcomes in, report out ---
@@ -127,8 +173,12 @@ class ReportRecorder:
         self.data.set_test(report.nodeid, rec)
 
     def _properties(self, report, rec) -> None:
-        rec["properties"] = [[n, v if _plain(v) else repr(v)] for n, v in report.user_properties]
+        rec["properties"] = [[n, v if _plain(v) else repr(v)] for n, v in report.user_properties if n != FORWARDED]
         for name, value in report.user_properties:
+            if name == FORWARDED:
+                for method, args in value:
+                    getattr(self.data, method)(*args)
+                continue
             scale = LATENCY_PROPERTIES.get(name)
             if scale is not None:
                 values = value if isinstance(value, (list, tuple)) else [value]

@@ -153,3 +153,21 @@ def test_loaded_from_its_entry_point_with_the_rig_plugin_as_installed(pytester):
     result.assert_outcomes(passed=2)
     assert ET.parse(out / "junit.xml").getroot().find("testsuite").get("tests") == "2"
     assert (out / "report.html").read_text().count("<img ") == 2
+
+
+def test_under_xdist_the_workers_measurements_reach_the_one_report(pytester):
+    """`pytest -n 2`: each worker's report_data calls travel with its tests'
+    reports; the controller writes one report with all of them."""
+    out = pytester.path / "out"
+    result = pytester.runpytest_subprocess(*PLUGINS, "-p", "xdist", "-n", "2", f"--report-dir={out}",
+                                           pytester.makepyfile(test_inner=INNER))
+    result.assert_outcomes(passed=2, failed=1, skipped=1, errors=1)
+    data = json.loads((out / "data.json").read_text())
+    (status_id, samples), = data["status"].items()
+    assert status_id.endswith("test_overflow_status") and len(samples) == 10
+    assert [e[1] for e in data["events"][status_id]] == ["broker paused", "broker resumed"]
+    (lat_id, seconds), = data["latencies"].items()
+    assert sorted(round(s * 1000, 1) for s in seconds) == [50.0, 61.5, 80.0, 95.0, 120.0]
+    assert [f["name"] for f in data["figures"]] == ["heap_min_free during stall"]
+    (props,) = [t["properties"] for t in data["tests"] if t["nodeid"].endswith("test_latencies")]
+    assert [name for name, _ in props] == ["latency_ms"], "the forwarded calls are not a property of the test"
