@@ -43,9 +43,11 @@ def _adapter(args) -> Adapter:
 
 
 def _capture(name: str | None) -> bytes:
-    from ..p1.captures import load_index
+    from ..p1.captures import load_index, sx631
+    if name is None:
+        return sx631().data
     caps = load_index()
-    pick = next((c for c in caps if (name is None and c.file.startswith("sx631")) or c.file == name), None)
+    pick = next((c for c in caps if c.file == name), None)
     if pick is None:
         raise UsageError(f"no capture {name!r}; have: {[c.file for c in caps]}")
     return pick.data

@@ -55,7 +55,7 @@ def _table(result) -> Table:
 
 
 def cmd_check(args) -> int:
-    from ..p1.captures import CaptureError, load_index, usable_capture
+    from ..p1.captures import CaptureError, sx631, usable_capture
     from ..rig.session import RigSpec, RigUsageError, bench_spec, open_rig
     from ..zabbix.agent import AgentError, find_agent
     from ..zabbix.check import CheckError, check_replay
@@ -67,7 +67,7 @@ def cmd_check(args) -> int:
         if args.capture:
             name, data = Path(args.capture).name, usable_capture(args.capture)
         else:
-            pick = next(c for c in load_index() if c.file.startswith("sx631"))
+            pick = sx631()
             name, data = pick.file, pick.data
         real = bool(args.rig_config or args.emulator_port or args.bridge_port)
         spec = bench_spec(args.rig_config, broker_host=args.broker_host, emulator_port=args.emulator_port,

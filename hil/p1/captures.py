@@ -56,6 +56,11 @@ def load_index(directory: Path = CAPTURE_DIR) -> list[Capture]:
             for e in entries]
 
 
+def sx631(directory: Path = CAPTURE_DIR) -> Capture:
+    """The SX631 capture: the meter this rig is for, and every check's default telegram."""
+    return next(c for c in load_index(directory) if c.file.startswith("sx631"))
+
+
 # --- validation ---
 
 _CLOCK_RE = re.compile(rb"^0-0:1\.0\.0\((\d{12})([SW])\)", re.MULTILINE)

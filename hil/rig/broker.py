@@ -141,19 +141,12 @@ class Mosquitto:
         deadline = time.monotonic() + timeout
         pos = since
         while True:
-            try:
-                with open(self.log_path, "rb") as f:
-                    f.seek(pos)
-                    for line in f:
-                        if not line.endswith(b"\n"):
-                            break  # being written: read it whole next time
-                        pos += len(line)
-                        m = pattern.search(line)
-                        if m and (m.group(1).decode() == client_id if client_id is not None
-                                  else not m.group(1).decode().startswith(RIG_CLIENT_PREFIX)):
-                            return True
-            except OSError:
-                pass
+            for line in self._lines_after(pos):
+                pos += len(line)
+                m = pattern.search(line)
+                if m and (m.group(1).decode() == client_id if client_id is not None
+                          else not m.group(1).decode().startswith(RIG_CLIENT_PREFIX)):
+                    return True
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.05)  # mosquitto only appends to its log: nothing to wait on but the file
@@ -166,23 +159,30 @@ class Mosquitto:
         `since`, by clients whose id starts with client_prefix (None: any but the
         rig's own subscribers). Client ids may hold spaces (zabbix_agent2's do)."""
         topics, client = set(), None
+        for line in self._lines_after(since):
+            m = self._SUBSCRIBE.match(line)
+            if m:
+                client = m.group(1).decode(errors="replace")
+                continue
+            m = self._FILTER.match(line)
+            if m and client is not None and (client.startswith(client_prefix) if client_prefix is not None
+                                             else not client.startswith(RIG_CLIENT_PREFIX)):
+                topics.add(m.group(1).decode(errors="replace"))
+            elif b": Sending SUBACK to " in line:
+                client = None
+        return topics
+
+    def _lines_after(self, pos: int) -> list[bytes]:
+        """The whole lines the broker logged after byte `pos`, each with its
+        newline (a line still being written is left for the next read)."""
         try:
             with open(self.log_path, "rb") as f:
-                f.seek(since)
-                for line in f:
-                    m = self._SUBSCRIBE.match(line)
-                    if m:
-                        client = m.group(1).decode(errors="replace")
-                        continue
-                    m = self._FILTER.match(line)
-                    if m and client is not None and (client.startswith(client_prefix) if client_prefix is not None
-                                                     else not client.startswith(RIG_CLIENT_PREFIX)):
-                        topics.add(m.group(1).decode(errors="replace"))
-                    elif b": Sending SUBACK to " in line:
-                        client = None
+                f.seek(pos)
+                data = f.read()
         except OSError:
-            pass
-        return topics
+            return []
+        whole = data[:data.rfind(b"\n") + 1]
+        return [line + b"\n" for line in whole.split(b"\n")[:-1]]
 
     # -- lifecycle ---------------------------------------------------------------
     def _prepare(self) -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from hil.rig.adapter_check import bauds, check_adapter
-from ..p1.captures import load_index
+from ..p1.captures import sx631
 from hil.circuit.spice import Adapter
 from hil.sim.process import AdapterSetting
 
 TELEGRAMS = 30
-CAPTURE = next(c for c in load_index() if c.file.startswith("sx631")).data
+CAPTURE = sx631().data
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import time
 from decimal import Decimal
 
 from ..p1 import framing as p1
-from ..p1.captures import load_index
+from ..p1.captures import sx631
 from ..oracle.expected import expected_payloads
 from ..oracle.dsmr import expected_values
 from ..oracle.verdict import compare
@@ -19,7 +19,7 @@ EQUIPMENT_ID = "0-0:96.1.0"
 
 
 def _sx631() -> bytes:
-    return next(c for c in load_index() if c.file.startswith("sx631")).data
+    return sx631().data
 
 
 def test_corrupted_byte_publishes_nothing_and_next_good_telegram_does(rig, subscriber, why):

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from ..p1.captures import load_index
+from ..p1.captures import sx631
 from ..oracle.dsmr import expected_values
 from hil.rig.board import BoardError
 from hil.rig.emulator import EmulatorError
@@ -24,7 +24,7 @@ INTERVAL_MS = 300
 
 @pytest.fixture(scope="module")
 def good(rig):
-    data = next(c for c in load_index() if c.file.startswith("sx631")).data
+    data = sx631().data
     return data, rig.upload_capture("good.p1", data)
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ..p1.captures import load_index
+from ..p1.captures import sx631
 
 TELEGRAMS = 30
 # The meter's 10 s interval, accelerated 10x: the emulator's scheduling code is
@@ -17,7 +17,7 @@ INTERVAL_MS = 1000
 
 @pytest.fixture(scope="module")
 def sx631_remote(rig):
-    cap = next(c for c in load_index() if c.file.startswith("sx631"))
+    cap = sx631()
     return cap, rig.upload_capture("timing.p1", cap.data)
 
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from ..p1 import framing as p1
-from ..p1.captures import load_index
+from ..p1.captures import sx631
 from ..oracle.dsmr import expected_values
 from hil.rig.emulator import EmulatorError
 from ..oracle.verdict import compare
@@ -21,7 +21,7 @@ MARK = Decimal("999.9")
 
 @pytest.fixture(scope="module")
 def telegrams(rig):
-    good = next(c for c in load_index() if c.file.startswith("sx631")).data
+    good = sx631().data
     marked = p1.replace_value(good, VOLTAGE_L1, str(MARK))
     return {"good": good, "marked": marked,
             "good_remote": rig.upload_capture("good.p1", good),

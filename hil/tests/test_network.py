@@ -13,7 +13,7 @@ import time
 import pytest
 
 from ..p1 import synth
-from ..p1.captures import load_index
+from ..p1.captures import sx631
 from ..oracle.expected import expected_payloads
 from ..oracle.outside import Played
 
@@ -32,7 +32,7 @@ FRESH_COUNTERS = {"uptime_s": 0, "telegrams_ok": 0, "crc_errors": 0, "truncated"
 
 @pytest.fixture(scope="module")
 def sequence(rig):
-    template = next(c for c in load_index() if c.file.startswith("sx631")).data
+    template = sx631().data
     return template, rig.upload_capture("sequence20.p1", b"".join(synth.sequence(template, SEQUENCE)))
 
 

@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 
 from ..p1 import synth
-from ..p1.captures import load_index
+from ..p1.captures import sx631
 from ..oracle.expected import expected_payloads
 from ..oracle.verdict import compare
 
@@ -29,7 +29,7 @@ RECOVERY_S = 5  # every value published again within this time of the broker res
 
 @pytest.fixture(scope="module")
 def sequence_file(rig):
-    template = next(c for c in load_index() if c.file.startswith("sx631")).data
+    template = sx631().data
     telegrams = synth.sequence(template, CYCLE)
     return template, rig.upload_capture("sequence50.p1", b"".join(telegrams))
 

@@ -12,7 +12,7 @@ import statistics
 import pytest
 
 from hil.cli.captures import main as captures_main
-from ..p1.captures import load_index
+from ..p1.captures import load_index, sx631
 from ..oracle.expected import expected_sequence
 from ..oracle.verdict import compare
 
@@ -68,7 +68,7 @@ def test_a_synthesized_sequence_matches_oracle_telegram_by_telegram(rig, subscri
     """A capture of many telegrams (as `hil capture --count N` records and
     `hil captures synthesize` makes them) is played as the meter sends it; each
     telegram's values must be its own, not the first's or the one before."""
-    template = next(c for c in load_index() if c.file.startswith("sx631"))
+    template = sx631()
     out = tmp_path / "sequence.p1"
     assert captures_main(["captures", "synthesize", str(template.path), str(out), "--count", str(SEQUENCE)]) == 0
     _replay(rig, subscriber, why, out.name, out.read_bytes(), 1, interval_ms=500,

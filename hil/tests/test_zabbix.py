@@ -9,17 +9,13 @@ numbers). A template with a misspelt topic fails, naming the item.
 """
 from __future__ import annotations
 
-from ..p1.captures import load_index
+from ..p1.captures import sx631
 from ..zabbix.check import check_replay
 from ..zabbix.template import build, mqtt_key
 
 
-def _sx631():
-    return next(c for c in load_index() if c.file.startswith("sx631"))
-
-
 def test_every_template_item_stores_the_oracles_value_through_zabbix_agent2(rig, broker, why, tmp_path):
-    capture = _sx631()
+    capture = sx631()
     tree = build()
     result = check_replay(rig, broker, tree, capture.file, capture.data, tmp_path / "agent")
     assert result.passed, why(result.problems)
@@ -35,7 +31,7 @@ def test_every_template_item_stores_the_oracles_value_through_zabbix_agent2(rig,
 
 
 def test_a_template_item_with_a_misspelt_topic_fails_naming_the_item(rig, broker, tmp_path):
-    capture = _sx631()
+    capture = sx631()
     tree = build()
     item = next(i for i in tree["zabbix_export"]["templates"][0]["items"] if i["key"] == mqtt_key("frequency"))
     item["key"] = item["key"].replace("/frequency", "/frequncy")

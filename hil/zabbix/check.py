@@ -157,12 +157,11 @@ class ConsumerCheck:
     On entry, the agent has its items and has subscribed to every item's topic
     on the broker (or reported the item unsupported); CheckError otherwise."""
 
-    def __init__(self, tree: dict, broker: Mosquitto, base_topic: str, workdir: Path, *,
-                 broker_url_host: str | None = None, timeout: float = 30):
+    def __init__(self, tree: dict, broker: Mosquitto, base_topic: str, workdir: Path, *, timeout: float = 30):
         self.broker = broker
         self.base_topic = base_topic
         self.timeout = timeout
-        url = f"tcp://{broker_url_host or broker.host}:{broker.port}"
+        url = f"tcp://{broker.host}:{broker.port}"
         self.items = template_items(tree, {"{$DSMR_MQTT_SERVERURL}": url, "{$DSMR_MQTT_USERNAME}": broker.user,
                                            "{$DSMR_MQTT_PASSWORD}": broker.password,
                                            "{$DSMR_MQTT_TOPIC}": base_topic})
@@ -189,16 +188,14 @@ class ConsumerCheck:
             self._agent.__exit__(*exc)
         self._server.__exit__(*exc)
 
-    def _unsupported(self) -> dict[int, str]:
-        return {v.itemid: v.value for v in self._server.values() if v.state == 1}
-
     def _wait_subscribed(self, since: int) -> None:
         topics = {i.itemid: i.topic for i in self.agent_items if i.topic}
         deadline = time.monotonic() + self.timeout
         while True:
             self._agent.check_running()
             seen = self.broker.subscribed_topics(since)
-            waiting = {n: t for n, t in topics.items() if t not in seen and n not in self._unsupported()}
+            unsupported = {v.itemid for v in self._server.values() if v.state == 1}
+            waiting = {n: t for n, t in topics.items() if t not in seen and n not in unsupported}
             if not waiting:
                 return
             if time.monotonic() > deadline:
@@ -210,16 +207,15 @@ class ConsumerCheck:
             time.sleep(0.1)  # the broker's log is a file: nothing to wait on but its growth
 
     # -- after the replay ----------------------------------------------------------
-    def delivered(self) -> dict[int, list[Delivered]]:
-        out: dict[int, list[Delivered]] = {}
-        for v in self._server.values():
-            out.setdefault(v.itemid, []).append(v)
-        return out
+    def latest(self) -> dict[int, Delivered]:
+        """Item id -> the latest value the agent sent for it."""
+        return {v.itemid: v for v in self._server.values()}
 
     def latest_by_topic(self) -> dict[str, str]:
         """Topic -> the latest value the agent sent for it (supported items only)."""
-        topics = {i.itemid: i.topic for i in self.agent_items if i.topic}
-        return {topics[v.itemid]: v.value for v in self._server.values() if v.itemid in topics and not v.state}
+        latest = self.latest()
+        return {i.topic: latest[i.itemid].value for i in self.agent_items
+                if i.topic and i.itemid in latest and not latest[i.itemid].state}
 
     def wait_delivered(self, fresh: set[str], retained: set[str], after: float, timeout: float = 15) -> bool:
         """Until the agent has sent a value for every item whose topic is in
@@ -239,11 +235,10 @@ class ConsumerCheck:
         """Every item's latest value against the oracle. expected: topic name →
         the oracle's value; published: topic name → the messages the rig's own
         subscriber received (hil.rig.mqtt.Subscriber.values(retained=True))."""
-        delivered = self.delivered()
         by_key = {i.key: i for i in self.items}
         result = CheckResult()
         prefix = self.base_topic + "/"
-        latest: dict[int, Delivered] = {n: vs[-1] for n, vs in delivered.items()}
+        latest = self.latest()
         for item in self.items:
             row = ItemResult(item, None)
             result.rows.append(row)
@@ -318,16 +313,16 @@ def check_replay(rig, broker: Mosquitto, tree: dict, name: str, data: bytes, wor
             sub.wait_for_names(want, timeout=15, since=m0)
             # The status and online as of after the replay, where the bridge sends
             # them often enough (the rig's config: every 2 s); else the retained ones.
-            others = {i.topic for i in check.agent_items if i.topic and i.topic[len(prefix):] not in want}
-            sub.wait_for(lambda msgs: others <= {m.topic for m in msgs if m.at >= m0 and not m.retain}, timeout=5)
+            side = {i.topic for i in check.agent_items if i.topic and i.topic[len(prefix):] not in want}
+            sub.wait_for(lambda msgs: side <= {m.topic for m in msgs if m.at >= m0 and not m.retain}, timeout=5)
             messages = sub.snapshot()
             fresh = {m.topic for m in messages if m.at >= m0 and not m.retain}
             progress("waiting for zabbix_agent2's values")
             check.wait_delivered(fresh, {m.topic for m in messages if m.topic.startswith(prefix)} - fresh, t0)
             # A status the agent got a moment before the rig's subscriber did is no mismatch.
-            others = {t: v for t, v in check.latest_by_topic().items() if t[len(prefix):] not in want}
-            sub.wait_for(lambda msgs: all(any(m.topic == t and m.text == v for m in msgs) for t, v in others.items()),
-                         timeout=5)
+            agent_got = {t: v for t, v in check.latest_by_topic().items() if t in side}
+            sub.wait_for(lambda msgs: all(any(m.topic == t and m.text == v for m in msgs)
+                                          for t, v in agent_got.items()), timeout=5)
             return check.verdict(want, sub.values(retained=True))
 
 

@@ -219,9 +219,9 @@ def load(path: str | Path) -> dict:
         tree = yaml.safe_load(Path(path).read_text())
     except yaml.YAMLError as e:
         raise ValueError(f"{path}: not YAML: {e}") from e
-    try:
-        templates = tree["zabbix_export"]["templates"]
-        assert templates and all("items" in t for t in templates)
-    except (TypeError, KeyError, AssertionError):
-        raise ValueError(f"{path}: not a Zabbix template export (zabbix_export → templates → items)") from None
+    export = tree.get("zabbix_export") if isinstance(tree, dict) else None
+    templates = export.get("templates") if isinstance(export, dict) else None
+    if not (isinstance(templates, list) and templates and all(isinstance(t, dict) and "items" in t
+                                                               for t in templates)):
+        raise ValueError(f"{path}: not a Zabbix template export (zabbix_export → templates → items)")
     return tree

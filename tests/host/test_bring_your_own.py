@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.p1.captures import load_index
+from hil.p1.captures import sx631
 from hil.oracle.contract import TOPICS
 from hil.oracle.expected import expected_payloads
 from hil.rig.rig import CONFIG_NAMES, RigError, fill_config_template
@@ -17,7 +17,7 @@ from hil.rig.rig import CONFIG_NAMES, RigError, fill_config_template
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "bring-your-own-bridge.md"
 SEED = ROOT / "hil" / "tests" / "variants" / "seed_style" / "p1seed.py"
-SX631 = next(c for c in load_index() if c.file.startswith("sx631")).data
+SX631 = sx631().data
 VALUES = {n: 1883 if n == "broker_port" else f"<{n}>" for n in CONFIG_NAMES}
 
 

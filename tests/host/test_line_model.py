@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from hil.p1.captures import load_index
+from hil.p1.captures import sx631
 from hil.sim.line import SAMPLE_RATE, P1Line, TxConfig, telegram_spans
 
-DATA = next(c for c in load_index() if c.file.startswith("sx631")).data
+DATA = sx631().data
 
 
 def _send(line: P1Line, data: bytes = DATA) -> bytes:

@@ -3,11 +3,11 @@ whose answer is known."""
 from __future__ import annotations
 
 from hil.p1 import synth
-from hil.p1.captures import load_index
+from hil.p1.captures import sx631
 from hil.rig.mqtt import Message
 from hil.oracle.outside import HeapTrace, Played, deliveries, delivery_problems, serial_events
 
-TEMPLATE = next(c for c in load_index() if c.file.startswith("sx631")).data
+TEMPLATE = sx631().data
 SEQ = synth.sequence(TEMPLATE, 5)
 
 

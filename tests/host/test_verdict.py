@@ -7,11 +7,11 @@ from decimal import Decimal
 from hil.oracle.expected import expected_sequence
 from hil.rig.mqtt import Message
 from hil.p1.synth import synthesize
-from hil.p1.captures import load_index
+from hil.p1.captures import sx631
 from hil.oracle.verdict import compare
 
 VOLTAGE = "instantaneous_voltage_in_phase_L1"
-SX631 = next(c for c in load_index() if c.file.startswith("sx631")).data
+SX631 = sx631().data
 
 
 def _published(values: list[dict]) -> dict[str, list[Message]]:

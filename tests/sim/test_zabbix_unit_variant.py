@@ -7,10 +7,11 @@ to text in its generated table (obismap.py): the text kind publishes the value
 exactly as the meter sent it."""
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 
-from hil.p1.captures import load_index
+from hil.p1.captures import sx631
 from hil.rig.rig import BRIDGE_FIRMWARE
 from hil.rig.session import RigSpec, open_rig
 from hil.zabbix.check import check_replay
@@ -22,8 +23,8 @@ FIELD = b"instantaneous_voltage_in_phase_L1"
 def _publish_with_unit(firmware) -> None:
     source = (firmware / "obismap.py").read_text()
     names = re.search(r"NAMES = \(\n(.*?)\n\)", source, re.S).group(1).split("\n")
-    slot = [eval(n.strip()) for n in names].index(FIELD + b"\n")  # noqa: S307 (bytes literals of our own file)
-    kinds = eval(re.search(r"^KIND = (b'.*')$", source, re.M).group(1))  # noqa: S307
+    slot = [ast.literal_eval(n.strip()) for n in names].index(FIELD + b"\n")
+    kinds = ast.literal_eval(re.search(r"^KIND = (b'.*')$", source, re.M).group(1))
     assert kinds[slot] == 0, "the field is no longer a number: update this test"
     changed = kinds[:slot] + b"\x01" + kinds[slot + 1:]  # K_TEXT: the value as the meter sent it
     (firmware / "obismap.py").write_text(source.replace(f"KIND = {kinds!r}", f"KIND = {changed!r}"))
@@ -33,7 +34,7 @@ def test_a_bridge_publishing_a_unit_fails_the_zabbix_check_naming_the_item(tmp_p
     firmware = tmp_path / "firmware"
     shutil.copytree(BRIDGE_FIRMWARE, firmware, ignore=shutil.ignore_patterns("__pycache__"))
     _publish_with_unit(firmware)
-    capture = next(c for c in load_index() if c.file.startswith("sx631"))
+    capture = sx631()
     with open_rig(RigSpec(workdir=tmp_path / "rig", bridge_firmware=firmware)) as session:
         result = check_replay(session.rig, session.broker, build(), capture.file, capture.data, tmp_path / "agent")
     assert len(result.problems) == 1, result.problems
