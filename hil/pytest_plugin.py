@@ -7,12 +7,14 @@ pytest collects the HIL suite shipped in hil/tests.
 
 `--rig sim` (default) brings up the virtual rig: two virtual ESP8266 boards
 behind ptys and the P1 line model. `--rig usb` drives two real boards on
-`--emulator-port` and `--bridge-port`. Either way hil.rig.session.open_rig starts
-a real mosquitto, deploys both firmwares over the boards' serial ports and
-tears everything down.
+`--emulator-port` and `--bridge-port`; `--rig labgrid` acquires a labgrid place
+and drives its two boards through RFC 2217 (hil.farm.client). Either way
+hil.rig.session.open_rig starts a real mosquitto, deploys both firmwares over
+the boards' serial ports and tears everything down.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ from .rig.mqtt import Subscriber
 from hil.rig import benchconfig
 from hil.rig.firmware import FirmwareError, frozen_manifest
 from hil.rig.rig import BRIDGE_FIRMWARE, RigError
-from .rig.session import ROLES, RigSpec, RigUsageError, board_ports, check_template, open_rig
+from .rig.session import KINDS, ROLES, RigSpec, RigUsageError, board_ports, check_template, open_rig
 from hil.sim.model import describe_rig
 
 BYO_DOC = "docs/bring-your-own-bridge.md"
@@ -30,8 +32,14 @@ BYO_DOC = "docs/bring-your-own-bridge.md"
 
 def pytest_addoption(parser):
     group = parser.getgroup("hil", "P1 HIL rig")
-    group.addoption("--rig", choices=("sim", "usb"), default="sim",
-                    help="sim: virtual rig (default, no boards needed); usb: two real boards")
+    group.addoption("--rig", choices=KINDS, default="sim",
+                    help="sim: virtual rig (default, no boards needed); usb: two real boards; "
+                         "labgrid: the boards of a labgrid place (docs/farm.md)")
+    group.addoption("--labgrid-place", default=os.environ.get("LG_PLACE"), metavar="NAME",
+                    help="--rig labgrid: the place to acquire for the run (default: LG_PLACE); "
+                         "+ takes the place LG_TOKEN reserved (labgrid-client reserve)")
+    group.addoption("--labgrid-coordinator", default=None, metavar="HOST:PORT",
+                    help="--rig labgrid: the coordinator (default: LG_COORDINATOR, else 127.0.0.1:20408)")
     group.addoption("--emulator-port", help="serial port of the emulator board (--rig usb)")
     group.addoption("--bridge-port", help="serial port of the bridge board (--rig usb)")
     group.addoption("--broker-host", default=None,
@@ -95,7 +103,9 @@ def rig_spec(config, rig_config: dict) -> RigSpec:
         bridge_config_template=_read_template(template) if template else None,
         bridge_libs=[Path(d) for d in config.getoption("--bridge-lib")],
         bridge_frozen=bridge_manifest(config),
-        bridge_romfs=config.getoption("--bridge-romfs"))
+        bridge_romfs=config.getoption("--bridge-romfs"),
+        labgrid_place=config.getoption("--labgrid-place"),
+        labgrid_coordinator=config.getoption("--labgrid-coordinator"))
 
 
 def _load_rig_config(config) -> dict:
@@ -133,6 +143,9 @@ def pytest_configure(config):
             check_template(spec.bridge_config_template)
         if spec.kind == "usb":
             board_ports(spec)
+        if spec.kind == "labgrid" and not spec.labgrid_place:
+            raise RigUsageError("--rig labgrid: which place? --labgrid-place NAME (or LG_PLACE); "
+                                "`labgrid-client places` lists them")
     except RigError as e:
         what = f"--bridge-config {config.getoption('--bridge-config')}: " if not isinstance(e, RigUsageError) else ""
         raise pytest.UsageError(f"{what}{e}") from e
@@ -189,6 +202,8 @@ def rig_session(pytestconfig, tmp_path_factory):
         with open_rig(spec) as session:
             yield session
     except RigUsageError as e:
+        if spec.kind == "labgrid":  # e.g. the place is taken: no test can run, say it once
+            pytest.exit(str(e), returncode=pytest.ExitCode.USAGE_ERROR)
         pytest.fail(str(e), pytrace=False)
     pytestconfig.stash[_TEARDOWN_NOTES] = session.notes
 

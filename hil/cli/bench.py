@@ -112,11 +112,13 @@ def cmd_boards(args) -> int:
         return 1
     bindings = _bindings(args, cfg)
     table = Table(title="attached boards", title_justify="left")
-    for col in ("port", "VID:PID", "adapter", "serial", "location", "description", "role", "SPEC"):
-        table.add_column(col, no_wrap=col in ("port", "SPEC"))
+    for col in ("port", "VID:PID", "adapter", "serial", "location", "ID_PATH", "description", "role", "SPEC"):
+        table.add_column(col, no_wrap=col in ("port", "SPEC", "ID_PATH"))
     for b in ports:
+        # ID_PATH: what a labgrid exporter matches the port by (docs/farm/exporter.yaml).
         table.add_row(b.device, b.usb_id, b.adapter or "-", b.serial_number or "-", b.usb_location or "-",
-                      escape(b.description), discover.role_of(b, bindings) or "", b.binding(ports))
+                      discover.udev_property(b.device, "ID_PATH") or "-", escape(b.description),
+                      discover.role_of(b, bindings) or "", b.binding(ports))
     console.print(table)
     for role, spec in bindings.items():
         if spec and not any(b.matches(spec) for b in ports):

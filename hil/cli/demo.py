@@ -146,10 +146,30 @@ def cmd_demo(args) -> int:
 
 
 def cmd_sim(args) -> int:
+    import contextlib
+
+    from ..farm.client import FarmError
     from ..sim.process import VirtualRig
 
-    with VirtualRig(args.workdir) as sim:
-        console.print_json(json.dumps({"ports": sim.ports, "control": sim.control_path}))
+    with contextlib.ExitStack() as stack:
+        sim = stack.enter_context(VirtualRig(args.workdir))
+        info = {"ports": sim.ports, "control": sim.control_path}
+        if args.labgrid_exporter:
+            from ..farm.coordinator import Exporter
+            from ..farm.virtual import PowerRelay, place_commands, write_exporter_config
+
+            relay = stack.enter_context(PowerRelay(sim.reset, host=args.labgrid_hostname))
+            config = write_exporter_config(sim.ports, relay.url, sim.workdir / "labgrid-exporter.yaml")
+            try:
+                stack.enter_context(Exporter(sim.workdir / "labgrid", config, args.labgrid_exporter,
+                                             args.labgrid_name, hostname=args.labgrid_hostname, expect=3))
+            except FarmError as e:
+                fail(f"hil sim --labgrid-exporter: {e}")
+                return 1
+            info["labgrid"] = {"coordinator": args.labgrid_exporter, "exporter": args.labgrid_name,
+                               "config": str(config),
+                               "place": [" ".join(c) for c in place_commands("PLACE", args.labgrid_name)]}
+        print(json.dumps(info), flush=True)  # one line: a script waits for it (the rig is up then)
         console.print("virtual rig running; Ctrl-C to stop")
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *a: stop.set())
@@ -179,4 +199,11 @@ def add_parsers(sub) -> None:
     demo.set_defaults(func=cmd_demo)
     sim = sub.add_parser("sim", help="start the virtual rig and print its ports until Ctrl-C")
     sim.add_argument("--workdir", help="directory for the boards' flash (default: a temporary one)")
+    sim.add_argument("--labgrid-exporter", metavar="HOST:PORT",
+                     help="also publish the two boards' ports to this labgrid coordinator, as RawSerialPort "
+                          "resources served by ser2net (docs/farm.md); prints the labgrid-client calls for a place")
+    sim.add_argument("--labgrid-name", default="hil-sim", metavar="NAME",
+                     help="the exporter's name at the coordinator (default %(default)s)")
+    sim.add_argument("--labgrid-hostname", default="127.0.0.1", metavar="HOST",
+                     help="address clients reach the ports at (default %(default)s: this machine only)")
     sim.set_defaults(func=cmd_sim)

@@ -27,6 +27,7 @@ from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 
 from . import discover
+from .reset import is_virtual
 
 REATTACH_TIMEOUT_S = 30.0  # how long a vanished port is waited for
 
@@ -141,12 +142,15 @@ class Board:
     `port` is the device path to open; `binding` (default: `port`) is what
     finds the board again after its port vanished: a stable path such as
     /dev/serial/by-path/... or a virtual board's link, or a discover spec
-    (`serial:...`, `location:...`)."""
+    (`serial:...`, `location:...`). `virtual`: the board is a virtual ESP8266
+    (default: when its port is a pty; a labgrid place's network port says
+    nothing, so the place's tag decides there)."""
 
     def __init__(self, role: str, port: str, log_path: Path | None = None, binding: str | None = None,
-                 reattach_timeout: float = REATTACH_TIMEOUT_S):
+                 reattach_timeout: float = REATTACH_TIMEOUT_S, virtual: bool | None = None):
         self.role = role
         self.port = port
+        self.virtual = is_virtual(port) if virtual is None else virtual
         self.binding = binding or port
         self.device = ""  # what is open: the port with links resolved
         self.reattach_timeout = reattach_timeout

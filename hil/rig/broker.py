@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..procutil import die_with_parent
+from ..procutil import die_with_parent, free_port
 
 __all__ = ["BrokerError", "Mosquitto", "find_mosquitto"]
 
@@ -54,14 +54,6 @@ def find_mosquitto() -> tuple[str, str]:
     if passwd is None:
         raise BrokerError(f"mosquitto_passwd not found next to {broker} or on PATH; {_INSTALL_HINT}")
     return broker, passwd
-
-
-def _free_port(host: str) -> int:
-    # The kernel picks a port nobody uses; mosquitto binds it a moment later. The race
-    # is tiny, and start() reports a bind failure with the log if it ever happens.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 class Mosquitto:
@@ -192,7 +184,7 @@ class Mosquitto:
             self._dir = Path(tempfile.mkdtemp(prefix="p1rig-mosquitto-"))
         self._dir.mkdir(parents=True, exist_ok=True)
         if self.port == 0:
-            self.port = _free_port(self.host)
+            self.port = free_port(self.host)
         pwfile = self._dir / "passwd"
         r = subprocess.run(
             [passwd, "-b", "-c", str(pwfile), self.user, self.password],

@@ -21,6 +21,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import serial.tools.list_ports
 
@@ -96,6 +97,24 @@ class BoardInfo:
         return ", ".join(p for p in parts if p)
 
 
+UDEV_DATA = Path("/run/udev/data")  # udev's database: one file per device, "E:NAME=value" lines
+
+
+def udev_property(device: str, name: str, data_dir: Path | None = None) -> str | None:
+    """A udev property of a character device (e.g. ID_PATH, which labgrid's
+    exporter matches ports by), read from udev's database as pyudev reads it;
+    None where udev does not run or does not know the device."""
+    try:
+        rdev = os.stat(device).st_rdev
+        text = ((data_dir or UDEV_DATA) / f"c{os.major(rdev)}:{os.minor(rdev)}").read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(f"E:{name}="):
+            return line.split("=", 1)[1]
+    return None
+
+
 def adapter_name(vid: int | None, pid: int | None) -> str:
     for v, p, name in USB_ADAPTERS:
         if vid == v and (p is None or pid == p):
@@ -141,6 +160,8 @@ def resolve(role_spec: str | None, role: str = "board", *, option: str = "--port
     roles (so with one role bound, the other takes the remaining board).
     `role` and `option` only shape the error messages.
     """
+    if role_spec and "://" in role_spec:
+        return role_spec  # a network port (a labgrid place's rfc2217://): pyserial opens the URL as it is
     if role_spec and not is_binding(role_spec):
         if os.path.exists(role_spec) or any(p.device == role_spec for p in list_ports()):
             return role_spec

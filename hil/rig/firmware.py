@@ -111,7 +111,12 @@ def romfs_image(files: list[tuple[str, bytes]]) -> bytes:
 def arch_for_port(port: str) -> str:
     """The mpy-cross arch of the board on `port`: a virtual board (a pty) runs
     this machine's board model (hil/sim/model.py); anything else is an ESP8266."""
-    if is_virtual(port):
+    return arch_for(virtual=is_virtual(port))
+
+
+def arch_for(virtual: bool) -> str:
+    """The mpy-cross arch of a virtual board (this machine's board model) or of an ESP8266."""
+    if virtual:
         import platform
 
         from ..sim.model import board_model

@@ -18,7 +18,7 @@ from typing import Callable, Protocol
 
 from ..p1.framing import split_telegrams
 from ..shipped import BRIDGE_FIRMWARE, METER_EMULATOR
-from .firmware import FirmwareError, arch_for_port, build as build_firmware, deploy_romfs
+from .firmware import FirmwareError, arch_for, build as build_firmware, deploy_romfs
 from .board import Board, BoardError, BoardTimeout
 from .emulator import CAPTURE_DIR_ON_BOARD, EmulatorClient, TelegramSent, put_capture
 
@@ -137,11 +137,11 @@ class Rig:
             raise
 
     def _put_firmware(self, board: Board, source: Path) -> None:
-        for name, data in build_firmware(source, self._build_dir / board.role, arch=arch_for_port(board.port)):
+        for name, data in build_firmware(source, self._build_dir / board.role, arch=arch_for(board.virtual)):
             board.put(data, name)
 
     def _put_romfs(self, board: Board, source: Path, libs: list[Path]) -> None:
-        arch = arch_for_port(board.port)
+        arch = arch_for(board.virtual)
         files = build_firmware(source, self._build_dir / board.role, arch=arch)
         for i, lib in enumerate(libs):
             files += build_firmware(lib, self._build_dir / f"{board.role}-lib{i}", arch=arch)

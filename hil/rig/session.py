@@ -8,6 +8,7 @@ command that needs a rig use it, so a rig comes up one way only.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ from .broker import Mosquitto
 from . import discover, reset
 from .board import Board
 from .rig import BrokerAccess, Rig, RigError, fill_config_template
+from ..farm.client import BRIDGE_POWER
 from ..sim.process import VirtualRig
 
 ROLES = ("emulator", "bridge")
+KINDS = ("sim", "usb", "labgrid")
 PORT_OPTIONS = {"emulator": "--emulator-port", "bridge": "--bridge-port"}
 VIRTUAL_WIFI = ("hil-rig", "hil-rig-password")  # the virtual board's WLAN takes any
 
@@ -32,7 +35,7 @@ class RigUsageError(RigError):
 @dataclass
 class RigSpec:
     """What rig to bring up and which bridge to put on it."""
-    kind: str = "sim"  # "sim": the virtual rig; "usb": two boards on this PC's serial ports
+    kind: str = "sim"  # "sim": the virtual rig; "usb": two boards on this PC's serial ports; "labgrid": a place
     broker_host: str | None = None  # default 127.0.0.1; a real bridge needs this PC's LAN address
     broker_port: int = 0  # 0: a free port
     bindings: dict[str, str | None] = field(default_factory=dict)  # role -> path, serial:..., location:...
@@ -47,6 +50,8 @@ class RigSpec:
     bridge_free_at_main: int | None = None  # virtual board's heap (default: hil.sim.model's for the deploy way)
     bridge_mqtt: dict | None = None  # config.json's "mqtt" extras, e.g. {"backend": "mqtt_as"}
     workdir: Path | None = None  # default: a temporary directory
+    labgrid_place: str | None = None  # kind "labgrid": the place to acquire ("+": the one LG_TOKEN reserved)
+    labgrid_coordinator: str | None = None  # default: LG_COORDINATOR, else labgrid's 127.0.0.1:20408
 
 
 @dataclass
@@ -67,17 +72,21 @@ def board_ports(spec: RigSpec) -> dict[str, str]:
     except discover.DiscoverError as e:
         raise RigUsageError(f"--rig usb: {e}\n(bind the boards with --emulator-port/--bridge-port or "
                             f"\"boards\" in --rig-config; `hil boards` lists them)") from e
-    if all(reset.is_virtual(p) for p in ports.values()):
-        return ports  # a running `hil sim`: its bridge reaches the broker on this machine, WiFi is modelled
+    if not all(reset.is_virtual(p) for p in ports.values()):
+        check_real_bridge_needs(spec)  # a running `hil sim`'s bridge reaches the broker here, WiFi is modelled
+    return ports
+
+
+def check_real_bridge_needs(spec: RigSpec) -> None:
+    """RigUsageError with the fix when a real bridge could not reach the suite's broker."""
     host = spec.broker_host
     if not host or host.startswith("127.") or host == "localhost":
-        raise RigUsageError("--rig usb: the bridge reaches the suite's broker over WiFi, so give this PC's LAN "
-                            "address: --broker-host 192.168.x.y, or \"broker\": {\"host\": ...} in --rig-config "
+        raise RigUsageError(f"--rig {spec.kind}: the bridge reaches the suite's broker over WiFi, so give this PC's "
+                            "LAN address: --broker-host 192.168.x.y, or \"broker\": {\"host\": ...} in --rig-config "
                             "(and let the bridge through this PC's firewall: the broker listens on a random port)")
     if spec.wifi is None:
-        raise RigUsageError("--rig usb: the bridge needs WiFi: give --rig-config FILE with a \"wifi\" section "
-                            "(see rig.example.json)")
-    return ports
+        raise RigUsageError(f"--rig {spec.kind}: the bridge needs WiFi: give --rig-config FILE with a \"wifi\" "
+                            "section (see rig.example.json)")
 
 
 def bench_spec(rig_config: str | None, *, broker_host: str | None = None, emulator_port: str | None = None,
@@ -109,8 +118,8 @@ def check_template(template: str) -> None:
 def open_rig(spec: RigSpec, progress: Callable[[str], None] = lambda msg: None) -> Iterator[RigSession]:
     """Broker, boards and both firmwares, the bridge connected to the broker;
     everything stopped on exit, also when bring-up fails half way."""
-    if spec.kind not in ("sim", "usb"):
-        raise RigUsageError(f"no rig kind {spec.kind!r}: sim or usb")
+    if spec.kind not in KINDS:
+        raise RigUsageError(f"no rig kind {spec.kind!r}: {', '.join(KINDS)}")
     if spec.bridge_config_template is not None:
         check_template(spec.bridge_config_template)
     ports = board_ports(spec) if spec.kind == "usb" else None
@@ -123,6 +132,7 @@ def open_rig(spec: RigSpec, progress: Callable[[str], None] = lambda msg: None) 
         broker_for_bridge = (broker.host, broker.port)
         reset_bridge = None
         wifi = spec.wifi or VIRTUAL_WIFI
+        virtual = spec.kind == "sim" or (ports is not None and reset.is_virtual(ports["bridge"]))
         if spec.kind == "sim":
             sim = stack.enter_context(_virtual_boards(spec, workdir, progress))
             ports = dict(sim.ports)
@@ -130,17 +140,26 @@ def open_rig(spec: RigSpec, progress: Callable[[str], None] = lambda msg: None) 
             broker_for_bridge = ("127.0.0.1", sim.forward_broker(broker.host, broker.port))
 
             reset_bridge = _virtual_reset(sim)
-        elif not reset.is_virtual(ports["bridge"]):
-            reset_bridge = lambda: reset.hard_reset(boards["bridge"].transport.serial)  # noqa: E731 (DTR/RTS, as esptool)
+        elif spec.kind == "labgrid":
+            place = stack.enter_context(_labgrid_place(spec, progress))
+            ports, virtual = place.ports, place.virtual
+            if not virtual:
+                check_real_bridge_needs(spec)
+            elif BRIDGE_POWER in place.power:  # no DTR/RTS on a pty: cycle its power, as a lab's switch does
+                reset_bridge = functools.partial(place.power_cycle, BRIDGE_POWER)
+        if not virtual:
+            # DTR/RTS as esptool drives them; through a labgrid place, RFC 2217 carries the lines to the board.
+            reset_bridge = lambda: reset.hard_reset(boards["bridge"].transport.serial)  # noqa: E731
         logs = workdir / "logs"
         logs.mkdir(exist_ok=True)
-        # A binding finds the board again after a replug; the virtual rig's ports are stable links.
+        # A binding finds the board again after a replug; the virtual rig's ports are stable links,
+        # a place's are network URLs.
         bindings = {role: spec.bindings.get(role) if spec.kind == "usb" else ports[role] for role in ROLES}
-        boards = {role: Board(role, ports[role], logs / f"{role}.log", binding=bindings[role]).open()
+        boards = {role: Board(role, ports[role], logs / f"{role}.log", binding=bindings[role], virtual=virtual).open()
                   for role in ROLES}
         rig = Rig(boards["emulator"], boards["bridge"], BrokerAccess(*broker_for_bridge, broker.user, broker.password),
                   base_topic=spec.base_topic, wifi=wifi, reset_bridge=reset_bridge, build_dir=workdir / "build",
-                  bridge_mqtt=spec.bridge_mqtt, broker_log=broker, keep_user_config=spec.kind == "usb")
+                  bridge_mqtt=spec.bridge_mqtt, broker_log=broker, keep_user_config=not virtual)
         stack.callback(rig.close)
         session = RigSession(rig, broker, sim)
         stack.callback(_restore_user_config, session, progress)
@@ -161,6 +180,20 @@ def _restore_user_config(session: RigSession, progress: Callable[[str], None]) -
     if note:
         session.notes.append(note)
         progress(note)
+
+
+@contextlib.contextmanager
+def _labgrid_place(spec: RigSpec, progress: Callable[[str], None]):
+    from ..farm.client import FarmError, acquired
+
+    progress(f"acquiring labgrid place {spec.labgrid_place}")
+    try:
+        with acquired(spec.labgrid_place, spec.labgrid_coordinator) as place:
+            progress(f"labgrid place {place.name}: " + ", ".join(f"{r} {u}" for r, u in place.ports.items()))
+            yield place
+    except FarmError as e:
+        raise RigUsageError(f"--rig labgrid: {e}") from e
+    progress(f"released labgrid place {spec.labgrid_place}")
 
 
 def _virtual_reset(sim: VirtualRig) -> Callable[[], None]:

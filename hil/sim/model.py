@@ -137,6 +137,9 @@ def frozen_image(manifest: Path, path_vars: dict[str, Path] | None = None) -> Bo
 def describe_rig(kind: str, bridge_frozen: str | None = None, bridge_romfs: bool = False) -> list[str]:
     """What a run's figures about the board stand for: the lines the pytest
     header, the report and `hil demo` print."""
+    if kind == "labgrid":
+        return ["boards: a labgrid place's (--rig labgrid): real boards' heap and timing are the chips' own; "
+                "a place tagged virtual=1 is a `hil sim` (the virtual ESP8266 at its default heap)"]
     if kind != "sim":
         return ["boards: real ESP8266 boards (--rig usb): heap and timing are the chips' own"]
     try:

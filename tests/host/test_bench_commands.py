@@ -16,6 +16,7 @@ from rich.console import Console
 from serial.tools.list_ports_common import ListPortInfo
 
 from hil.cli import bench, ui
+from hil.rig import discover
 from hil.rig.broker import Mosquitto
 from hil.sim.process import VirtualRig
 
@@ -64,6 +65,19 @@ def test_boards_lists_ports_and_role_bindings(out, fake_ports, tmp_path):
     assert "location:1-1.2" in row0
     assert "/dev/ttyACM0" not in text  # not an ESP8266 adapter
     assert "bridge:" in text and "matches no attached board" in text
+
+
+def test_boards_shows_the_udev_id_path_a_labgrid_exporter_matches(out, fake_ports, monkeypatch, tmp_path):
+    # /dev/null stands in for a tty: a character device (1:3) the fake udev database knows.
+    fake_ports.append(_port("/dev/null", 0x1A86, 0x7523, location="1-1.4:1.0"))
+    (tmp_path / "c1:3").write_text("I:123\nE:ID_BUS=usb\nE:ID_PATH=platform-3f980000.usb-usb-0:1.4:1.0\n")
+    monkeypatch.setattr(discover, "UDEV_DATA", tmp_path)
+    assert run("boards") == 0
+    rows = out[0].getvalue().splitlines()
+    assert "platform-3f980000.usb-usb-0:1.4:1.0" in next(line for line in rows if "/dev/null" in line)
+    assert "ID_PATH" in next(line for line in rows if "VID:PID" in line)
+    # A port udev does not know shows none.
+    assert "usb-0:" not in next(line for line in rows if "/dev/ttyUSB0" in line)
 
 
 def test_boards_all_and_option_override(out, fake_ports):

@@ -1,0 +1,1 @@
+"""Many rigs through labgrid: places, exporters and the coordinator (docs/farm.md)."""
