@@ -21,6 +21,7 @@ import pytest
 
 from .oracle.expected import EXPECT
 from .rig.mqtt import Subscriber
+from hil import timing_lock
 from hil.rig import benchconfig
 from hil.rig.firmware import FirmwareError, frozen_manifest
 from hil.rig.rig import BRIDGE_FIRMWARE, RigError
@@ -118,11 +119,14 @@ def _load_rig_config(config) -> dict:
 SUITE = Path(__file__).resolve().parent / "tests"  # the HIL suite, shipped with the package
 
 
+TIMING = "timing"
 MARKERS = (
     "hardware: needs two real boards attached (--rig usb)",
     "long: long-running test (the soak, the variant scenarios), deselected unless asked for (-m long)",
     "soak: the soak test: its timeout follows --soak-telegrams",
+    f"{TIMING}: measures time or heap under load; under pytest -n no other test runs beside one (hil.xdist_lock)",
 )
+
 
 
 def pytest_configure(config):
@@ -180,6 +184,17 @@ def pytest_collection_modifyitems(config, items):
         if long:
             config.hook.pytest_deselected(items=long)
             items[:] = [item for item in items if "long" not in item.keywords]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Under pytest -n: a timing test runs with no other test beside it (hil.timing_lock)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return (yield)
+    # The workers' base temp dirs are popen-gwN in the run's own: the lock lives there.
+    run_dir = item.config._tmp_path_factory.getbasetemp().parent
+    with timing_lock.held(run_dir / "hil-timing-lock", exclusive=TIMING in item.keywords):
+        return (yield)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,9 @@ import pytest
 
 from ..p1.captures import sx631
 
+# Timing and heap figures: under pytest -n these run in one worker of their own (hil/pytest_plugin.py).
+pytestmark = pytest.mark.timing  # the emulator's pacing on the line
+
 TELEGRAMS = 30
 # The meter's 10 s interval, accelerated 10x: the emulator's scheduling code is
 # the same whatever the interval.

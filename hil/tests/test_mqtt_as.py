@@ -25,6 +25,9 @@ from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
 from . import scenario, test_network, test_overflow, test_replay
 from .conftest import HEAP_FLOOR_MPY
 
+# Timing and heap figures: under pytest -n these run in one worker of their own (hil/pytest_plugin.py).
+pytestmark = pytest.mark.timing  # the network and overflow scenarios again, with mqtt_as
+
 MANIFEST = "manifest_mqtt_as.py"
 
 

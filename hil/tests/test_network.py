@@ -19,6 +19,9 @@ from ..oracle.outside import Played
 
 from . import scenario
 
+# Timing and heap figures: under pytest -n these run in one worker of their own (hil/pytest_plugin.py).
+pytestmark = pytest.mark.timing  # outages and their recovery times, heap bounds
+
 SEQUENCE = 20  # distinct telegrams in the sequence file
 INTERVAL_MS = 300  # start to start: a telegram every 0.3 s, the line 70 % busy
 RECOVERY_S = 5  # mqtt.backoff_max_ms (4 s) plus a connect

@@ -21,6 +21,9 @@ from ..oracle.verdict import compare
 
 from . import scenario
 
+# Timing and heap figures: under pytest -n these run in one worker of their own (hil/pytest_plugin.py).
+pytestmark = pytest.mark.timing  # back-to-back telegrams, a stalled broker: timing and heap under load
+
 CYCLE = 50  # distinct telegrams in the sequence file
 LINE_TIME = 2405 * 10 / 115200  # seconds one SX631 telegram occupies the line
 HEAP_FLAT_MAX = 512  # bytes the bridge's free heap may sink from the first to the last quarter of a run

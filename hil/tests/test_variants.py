@@ -27,6 +27,9 @@ from pathlib import Path
 
 import pytest
 
+# Timing and heap figures: under pytest -n these run in one worker of their own (hil/pytest_plugin.py).
+pytestmark = pytest.mark.timing  # the scenarios against other bridges
+
 ROOT = Path(__file__).resolve().parents[2]
 VARIANT = Path(__file__).with_name("variants") / "seed_style"
 REPLAY = "test_replay.py"

@@ -11,6 +11,9 @@ from hil.p1 import framing as p1
 from test_mqtt import BASE, SAG, SX, Bridge, Subscriber, collect_latest, collect_telegram
 from test_reader import expected
 
+# Timing and heap figures: under pytest -n these run in one worker of their own (hil/pytest_plugin.py).
+pytestmark = pytest.mark.timing  # how soon the bridge notices a missing PUBACK
+
 VOLTAGE_L1 = "1-0:32.7.0"
 STATUS_KEYS = {"version", "mqtt_backend", "reader", "uptime_s", "reset_cause", "heap_free", "heap_min_free", "telegrams_ok",
                "crc_errors", "truncated", "framing", "garbage", "overlong", "bad_values", "superseded",
