@@ -188,12 +188,12 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    """Under pytest -n: a timing test runs with no other test beside it (hil.timing_lock)."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
+    """Under pytest -n: the timing tests run one at a time (hil.timing_lock)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER") or TIMING not in item.keywords:
         return (yield)
     # The workers' base temp dirs are popen-gwN in the run's own: the lock lives there.
     run_dir = item.config._tmp_path_factory.getbasetemp().parent
-    with timing_lock.held(run_dir / "hil-timing-lock", exclusive=TIMING in item.keywords):
+    with timing_lock.held(run_dir / "hil-timing-lock"):
         return (yield)
 
 

@@ -10,6 +10,6 @@ export LG_COORDINATOR
 reservation=$(labgrid-client reserve --wait --shell hil=p1bridge)
 eval "$reservation"  # export LG_TOKEN=...
 trap 'labgrid-client cancel-reservation "$LG_TOKEN"' EXIT
-labgrid-client -p + show | head -n 1  # which rig this job got
+labgrid-client -p + show | sed -n 1p  # which rig this job got
 # The suite acquires the reserved place (+), runs, and releases it.
 pytest --rig labgrid --labgrid-place + ${RIG_CONFIG:+--rig-config "$RIG_CONFIG"} "$@"

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -29,6 +30,8 @@ VIRTUAL_TAG = "virtual"  # a place tagged virtual=1 holds a `hil sim` (hil sim -
 BRIDGE_POWER = "bridge-power"  # the place's power port that cycles the bridge, where it has no DTR/RTS reset
 POWER_OFF_S = 0.2  # how long a power cycle keeps the board off
 CLIENT_TIMEOUT_S = 30
+RELEASE_TIMEOUT_S = 15
+POLL_S = 0.1
 # A pty has no modem lines to acknowledge RFC 2217's set-control requests
 # (the open would time out), and a real board's ser2net acknowledges them
 # anyway: waiting for the acknowledgement buys nothing.
@@ -107,14 +110,24 @@ class LabgridClient:
             said = str(e)
             if "already acquired by" in said:
                 holder = said.split("already acquired by", 1)[1].split()[0].rstrip(".")
-                raise PlaceTaken(f"labgrid place {place} is taken: {holder} holds it (user@host as labgrid names "
-                                 "them: host/user). Its boards stay with their holder. Wait until it is released, or "
-                                 "let labgrid hand out a free place: eval $(labgrid-client reserve --wait --shell "
+                raise PlaceTaken(f"labgrid place {place} is taken: {holder} holds it (labgrid names holders "
+                                 "host/user). Its boards stay with their holder: wait until it is released, or let "
+                                 "labgrid hand out a free place: eval $(labgrid-client reserve --wait --shell "
                                  "hil=p1bridge) and --labgrid-place + (docs/farm.md)") from e
             raise
 
-    def release(self, place: str) -> None:
+    def release(self, place: str, timeout: float = RELEASE_TIMEOUT_S) -> None:
+        """Release the place and return once its exporters have freed its
+        resources (stopped their ser2net): labgrid frees them a moment after
+        the release, and an acquire meanwhile fails with "Failed to acquire
+        resources", so the next user can acquire at once."""
         self.run("release", place=place)
+        deadline = time.monotonic() + timeout
+        while f"'acquired': '{place}'" in self.run("-vv", "resources"):
+            if time.monotonic() > deadline:
+                raise FarmError(f"labgrid place {place} released, but its exporters still hold its resources after "
+                                f"{timeout:.0f} s: see `labgrid-client -vv resources`")
+            time.sleep(POLL_S)  # labgrid announces it only to `labgrid-client monitor`: ask again
 
     def tags(self, place: str) -> dict[str, str]:
         # `show` prints "  tags: key=value, key=value"; labgrid-client has no machine-readable form of it.
@@ -135,7 +148,6 @@ class LabgridClient:
         env = yaml.safe_load(self.run("env", place=place)) or {}
         return [(cls, params or {}) for target in (env.get("targets") or {}).values()
                 for res in target.get("resources") or [] if isinstance(res, dict) for cls, params in res.items()]
-
 
 
 @contextlib.contextmanager

@@ -133,6 +133,8 @@ def open_rig(spec: RigSpec, progress: Callable[[str], None] = lambda msg: None) 
         reset_bridge = None
         wifi = spec.wifi or VIRTUAL_WIFI
         virtual = spec.kind == "sim" or (ports is not None and reset.is_virtual(ports["bridge"]))
+        # A user's bridge gets its own config.json back at the end (on ptys of a `hil sim` too, as the bench would).
+        keep_user_config = spec.kind == "usb"
         if spec.kind == "sim":
             sim = stack.enter_context(_virtual_boards(spec, workdir, progress))
             ports = dict(sim.ports)
@@ -143,6 +145,7 @@ def open_rig(spec: RigSpec, progress: Callable[[str], None] = lambda msg: None) 
         elif spec.kind == "labgrid":
             place = stack.enter_context(_labgrid_place(spec, progress))
             ports, virtual = place.ports, place.virtual
+            keep_user_config = not virtual
             if not virtual:
                 check_real_bridge_needs(spec)
             elif BRIDGE_POWER in place.power:  # no DTR/RTS on a pty: cycle its power, as a lab's switch does
@@ -159,7 +162,7 @@ def open_rig(spec: RigSpec, progress: Callable[[str], None] = lambda msg: None) 
                   for role in ROLES}
         rig = Rig(boards["emulator"], boards["bridge"], BrokerAccess(*broker_for_bridge, broker.user, broker.password),
                   base_topic=spec.base_topic, wifi=wifi, reset_bridge=reset_bridge, build_dir=workdir / "build",
-                  bridge_mqtt=spec.bridge_mqtt, broker_log=broker, keep_user_config=not virtual)
+                  bridge_mqtt=spec.bridge_mqtt, broker_log=broker, keep_user_config=keep_user_config)
         stack.callback(rig.close)
         session = RigSession(rig, broker, sim)
         stack.callback(_restore_user_config, session, progress)

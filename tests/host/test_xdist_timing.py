@@ -1,5 +1,5 @@
-"""pytest -n N: no test runs beside a test marked timing, while the other
-tests still spread over the workers (hil.timing_lock)."""
+"""pytest -n N: the tests marked timing run one at a time, while the other
+tests spread over the workers, beside them too (hil.timing_lock)."""
 from __future__ import annotations
 
 pytest_plugins = ["pytester"]
@@ -26,20 +26,22 @@ def test_other(i):
 '''
 
 
-def test_no_test_runs_beside_a_timing_test_under_xdist(pytester, monkeypatch):
+def test_timing_tests_run_one_at_a_time_under_xdist(pytester, monkeypatch):
     log = pytester.path / "ran.log"
     monkeypatch.setenv("RAN_LOG", str(log))
     pytester.makepyfile(test_inner=INNER)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2",
                                            f"--report-dir={pytester.path / 'report'}")
     result.assert_outcomes(passed=12)
-    ran = [line.split() for line in log.read_text().splitlines()]
-    spans = {name: (worker, float(a), float(b)) for name, worker, a, b in ran}
-    for name, (_w, start, end) in spans.items():
-        if name.startswith("timing"):
-            beside = [n for n, (_w2, a, b) in spans.items() if n != name and a < end and b > start]
-            assert not beside, f"{name} ran beside {beside}: {spans}"
-    others = [(w, a, b) for n, (w, a, b) in spans.items() if n.startswith("other")]
-    assert len({w for w, _a, _b in others}) == 2, f"the other tests did not spread over both workers: {spans}"
-    overlapping = [(x, y) for x in others for y in others if x[0] < y[0] and x[1] < y[2] and x[2] > y[1]]
-    assert overlapping, f"no two other tests ran side by side: -n 2 bought nothing: {spans}"
+    spans = {name: (worker, float(a), float(b)) for name, worker, a, b in
+             (line.split() for line in log.read_text().splitlines())}
+
+    def beside(name, kind):
+        _w, start, end = spans[name]
+        return [n for n, (_w2, a, b) in spans.items() if n != name and n.startswith(kind) and a < end and b > start]
+
+    timing = [n for n in spans if n.startswith("timing")]
+    assert len({spans[n][0] for n in timing}) == 2, f"the timing tests all went to one worker anyway: {spans}"
+    for name in timing:
+        assert not beside(name, "timing"), f"{name} ran beside {beside(name, 'timing')}: {spans}"
+    assert any(beside(name, "other") for name in timing), f"the other tests waited for the timing ones: {spans}"

@@ -46,7 +46,13 @@ class Farm:
                "--labgrid-place", PLACE, "--labgrid-coordinator", self.coordinator.address,
                f"--report-dir={tmp_path / 'report'}", *args]
         return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                preexec_fn=die_with_parent, **popen)
+                                preexec_fn=_as_from_a_terminal, **popen)
+
+
+def _as_from_a_terminal() -> None:
+    # An xdist worker ignores SIGINT and its children would inherit that: give the run Ctrl-C back.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    die_with_parent()
 
 
 @pytest.fixture(scope="module")
