@@ -124,9 +124,8 @@ MARKERS = (
     "hardware: needs two real boards attached (--rig usb)",
     "long: long-running test (the soak, the variant scenarios), deselected unless asked for (-m long)",
     "soak: the soak test: its timeout follows --soak-telegrams",
-    f"{TIMING}: measures time or heap under load; under pytest -n no other test runs beside one (hil.xdist_lock)",
+    f"{TIMING}: measures time or heap under load; under pytest -n these run one at a time (hil.timing_lock)",
 )
-
 
 
 def pytest_configure(config):

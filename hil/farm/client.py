@@ -129,13 +129,17 @@ class LabgridClient:
                                 f"{timeout:.0f} s: see `labgrid-client -vv resources`")
             time.sleep(POLL_S)  # labgrid announces it only to `labgrid-client monitor`: ask again
 
-    def tags(self, place: str) -> dict[str, str]:
-        # `show` prints "  tags: key=value, key=value"; labgrid-client has no machine-readable form of it.
+    def shown(self, place: str, key: str) -> str | None:
+        """One line of `labgrid-client show` ("  tags: a=b, c=d", "  acquired: host/user"), its value;
+        labgrid-client has no machine-readable form of them."""
         for line in self.run("show", place=place).splitlines():
-            if line.strip().startswith("tags:"):
-                pairs = line.split(":", 1)[1].split(",")
-                return dict(p.strip().split("=", 1) for p in pairs if "=" in p)
-        return {}
+            if line.strip().startswith(f"{key}:"):
+                return line.split(":", 1)[1].strip()
+        return None
+
+    def tags(self, place: str) -> dict[str, str]:
+        pairs = (self.shown(place, "tags") or "").split(",")
+        return dict(p.strip().split("=", 1) for p in pairs if "=" in p)
 
     def exported(self) -> list[str]:
         """exporter/group/class/name of every resource the exporters publish, plugged in or not."""
@@ -143,11 +147,14 @@ class LabgridClient:
         found = re.findall(r"^\s*Resource '([^']+)' \(([^)\[]+)\[/", self.run("-vv", "resources"), re.M)
         return sorted(f"{path}/{name}" for name, path in found)
 
-    def resources(self, place: str) -> list[tuple[str, dict]]:
-        """(class, parameters) of each resource the acquired place holds (from `labgrid-client env`)."""
+    def resources(self, place: str) -> tuple[str, list[tuple[str, dict]]]:
+        """The acquired place's own name (`+` names the place a reservation got) and (class,
+        parameters) of each resource it holds, from `labgrid-client env`."""
         env = yaml.safe_load(self.run("env", place=place)) or {}
-        return [(cls, params or {}) for target in (env.get("targets") or {}).values()
-                for res in target.get("resources") or [] if isinstance(res, dict) for cls, params in res.items()]
+        targets = env.get("targets") or {}
+        return next(iter(targets), place), [
+            (cls, params or {}) for target in targets.values()
+            for res in target.get("resources") or [] if isinstance(res, dict) for cls, params in res.items()]
 
 
 @contextlib.contextmanager
@@ -166,7 +173,8 @@ def acquired(place: str, coordinator: str | None = None) -> Iterator[Place]:
             client.release(place)
         raise
     try:
-        resources = client.resources(place)
+        # From here on the place by its own name: release() waits for the resources it names.
+        place, resources = client.resources(place)
         # NetworkSerialPort: what the exporter's ser2net serves, by the name the place gave the match.
         ports = {p.get("name"): f"rfc2217://{p['host']}:{p['port']}{URL_OPTIONS}"
                  for cls, p in resources if cls == "NetworkSerialPort"}

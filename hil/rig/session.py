@@ -196,7 +196,7 @@ def _labgrid_place(spec: RigSpec, progress: Callable[[str], None]):
             yield place
     except FarmError as e:
         raise RigUsageError(f"--rig labgrid: {e}") from e
-    progress(f"released labgrid place {spec.labgrid_place}")
+    progress(f"released labgrid place {place.name}")
 
 
 def _virtual_reset(sim: VirtualRig) -> Callable[[], None]:

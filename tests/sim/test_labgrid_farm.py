@@ -36,10 +36,9 @@ class Farm:
 
     def holder(self) -> str:
         """Who holds the place, as `labgrid-client show` says ("None": nobody)."""
-        for line in self.client.run("show", place=PLACE).splitlines():
-            if line.strip().startswith("acquired:"):
-                return line.split(":", 1)[1].strip()
-        raise AssertionError("labgrid-client show printed no 'acquired:' line")
+        holder = self.client.shown(PLACE, "acquired")
+        assert holder is not None, "labgrid-client show printed no 'acquired:' line"
+        return holder
 
     def pytest(self, tmp_path: Path, *args: str, **popen) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:warnings", "--rig", "labgrid",
