@@ -26,6 +26,7 @@ from hil.rig import benchconfig
 from hil.rig.firmware import FirmwareError, frozen_manifest
 from hil.rig.rig import BRIDGE_FIRMWARE, RigError
 from .rig.session import KINDS, ROLES, RigSpec, RigUsageError, board_ports, check_template, open_rig
+from hil.sim.clock import DEFAULT_SPEED, SPEEDS
 from hil.sim.model import describe_rig
 
 BYO_DOC = "docs/bring-your-own-bridge.md"
@@ -65,6 +66,10 @@ def pytest_addoption(parser):
                          "deploy` does), where they run in place and their bytecode costs no heap; needs the "
                          "ESP8266_GENERIC FLASH_2M_ROMFS firmware on real boards. Only main.py and config.json "
                          "go onto the filesystem")
+    group.addoption("--board-speed", choices=SPEEDS, default=DEFAULT_SPEED,
+                    help="the virtual boards' speed: chip (an 80 MHz ESP8266's, calibrated; timing figures "
+                         "and overflow verdicts are the chip's) or host (this machine's, hundreds of times "
+                         "faster, for quick iteration) (default %(default)s; docs/FIDELITY.md)")
     group.addoption("--bridge-lib", action="append", default=[], metavar="DIR",
                     help="extra modules to put on the bridge (e.g. a directory with mqtt_as.py); repeatable")
     group.addoption("--rig-config", default=None, metavar="FILE",
@@ -105,6 +110,7 @@ def rig_spec(config, rig_config: dict) -> RigSpec:
         bridge_libs=[Path(d) for d in config.getoption("--bridge-lib")],
         bridge_frozen=bridge_manifest(config),
         bridge_romfs=config.getoption("--bridge-romfs"),
+        board_speed=config.getoption("--board-speed"),
         labgrid_place=config.getoption("--labgrid-place"),
         labgrid_coordinator=config.getoption("--labgrid-coordinator"))
 
@@ -155,7 +161,8 @@ def pytest_configure(config):
     manifest = bridge_manifest(config)
     config.stash[BOARD_LINES] = describe_rig(config.getoption("--rig"),
                                              bridge_frozen=str(manifest) if manifest else None,
-                                             bridge_romfs=config.getoption("--bridge-romfs"))
+                                             bridge_romfs=config.getoption("--bridge-romfs"),
+                                             board_speed=config.getoption("--board-speed"))
 
 
 def pytest_report_header(config):

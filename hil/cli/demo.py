@@ -67,7 +67,7 @@ def cmd_demo(args) -> int:
     summary = {"sent": 0, "received": 0, "values": 0, "matched": 0, "latency": []}
     from ..sim.model import describe_rig
 
-    for line in describe_rig("sim"):
+    for line in describe_rig("sim", board_speed=args.board_speed):
         console.print(f"[cyan]…[/] {line.strip()}")
     template = None
     if args.bridge_config:
@@ -79,7 +79,7 @@ def cmd_demo(args) -> int:
         except RigError as e:
             return fail(f"--bridge-config {args.bridge_config}: {e}")
     spec = RigSpec(base_topic=f"p1demo{os.getpid()}", bridge_firmware=args.bridge_firmware,
-                   bridge_libs=args.bridge_lib, bridge_config_template=template)
+                   bridge_libs=args.bridge_lib, bridge_config_template=template, board_speed=args.board_speed)
     with open_rig(spec, progress=lambda m: console.print(f"[cyan]…[/] {m}")) as session:
         rig, broker = session.rig, session.broker
         console.print(f"[green]rig up:[/] emulator {rig.emulator.port}, bridge {rig.bridge.port}, "
@@ -152,7 +152,7 @@ def cmd_sim(args) -> int:
     from ..sim.process import VirtualRig
 
     with contextlib.ExitStack() as stack:
-        sim = stack.enter_context(VirtualRig(args.workdir))
+        sim = stack.enter_context(VirtualRig(args.workdir, board_speed=args.board_speed))
         info = {"ports": sim.ports, "control": sim.control_path}
         if args.labgrid_exporter:
             from ..farm.coordinator import Exporter
@@ -180,6 +180,14 @@ def cmd_sim(args) -> int:
     return 0
 
 
+def _board_speed_option(parser) -> None:
+    from ..sim.clock import DEFAULT_SPEED, SPEEDS
+
+    parser.add_argument("--board-speed", choices=SPEEDS, default=DEFAULT_SPEED,
+                        help="the virtual boards compute as an 80 MHz ESP8266 (chip) or as fast as this "
+                             "machine (host) (default %(default)s)")
+
+
 def add_parsers(sub) -> None:
     """Add `demo` and `sim` to an argparse subparsers object."""
     demo = sub.add_parser("demo", help="replay captures through the virtual rig, show MQTT values live")
@@ -197,8 +205,10 @@ def add_parsers(sub) -> None:
     demo.add_argument("--expect", choices=EXPECT, default="all",
                       help="names to expect: all (this project's bridge) or contract (the 35 seed names)")
     demo.set_defaults(func=cmd_demo)
+    _board_speed_option(demo)
     sim = sub.add_parser("sim", help="start the virtual rig and print its ports until Ctrl-C")
     sim.add_argument("--workdir", help="directory for the boards' flash (default: a temporary one)")
+    _board_speed_option(sim)
     sim.add_argument("--labgrid-exporter", metavar="HOST:PORT",
                      help="also publish the two boards' ports to this labgrid coordinator, as RawSerialPort "
                           "resources served by ser2net (docs/farm.md); prints the labgrid-client calls for a place")

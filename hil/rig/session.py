@@ -49,6 +49,7 @@ class RigSpec:
     bridge_romfs: bool = False  # the bridge's .mpy files in the board's ROMFS partition
     bridge_free_at_main: int | None = None  # virtual board's heap (default: hil.sim.model's for the deploy way)
     bridge_mqtt: dict | None = None  # config.json's "mqtt" extras, e.g. {"backend": "mqtt_as"}
+    board_speed: str | None = None  # virtual boards: "chip" or "host" (None: hil.sim.clock's default)
     workdir: Path | None = None  # default: a temporary directory
     labgrid_place: str | None = None  # kind "labgrid": the place to acquire ("+": the one LG_TOKEN reserved)
     labgrid_coordinator: str | None = None  # default: LG_COORDINATOR, else labgrid's 127.0.0.1:20408
@@ -218,5 +219,5 @@ def _virtual_boards(spec: RigSpec, workdir: Path, progress: Callable[[str], None
         free = bridge_free_at_main(spec.bridge_frozen is not None or spec.bridge_romfs)
     progress("starting the virtual rig (two MicroPython boards, P1 line)")
     with VirtualRig(workdir / "sim", bridge_free_at_main=free, bridge_frozen=spec.bridge_frozen,
-                           bridge_path_vars=spec.bridge_path_vars) as sim:
+                    bridge_path_vars=spec.bridge_path_vars, board_speed=spec.board_speed) as sim:
         yield sim

@@ -10,13 +10,14 @@ import signal
 import sys
 from pathlib import Path
 
+from .clock import DEFAULT_SPEED, SPEEDS
 from .model import BRIDGE_FREE_AT_MAIN
 from .rig import VirtualRigServer
 
 
 async def _main(args) -> None:
     rig = VirtualRigServer(Path(args.workdir), bridge_free_at_main=args.bridge_free_at_main,
-                     bridge_frozen=args.bridge_frozen)
+                           bridge_frozen=args.bridge_frozen, board_speed=args.board_speed)
     await rig.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -38,6 +39,9 @@ def main(argv=None) -> None:
                              "the emulator always gets the chip's figure)")
     parser.add_argument("--bridge-frozen", type=Path, metavar="MANIFEST",
                         help="run the bridge board on an image with this firmware manifest frozen in")
+    parser.add_argument("--board-speed", choices=SPEEDS, default=DEFAULT_SPEED,
+                        help="chip: the boards compute as slowly as an 80 MHz ESP8266; host: as fast as "
+                             "this machine (default %(default)s; hil/sim/clock.py)")
     asyncio.run(_main(parser.parse_args(argv)))
 
 

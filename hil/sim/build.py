@@ -67,6 +67,12 @@ PATCHES = (
     ("ports/unix/gccollect.c", "    gc_collect_end();\n}",
      "    gc_collect_end();\n    extern void vboard_after_gc(void);\n    vboard_after_gc();\n}",
      "the virtual board measures its free heap after each collection (cmod/vboard) for the rig"),
+    ("py/mpthread.h", "#else\n#define MP_THREAD_GIL_ENTER()\n#define MP_THREAD_GIL_EXIT()\n#endif",
+     "#elif MICROPY_VBOARD_CLOCK\nvoid vboard_clock_enter(void);\nvoid vboard_clock_leave(void);\n"
+     "#define MP_THREAD_GIL_ENTER() vboard_clock_enter()\n#define MP_THREAD_GIL_EXIT() vboard_clock_leave()\n"
+     "#else\n#define MP_THREAD_GIL_ENTER()\n#define MP_THREAD_GIL_EXIT()\n#endif",
+     "the virtual board keeps the chip's time: it pays the time it owes before every blocking "
+     "system call, which MicroPython brackets with these macros (cmod/vboard/vboard_clock.c)"),
 )
 
 

@@ -19,6 +19,8 @@ import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .clock import DEFAULT_SPEED, describe as describe_speed
+
 # gc.mem_free() at the start of main.py on an ESP8266 running MicroPython 1.2x:
 # "about 35 KB" (micropython issue #11666, v1.20, printed by boot.py after
 # gc.collect()); the GC pool is 37,952 B (static char heap[38 * 1024] in
@@ -134,7 +136,8 @@ def frozen_image(manifest: Path, path_vars: dict[str, Path] | None = None) -> Bo
     return replace(model, interpreter=lines[-1], frozen=str(manifest))
 
 
-def describe_rig(kind: str, bridge_frozen: str | None = None, bridge_romfs: bool = False) -> list[str]:
+def describe_rig(kind: str, bridge_frozen: str | None = None, bridge_romfs: bool = False,
+                 board_speed: str = DEFAULT_SPEED) -> list[str]:
     """What a run's figures about the board stand for: the lines the pytest
     header, the report and `hil demo` print."""
     if kind == "labgrid":
@@ -146,7 +149,7 @@ def describe_rig(kind: str, bridge_frozen: str | None = None, bridge_romfs: bool
         model = board_model()
     except FileNotFoundError as e:
         return [f"board: none ({e})"]
-    lines = [f"board: {model.name}"]
+    lines = [f"board: {model.name}", f"  board speed: {describe_speed(board_speed, model.faithful)}"]
     if bridge_frozen:
         lines.append(f"  bridge image: {bridge_frozen} frozen in (bytecode in flash, as a user flashes it)")
     elif bridge_romfs:

@@ -73,15 +73,18 @@ class VirtualRig:
     ports and asks it, through its control socket, what tests and commands need."""
 
     def __init__(self, workdir: Path | None = None, bridge_free_at_main: int | None = None,
-                 bridge_frozen: Path | None = None, bridge_path_vars: dict[str, Path] | None = None):
+                 bridge_frozen: Path | None = None, bridge_path_vars: dict[str, Path] | None = None,
+                 board_speed: str | None = None):
         """bridge_frozen: the manifest frozen into the bridge board's image;
-        bridge_path_vars: that manifest's $(NAME)s (hil.sim.model.frozen_image)."""
+        bridge_path_vars: that manifest's $(NAME)s (hil.sim.model.frozen_image);
+        board_speed: chip or host (hil.sim.clock; None: its default)."""
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="hil-sim-")
         self.workdir = Path(workdir or self._tmp.name)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.bridge_free_at_main = bridge_free_at_main
         self.bridge_frozen = bridge_frozen
         self.bridge_path_vars = bridge_path_vars
+        self.board_speed = board_speed
         self.proc: subprocess.Popen | None = None
         self.ports: dict[str, str] = {}
         self.flash: dict[str, Path] = {}
@@ -99,6 +102,8 @@ class VirtualRig:
             cmd += ["--bridge-free-at-main", str(self.bridge_free_at_main)]
         if self.bridge_frozen is not None:
             cmd += ["--bridge-frozen", str(self.bridge_frozen)]
+        if self.board_speed is not None:
+            cmd += ["--board-speed", self.board_speed]
         self._log = open(self.workdir / "sim.log", "wb")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log,
                                      env=dict(os.environ, **manifest_env(self.bridge_path_vars)),
@@ -155,6 +160,18 @@ class VirtualRig:
     def forward_broker(self, host: str, port: int) -> int:
         """The port on which the virtual bridge reaches host:port through its WiFi (hil.sim.lan)."""
         return self._control(cmd="lan", broker=f"{host}:{port}")["port"]
+
+    def clock_profile(self, role: str) -> dict[tuple[str, str], tuple[int, int]]:
+        """Where board `role` spent its computing at chip speed, as it last wrote it
+        (about once a second): (source file, function) -> (chip us, host CPU us);
+        empty at host speed. See cmod/vboard/vboard_clock.c."""
+        path = self.workdir / f"{role}.clock-profile"
+        rows: dict[tuple[str, str], tuple[int, int]] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                chip, host, file, function = line.split(" ", 3)
+                rows[(file, function)] = (int(chip), int(host))
+        return rows
 
     def heap_samples(self, role: str, since: float = 0.0) -> list[tuple]:
         """(host time, free heap, lowest free after a collection since the sample before or -1,

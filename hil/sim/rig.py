@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .board import VirtualBoard, open_pty
+from .clock import DEFAULT_SPEED, board_env
 from .lan import Lan
 from .line import ADAPTER_MODES, SAMPLE_RATE, P1Line
 from .model import BRIDGE_FREE_AT_MAIN, CHIP_FREE_AT_MAIN, board_model, frozen_image
@@ -46,7 +47,7 @@ class VirtualRigServer:
     LAN and the control socket the host's hil.sim.process.VirtualRig talks to."""
 
     def __init__(self, workdir: Path, bridge_free_at_main: int = BRIDGE_FREE_AT_MAIN,
-                 bridge_frozen: Path | None = None):
+                 bridge_frozen: Path | None = None, board_speed: str = DEFAULT_SPEED):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.link_path = str(self.workdir / "line.sock")
@@ -63,9 +64,13 @@ class VirtualRigServer:
         models = {"emulator": self.model,
                   "bridge": frozen_image(bridge_frozen) if bridge_frozen else self.model}
         free = {"emulator": CHIP_FREE_AT_MAIN, "bridge": bridge_free_at_main}
+        self.board_speed = board_speed
         for name in ("emulator", "bridge"):
             env = {"HIL_SIM_BOARD": name, "HIL_SIM_LINE": self.link_path,
-                   "HIL_SIM_WIFI_DOWN": str(self.workdir / f"{name}.wifi-down")}
+                   "HIL_SIM_WIFI_DOWN": str(self.workdir / f"{name}.wifi-down"),
+                   # where its chip time goes (at chip speed; bench/bridge_chip_time.py reads it)
+                   "HIL_SIM_CLOCK_PROFILE": str(self.clock_profile(name)),
+                   **board_env(board_speed, models[name].interpreter, models[name].faithful)}
             self.boards[name] = VirtualBoard(
                 name, self.workdir / name / "flash", env, free[name],
                 to_uart0_rx=(self._deliver_to_bridge if name == "bridge" else None),
@@ -75,6 +80,10 @@ class VirtualRigServer:
         self._t0 = 0.0
         self._tasks: list[asyncio.Task] = []
         self._servers: list[asyncio.base_events.Server] = []
+
+    def clock_profile(self, name: str) -> Path:
+        """The file where board `name` writes where its chip time went (cmod/vboard/vboard_clock.c)."""
+        return self.workdir / f"{name}.clock-profile"
 
     @property
     def ports(self) -> dict[str, str]:

@@ -100,3 +100,18 @@
 #define MICROPY_HW_BOARD_NAME           "virtual ESP module"
 #define MICROPY_HW_MCU_NAME             "ESP8266"
 #define MICROPY_BANNER_MACHINE          MICROPY_HW_BOARD_NAME " with " MICROPY_HW_MCU_NAME
+
+// The chip's time (cmod/vboard/vboard_clock.c): the VM counts its computing
+// every 64 jumps and returns, as the ESP8266 port polls its event loop from
+// the same hooks; the build routes MP_THREAD_GIL_EXIT/ENTER, which bracket
+// every blocking system call, to the clock (hil/sim/build.py PATCHES).
+#define MICROPY_VBOARD_CLOCK            (1)
+#define MICROPY_VBOARD_CLOCK_DIVISOR    (64)
+#define MICROPY_VM_HOOK_INIT            static unsigned int vboard_clock_divisor = MICROPY_VBOARD_CLOCK_DIVISOR;
+#define MICROPY_VM_HOOK_POLL            if (--vboard_clock_divisor == 0) { \
+        vboard_clock_divisor = MICROPY_VBOARD_CLOCK_DIVISOR; \
+        extern void vboard_clock_tick(const void *); \
+        vboard_clock_tick(code_state); \
+}
+#define MICROPY_VM_HOOK_LOOP            MICROPY_VM_HOOK_POLL
+#define MICROPY_VM_HOOK_RETURN          MICROPY_VM_HOOK_POLL

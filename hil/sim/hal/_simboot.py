@@ -13,6 +13,8 @@ frozen, with the C glue `_vboard`):
   partition), then the filesystem's lib;
 - the heap the board holds back (the calibration reserve) leaves exactly
   HIL_SIM_FREE_AT_MAIN bytes free, the chip's figure at main.py (docs/FIDELITY.md);
+- from boot.py on, the board computes at the chip's speed where the rig asks
+  for it (HIL_SIM_CPU_FACTOR, see cmod/vboard/vboard_clock.c);
 - boot.py, then main.py unless the board came up from a soft reset in the raw
   REPL, each as pyexec_file() runs it: streamed from flash into __main__.
 
@@ -104,9 +106,13 @@ else:
     _simlink.open_control()  # now, not at the first report: its socket is the board's, not the firmware's heap
     gc.threshold(CHIP_HEAP_TOTAL // 4)
     _free = int(os.getenv("HIL_SIM_FREE_AT_MAIN") or 0)
+    _factor = float(os.getenv("HIL_SIM_CPU_FACTOR") or 0)
     if _free:
         _reserve(_free)
-    del _free
+    # From here on the board computes at the chip's speed (hil/sim/clock.py);
+    # the boot code above is C in the chip's ROM and costs no chip time here.
+    _vboard.clock_factor(_factor)
+    del _free, _factor
 if _vboard is not None:
     _vboard.interruptible(True)
 _run("boot.py")

@@ -29,6 +29,20 @@ try:
     from _vboard import fionread as _fionread, heap_low as _heap_low
 except ImportError:  # the approximate board: no collection hook, any() peeks
     _fionread = _heap_low = None
+try:
+    # The HAL is C on the chip: its time here is not counted as the chip's
+    # computing, and entering it pays what the board owes (cmod/vboard/vboard_clock.c).
+    from _vboard import chip_c as _C, clock_freq as _clock_freq
+except ImportError:  # the approximate board: no chip clock
+    class _NoClock:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+    _C = _NoClock()
+    _clock_freq = None
 
 PWRON_RESET = 0
 WDT_RESET = 1
@@ -152,6 +166,10 @@ class UART(io.IOBase):
     # C code, any(), readinto() and readline() allocate nothing but what they
     # return.
     def any(self):
+        with _C:
+            return self._any()
+
+    def _any(self):
         if self._id != 0 or self._link is None:
             return 0
         _report_heap()
@@ -169,13 +187,17 @@ class UART(io.IOBase):
         self._link.write(self._consumed)
 
     def _available(self):
-        size = self.any()
+        size = self._any()
         if size == 0 and self._timeout > 0 and self._poll is not None:
             self._poll.poll(self._timeout)
-            size = self.any()
+            size = self._any()
         return size
 
     def readinto(self, buf, nbytes=-1):
+        with _C:
+            return self._readinto(buf, nbytes)
+
+    def _readinto(self, buf, nbytes=-1):
         size = self._available()
         if size == 0:
             return None
@@ -190,6 +212,10 @@ class UART(io.IOBase):
         return n
 
     def read(self, nbytes=-1):
+        with _C:
+            return self._read(nbytes)
+
+    def _read(self, nbytes=-1):
         size = self._available()
         if size == 0:
             return None
@@ -200,6 +226,10 @@ class UART(io.IOBase):
         return data
 
     def readline(self):
+        with _C:
+            return self._readline()
+
+    def _readline(self):
         line = bytearray()  # grows a byte at a time, as the chip's vstr does
         one = self._one
         while self._available():
@@ -215,6 +245,10 @@ class UART(io.IOBase):
 
     # --- transmit ---
     def write(self, buf):
+        with _C:
+            return self._write(buf)
+
+    def _write(self, buf):
         if self._id == 0:
             # UART0 TX is the USB serial: it reaches the host whether or not
             # the REPL is attached.
@@ -246,6 +280,10 @@ class UART(io.IOBase):
             self._acked = struct.unpack(">I", ack)[0]
 
     def flush(self):
+        with _C:
+            return self._flush()
+
+    def _flush(self):
         if self._link is not None and self._id == 1:
             self._wait_fifo(0)
 
@@ -253,11 +291,15 @@ class UART(io.IOBase):
         return self._sent == self._acked
 
     def ioctl(self, req, arg):
+        with _C:
+            return self._ioctl(req, arg)
+
+    def _ioctl(self, req, arg):
         if req == 10 and self._link is not None and self._id == 0:  # MP_STREAM_GET_FILENO
             return self._link.fileno()
         if req == 3:  # MP_STREAM_POLL
             ready = 0
-            if arg & 1 and self.any():  # any() also reports the heap
+            if arg & 1 and self._any():  # any() also reports the heap
                 ready |= 1
             if arg & 4:
                 ready |= 4
@@ -284,8 +326,18 @@ def unique_id():
     return bytes((sum(name) + i * 31) & 0xFF for i in range(4))
 
 
+_freq = 80000000  # a reset brings the chip back to 80 MHz
+
+
 def freq(hz=None):
-    return 80000000 if hz is None else None
+    global _freq
+    if hz is None:
+        return _freq
+    if hz // 1000000 not in (80, 160):
+        raise ValueError("frequency can only be either 80Mhz or 160MHz")
+    _freq = hz // 1000000 * 1000000
+    if _clock_freq is not None:
+        _clock_freq(_freq)  # 160 MHz computes twice as fast
 
 
 def idle():
@@ -323,7 +375,8 @@ class WDT:
 
     def feed(self):
         if _watchdog is not None:
-            _watchdog(_SOFT_WDT_MS)
+            with _C:
+                _watchdog(_SOFT_WDT_MS)
 
 
 class Pin:

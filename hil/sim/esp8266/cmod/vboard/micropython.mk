@@ -1,2 +1,3 @@
 VBOARD_MOD_DIR := $(USERMOD_DIR)
 SRC_USERMOD_C += $(VBOARD_MOD_DIR)/modvboard.c
+SRC_USERMOD_C += $(VBOARD_MOD_DIR)/vboard_clock.c

@@ -137,7 +137,9 @@ static mp_obj_t vboard_uart0_tx(mp_obj_t buf_in) {
     const byte *p = buf.buf;
     size_t left = buf.len;
     while (left > 0) {
+        MP_THREAD_GIL_EXIT();
         ssize_t n = write(fd, p, left);
+        MP_THREAD_GIL_ENTER();
         if (n < 0) {
             if (errno == EINTR) {
                 mp_handle_pending(true);
@@ -391,7 +393,15 @@ static mp_obj_t vboard_heap_low(mp_obj_t out_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(vboard_heap_low_obj, vboard_heap_low);
 
+// The chip's time (vboard_clock.c).
+extern const mp_obj_fun_builtin_fixed_t vboard_clock_factor_obj, vboard_clock_freq_obj, vboard_clock_stats_obj;
+extern const mp_obj_base_t vboard_chip_c_obj;
+
 static const mp_rom_map_elem_t vboard_module_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_clock_factor), MP_ROM_PTR(&vboard_clock_factor_obj) },
+    { MP_ROM_QSTR(MP_QSTR_clock_freq), MP_ROM_PTR(&vboard_clock_freq_obj) },
+    { MP_ROM_QSTR(MP_QSTR_clock_stats), MP_ROM_PTR(&vboard_clock_stats_obj) },
+    { MP_ROM_QSTR(MP_QSTR_chip_c), MP_ROM_PTR(&vboard_chip_c_obj) },
     { MP_ROM_QSTR(MP_QSTR_heap_low), MP_ROM_PTR(&vboard_heap_low_obj) },
     { MP_ROM_QSTR(MP_QSTR_fionread), MP_ROM_PTR(&vboard_fionread_obj) },
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__vboard) },

@@ -1,0 +1,137 @@
+"""The bridge at the chip's speed: CPU per telegram by part, latency, the UART ring.
+
+    .venv/bin/python bench/bridge_chip_time.py                  # 6 telegrams at the meter's 10 s cadence
+    .venv/bin/python bench/bridge_chip_time.py --interval-ms 1000 --telegrams 10
+
+Brings up the virtual rig with both boards at --board-speed chip (an 80 MHz
+ESP8266's time, hil/sim/clock.py), deploys the bridge as the suite does, plays
+the SX631 capture and prints:
+
+- the bridge's computing per telegram in the chip's milliseconds, split by part
+  (reading and parsing, publishing, status, the event loop, the rest), from the
+  board's own account of where its time went (the virtual ESP8266 attributes
+  each stretch of computing to the function that ran it);
+- end of telegram on the line -> last value at an MQTT subscriber;
+- bytes the bridge's UART0 ring dropped (it must be 0 at the meter's cadence).
+
+A figure, not a test: it never fails on a number.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hil.oracle.expected import expected_sequence  # noqa: E402
+from hil.p1.captures import sx631  # noqa: E402
+from hil.rig.mqtt import Subscriber  # noqa: E402
+from hil.rig.session import RigSpec, open_rig  # noqa: E402
+from hil.sim.line import telegram_spans  # noqa: E402
+
+# This project's bridge, function by function: which part of the work each is.
+# Functions not named here count by module; anything else is "the rest".
+PARTS_BY_FUNCTION = {
+    ("bridge.py", "publisher"): "publishing",
+    ("bridge.py", "health"): "status",
+    ("bridge.py", "status_json"): "status",
+    ("bridge.py", "status_message"): "status",
+    ("bridge.py", "_int"): "status",
+    ("bridge.py", "_lit"): "status",
+    ("bridge.py", "uptime_s"): "status",
+    ("bridge.py", "sample_heap"): "reading and parsing",  # called at every commit
+    ("bridge.py", "reader"): "reading and parsing",
+}
+PARTS_BY_MODULE = {
+    "p1reader.py": "reading and parsing", "p1reader_portable.py": "reading and parsing",
+    "snapshot.py": "reading and parsing", "snapshot_portable.py": "reading and parsing",
+    "obismap.py": "reading and parsing",
+    "mqtt_min.py": "publishing", "mqtt_as.py": "publishing", "mqtt_as_adapter.py": "publishing",
+    "mqtt_backend.py": "publishing",
+    "asyncio/core.py": "event loop", "asyncio/event.py": "event loop", "asyncio/funcs.py": "event loop",
+    "asyncio/stream.py": "event loop", "asyncio/lock.py": "event loop", "asyncio/__init__.py": "event loop",
+    "bridge_main.py": "event loop",
+}
+PARTS = ("reading and parsing", "publishing", "status", "event loop", "the rest")
+
+
+def part_of(file: str, function: str) -> str:
+    name = file.rsplit("/rom/", 1)[-1].rsplit("/lib/", 1)[-1].lstrip("/")
+    return PARTS_BY_FUNCTION.get((name, function)) or PARTS_BY_MODULE.get(name) or "the rest"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--telegrams", type=int, default=6, help="telegrams to play (default %(default)s)")
+    ap.add_argument("--interval-ms", type=int, default=10000,
+                    help="time between telegram starts (default %(default)s: the meter's cadence)")
+    ap.add_argument("--top", type=int, default=12, help="functions to list (default %(default)s)")
+    args = ap.parse_args(argv)
+
+    capture = sx631()
+    telegram = expected_sequence(capture.data, "all")[0]
+    spec = RigSpec(base_topic="p1bench", board_speed="chip")
+    print(f"bridge at the chip's speed: {args.telegrams} x {capture.file} every {args.interval_ms} ms", flush=True)
+    with open_rig(spec, progress=lambda m: print(f"  {m}", flush=True)) as session:
+        rig, broker, sim = session.rig, session.broker, session.sim
+        with Subscriber(broker.host, broker.port, broker.user, broker.password, rig.base_topic) as sub:
+            remote = rig.upload_capture(capture.file, capture.data)
+            time.sleep(2.5)  # the profile file is rewritten about once a second: take a fresh one
+            before = sim.clock_profile("bridge")
+            overflow_before = sim.line().rx_overflow
+            sub.clear()
+            sent = rig.play([remote], args.interval_ms, args.telegrams,
+                            on_sent=lambda t: print(f"  telegram {t.seq} sent", flush=True))
+            # Wait for the last telegram's values (or give up after 30 s of chip time).
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                by_name = sub.values()
+                if all(len(by_name.get(n, [])) >= len(sent) for n in telegram):
+                    break
+                time.sleep(0.2)
+            time.sleep(2.5)
+            after = sim.clock_profile("bridge")
+            line = sim.line()
+        by_name = sub.values()
+    spans = telegram_spans(line.bursts, [t.nbytes for t in sent]) or []
+    latency = []
+    for i, (_start, end) in enumerate(spans):
+        arrivals = [by_name[n][i].at for n in telegram if len(by_name.get(n, [])) > i]
+        if len(arrivals) == len(telegram):
+            latency.append(max(arrivals) - end)
+    n = max(1, len(sent))
+    used = {k: (after[k][0] - before.get(k, (0, 0))[0], after[k][1] - before.get(k, (0, 0))[1]) for k in after}
+    parts: dict[str, int] = defaultdict(int)
+    for (file, function), (chip_us, _host_us) in used.items():
+        parts[part_of(file, function)] += chip_us
+    total = sum(parts.values())
+    print(f"\nthe bridge's computing per telegram at the chip's speed ({len(sent)} telegrams, "
+          f"every {args.interval_ms} ms; status every 2 s as the rig configures it)")
+    for part in PARTS:
+        print(f"  {part:22} {parts[part] / n / 1000:8.0f} ms")
+    print(f"  {'total':22} {total / n / 1000:8.0f} ms   (the line takes {capture_line_ms(capture.data):.0f} ms "
+          f"per telegram; the meter sends one every 10,000 ms)")
+    print(f"\nfunctions that took the most (chip ms per telegram):")
+    for (file, function), (chip_us, _h) in sorted(used.items(), key=lambda kv: -kv[1][0])[:args.top]:
+        print(f"  {chip_us / n / 1000:8.1f}  {file}:{function}  [{part_of(file, function)}]")
+    published = min(len(by_name.get(name, [])) for name in telegram)
+    print(f"\ntelegrams sent {len(sent)}, published whole {published}")
+    if latency:
+        print(f"end of telegram -> last value: median {statistics.median(latency) * 1000:.0f} ms, "
+              f"max {max(latency) * 1000:.0f} ms")
+    else:
+        print("end of telegram -> last value: n/a (no telegram arrived whole)")
+    print(f"bytes the bridge's UART0 ring dropped: {line.rx_overflow - overflow_before}")
+    return 0
+
+
+def capture_line_ms(data: bytes) -> float:
+    return len(data) * 10 / 115200 * 1000
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,222 @@
+"""The chip's time: how fast the virtual ESP8266 computes, and the figures it is calibrated to.
+
+The virtual board runs MicroPython a few hundred times faster than an 80 MHz
+ESP8266. At `--board-speed chip` (cmod/vboard/vboard_clock.c) it counts the CPU
+time its interpreter spends and sleeps so that its computing takes `factor`
+times as long, where `factor` is the chip's time for the calibration program
+over this host's CPU time for the same program, measured here on the board
+binary itself. `host` leaves the board at the host's speed.
+
+The chip's times are published figures: shaoziyang/micropython_benchmarks
+(README, "Reference test results", row esp8266, MicroPython v1.23.0 at 80 MHz,
+38,016 B heap; commit 46c413b, 2025-06-25), the programs below written to do
+the same work as its `benchmark.py`; and asyncio's task switch from Peter
+Hinch's micropython-async (`v3/as_demos/rate.py`: 1,495 us per switch of 100
+minimal tasks on an ESP8266 at its standard clock). One program calibrates; the
+others show how far one factor holds for other work (docs/FIDELITY.md gives the
+spread).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import statistics
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+SPEEDS = ("chip", "host")
+# Until the bridge keeps up with the line at the chip's speed, the suite runs at
+# the host's by default (issue #26); --board-speed chip runs the chip's.
+DEFAULT_SPEED = "host"
+SOURCE = ("shaoziyang/micropython_benchmarks README, esp8266 row: MicroPython v1.23.0, 80 MHz "
+          "(github.com/shaoziyang/micropython_benchmarks, commit 46c413b)")
+ASYNCIO_SOURCE = ("peterhinch/micropython-async v3/as_demos/rate.py: 100 minimal coros scheduled at an interval "
+                  "of 1495 us on an ESP8266 at its standard clock (uasyncio V3)")
+
+
+@dataclass(frozen=True)
+class ChipProgram:
+    """A small program and the time it took on an 80 MHz ESP8266."""
+
+    name: str
+    what: str
+    body: str  # MicroPython source: defines run(), which does the work once
+    chip_ms: float
+    source: str = SOURCE  # where chip_ms comes from
+
+    def script(self, repeat: int = 1) -> str:
+        """A script that runs the program `repeat` times and prints one JSON
+        line: the wall-clock ms and the board's CPU ms of each run."""
+        return _HARNESS.format(body=self.body, repeat=repeat)
+
+
+_LOOP = "def run():\n    p = [100000, {a}, {b}]\n    for i in range(p[0]):\n        C = p[1] {op} p[2]\n"
+_PI = """def run():
+    digits = {digits}
+    extra = 8
+    one = 10 ** (digits + extra)
+    t, c, n, na, d, da = 3 * one, 3 * one, 1, 0, 0, 24
+    while t > 1:
+        n, na, d, da = n + na, na + 8, d + da, da + 32
+        t = t * n // d
+        c += t
+    return c // (10 ** extra)
+"""
+# 100 tasks that each yield and count, until they have counted 1,000 times:
+# asyncio's round-robin scheduling, as rate.py measures it (interval per count).
+_ASYNCIO = """import asyncio
+count = 0
+async def spin():
+    global count
+    while True:
+        await asyncio.sleep_ms(0)
+        count += 1
+async def until(n):
+    for _ in range(100):
+        asyncio.create_task(spin())
+    while count < n:
+        await asyncio.sleep_ms(0)
+def run():
+    global count
+    count = 0
+    asyncio.run(until(1000))
+    asyncio.new_event_loop()
+"""
+# Each run is timed as benchmark.py times it (ticks_ms around the call, after a
+# collection), and by the board's own CPU clock where the board has one.
+_HARNESS = """import gc, os, time
+try:
+    import _vboard, array
+    _st = array.array('i', [0, 0, 0, 0])
+    _vboard.clock_factor(float(os.getenv('HIL_SIM_CPU_FACTOR') or 0))
+except ImportError:
+    _vboard = None
+def _cpu_us():
+    if _vboard is None:
+        return 0, 0
+    _vboard.clock_stats(_st)
+    return _st[3], _st[1]
+{body}
+_out = []
+for _ in range({repeat}):
+    gc.collect()
+    _c, _t = _cpu_us(), time.ticks_ms()
+    run()
+    _e = _cpu_us()
+    _out.append((time.ticks_diff(time.ticks_ms(), _t), (_e[0] - _c[0]) / 1000, (_e[1] - _c[1]) / 1000))
+print('CHIP-PROGRAM', _out)
+"""
+
+PROGRAMS = (
+    ChipProgram("int_add", "integer addition, 100,000 times", _LOOP.format(a=12345678, b=56781234, op="+"), 2133),
+    ChipProgram("int_mul", "integer multiplication (long integers), 100,000 times",
+                _LOOP.format(a=12345678, b=56781234, op="*"), 6114),
+    ChipProgram("int_div", "integer true division, 100,000 times", _LOOP.format(a=99999991, b=45481, op="/"), 2553),
+    ChipProgram("float_add", "float addition, 100,000 times",
+                _LOOP.format(a=12345678.1234, b=56781234.5678, op="+"), 2444),
+    ChipProgram("float_mul", "float multiplication, 100,000 times",
+                _LOOP.format(a=12345678.1234, b=56781234.5678, op="*"), 2487),
+    ChipProgram("float_div", "float division, 100,000 times",
+                _LOOP.format(a=99999991.2345, b=45481.1357, op="/"), 2743),
+    ChipProgram("float_pow", "float power (libm pow), 100,000 times",
+                _LOOP.format(a=1234.5678, b=2.3456, op="**"), 11543),
+    ChipProgram("pi_1000", "pi to 1,000 digits (long integers, the GC)", _PI.format(digits=1000), 1868),
+    ChipProgram("asyncio_100", "asyncio: 100 tasks yielding, 1,000 task switches", _ASYNCIO, 1495,
+                ASYNCIO_SOURCE),
+)
+BY_NAME = {p.name: p for p in PROGRAMS}
+# The calibration program: plain bytecode, what a firmware's own code is made of.
+CALIBRATION = BY_NAME["int_add"]
+# Runs of the calibration program; the median counts.
+_CALIBRATION_RUNS = 5
+
+
+class ClockError(Exception):
+    pass
+
+
+def run_program(interpreter: str, program: ChipProgram, env: dict[str, str] | None = None,
+                repeat: int = 1, timeout: float = 600) -> list[tuple[float, float, float]]:
+    """Run `program` on a board binary; per run: wall ms, the board thread's
+    CPU ms, and the CPU ms its clock counted as computing."""
+    done = subprocess.run([interpreter, "-X", "heapsize=38k", "-c", program.script(repeat)],
+                          capture_output=True, text=True, timeout=timeout, env=dict(os.environ, **(env or {})))
+    for line in done.stdout.splitlines():
+        if line.startswith("CHIP-PROGRAM "):
+            return [tuple(run) for run in json.loads(line.split(" ", 1)[1].replace("(", "[").replace(")", "]"))]
+    raise ClockError(f"{program.name} did not finish on {interpreter} (exit {done.returncode}): "
+                     f"{(done.stderr or done.stdout).strip()[-500:]}")
+
+
+@functools.cache
+def chip_factor(interpreter: str) -> float:
+    """The chip's time per CPU time of this host for the calibration program,
+    measured on `interpreter` (the virtual ESP8266 binary) as the board counts
+    it at the chip's speed. Twice: first counted without sleeping (factor 1),
+    then at that factor, sleeping as the board does, because a process that
+    sleeps a few hundred times a second finds the host's caches cold and
+    computes slower than one that never sleeps."""
+    factor = 1.0
+    for _ in range(2):
+        runs = run_program(interpreter, CALIBRATION, env={"HIL_SIM_CPU_FACTOR": f"{factor:.3f}"},
+                           repeat=_CALIBRATION_RUNS if factor == 1.0 else 3)
+        counted_ms = statistics.median(counted for _, _, counted in runs)
+        if counted_ms <= 0:
+            raise ClockError(f"{interpreter} has no CPU clock (_vboard.clock_stats): not the virtual ESP8266")
+        factor = CALIBRATION.chip_ms / counted_ms
+    return factor
+
+
+def board_env(speed: str, interpreter: str, faithful: bool) -> dict[str, str]:
+    """What a virtual board's interpreter needs to run at `speed`."""
+    if speed not in SPEEDS:
+        raise ValueError(f"board speed {speed!r}: choose one of {', '.join(SPEEDS)}")
+    if speed == "host" or not faithful:
+        return {}
+    return {"HIL_SIM_CPU_FACTOR": f"{chip_factor(interpreter):.3f}"}
+
+
+def describe(speed: str, faithful: bool) -> str:
+    """The board speed in the words the headers and the report print."""
+    if not faithful:
+        return "host speed (the approximate board has no chip clock)"
+    if speed == "chip":
+        return (f"the chip's speed: an 80 MHz ESP8266, calibrated on {CALIBRATION.what} "
+                f"({CALIBRATION.chip_ms:,.0f} ms on the chip)")
+    return "host speed: hundreds of times faster than the chip; timing figures are the host's"
+
+
+def calibration_report(interpreter: str) -> list[dict]:
+    """Every program at chip speed on this host: its time against the chip's."""
+    factor = chip_factor(interpreter)
+    rows = []
+    for program in PROGRAMS:
+        runs = run_program(interpreter, program, env={"HIL_SIM_CPU_FACTOR": f"{factor:.3f}"}, repeat=3)
+        wall_ms = statistics.median(run[0] for run in runs)
+        rows.append({"program": program.name, "what": program.what, "chip_ms": program.chip_ms,
+                     "virtual_ms": wall_ms, "ratio": wall_ms / program.chip_ms,
+                     "calibration": program is CALIBRATION})
+    return rows
+
+
+def main(argv=None) -> int:
+    """`python -m hil.sim.clock`: every program's time at chip speed against the chip's."""
+    from .model import board_model
+
+    model = board_model()
+    if not model.faithful:
+        print("the approximate board has no chip clock: build the virtual ESP8266 first")
+        return 1
+    print(f"factor {chip_factor(model.interpreter):.1f}: chip time per host CPU time, calibrated on "
+          f"{CALIBRATION.name} ({CALIBRATION.source})")
+    for row in calibration_report(model.interpreter):
+        mark = " (calibration)" if row["calibration"] else ""
+        print(f"{row['program']:10} chip {row['chip_ms']:8,.0f} ms  virtual {row['virtual_ms']:8,.0f} ms  "
+              f"ratio {row['ratio']:.2f}{mark}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

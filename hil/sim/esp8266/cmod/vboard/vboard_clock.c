@@ -1,0 +1,300 @@
+// The chip's time: the virtual ESP8266 computes as slowly as an 80 MHz ESP8266.
+//
+// The host runs MicroPython a few hundred times faster than the chip. The board
+// counts the CPU time its interpreter thread spends (CLOCK_THREAD_CPUTIME_ID:
+// the thread's own clock, so a busy host does not change the count) and sleeps
+// so that each stretch of computing takes `factor` times as long as on the
+// host: the factor is the chip's time for a calibration program over the host's
+// CPU time for the same program (hil/sim/clock.py measures it and passes it in).
+// Bytecode and the C it calls (the GC, re, formatting, native code) are counted
+// alike, as the chip spends its own time on both.
+//
+// Where the board leaves the interpreter for the outside world (every blocking
+// system call: poll, read, recv, send, sleep; MicroPython brackets each with
+// MP_THREAD_GIL_EXIT/ENTER, which the build routes here) it first pays what it
+// owes, so a reply is read and a packet leaves when the chip would; the call's
+// own time is not counted, as lwIP and the UART driver are the chip's C and
+// cost it microseconds. Code marked as the chip's C (`with _vboard.chip_c:`, the
+// HAL, which is Python here and C on the chip) is not counted either.
+//
+// The VM calls vboard_clock_tick() every VBOARD_CLOCK_DIVISOR jumps and returns
+// (MICROPY_VM_HOOK_LOOP/RETURN, as the ESP8266 port polls its event loop);
+// debts below VBOARD_CLOCK_QUANTUM_NS wait for the next tick, so the board sleeps
+// in steps of a few milliseconds, not at every tick (each sleep lets other
+// processes cool the host's caches, which would slow the board's next steps).
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#include "py/bc.h"
+#include "py/objfun.h"
+#include "py/runtime.h"
+#include "py/mphal.h"
+
+#define VBOARD_CLOCK_QUANTUM_NS (20000000LL)
+// Before a call to the outside world the board sleeps off debts from 4 ms up: a
+// packet leaves, and a wait for input starts, within 4 ms of the chip's time
+// (a debt it does not sleep off before a call stays owed after it). Sleeping
+// more often made asyncio's task switch, a poll each, slower than the chip's.
+#define VBOARD_CLOCK_IO_NS (20000000LL)
+// Time the host lost (a late wake-up, another process on the core) is made up
+// by computing at the host's speed, for at most this much.
+#define VBOARD_CLOCK_CREDIT_NS (100000000LL)
+#define VBOARD_CHIP_HZ (80000000)
+
+static double clock_factor;          // the chip's ns per host CPU ns at 80 MHz; 0: host speed
+static mp_int_t clock_hz = VBOARD_CHIP_HZ;
+static int64_t clock_mark = -1;      // thread CPU time up to which computing is counted
+static int64_t clock_deadline;       // wall-clock time at which the chip would be done with it
+static int clock_c_depth;            // > 0 while code runs that is the chip's C
+static int64_t clock_chip_ns;        // computing counted since start-up, in the chip's ns
+static int64_t clock_host_ns;        // the same computing in host CPU ns
+static int64_t clock_read_ns;        // what reading the thread's CPU clock adds to an interval
+
+static int64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int64_t wall_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+// --- where the chip's time goes ---
+//
+// With HIL_SIM_CLOCK_PROFILE set, the computing counted is attributed to the
+// function the VM was running at the tick that counted it (source file and
+// function name; time in C, native code and the GC goes to the Python function
+// that called it) and the table is written to that file about once a second,
+// as lines "<chip us> <host us> <file> <function>", outside the counted time.
+// The rig's benchmarks read it (bench/bridge_chip_time.py).
+#define PROFILE_ROWS (96)
+typedef struct { qstr file, name; int64_t chip_ns, host_ns; } profile_row_t;
+static profile_row_t profile_rows[PROFILE_ROWS];
+static size_t profile_used;
+static profile_row_t *profile_now;   // the row computing is counted into
+static const char *profile_path;
+static int64_t profile_written;
+
+static void profile_at(const void *state) {
+    // The HAL's own functions are the chip's C: their callers own the time.
+    if (profile_path == NULL || clock_c_depth > 0) {
+        return;
+    }
+    const mp_code_state_t *cs = state;
+    const byte *ip = cs->fun_bc->bytecode;
+    MP_BC_PRELUDE_SIG_DECODE(ip);
+    MP_BC_PRELUDE_SIZE_DECODE(ip);
+    (void)n_info;
+    (void)n_cell;
+    qstr name = cs->fun_bc->context->constants.qstr_table[mp_decode_uint_value(ip)];
+    qstr file = cs->fun_bc->context->constants.qstr_table[0];
+    if (profile_now != NULL && profile_now->file == file && profile_now->name == name) {
+        return;
+    }
+    for (size_t i = 0; i < profile_used; i++) {
+        if (profile_rows[i].file == file && profile_rows[i].name == name) {
+            profile_now = &profile_rows[i];
+            return;
+        }
+    }
+    // A full table counts the rest in its last row, named as it was first.
+    profile_now = &profile_rows[profile_used < PROFILE_ROWS ? profile_used++ : PROFILE_ROWS - 1];
+    if (profile_now->file == 0) {
+        profile_now->file = file;
+        profile_now->name = name;
+    }
+}
+
+static void profile_write(int64_t now) {
+    if (profile_path == NULL || now - profile_written < 1000000000LL) {
+        return;
+    }
+    profile_written = now;
+    char tmp[512];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", profile_path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < profile_used; i++) {
+        fprintf(f, "%lld %lld %s %s\n", (long long)(profile_rows[i].chip_ns / 1000),
+            (long long)(profile_rows[i].host_ns / 1000), qstr_str(profile_rows[i].file),
+            qstr_str(profile_rows[i].name));
+    }
+    fclose(f);
+    rename(tmp, profile_path);
+}
+
+// Count the computing since the mark: the chip would finish it that much later.
+static void clock_accrue(void) {
+    int64_t now = thread_cpu_ns();
+    // Reading the clock is a system call; its cost is the rig's, not the chip's.
+    if (clock_mark >= 0 && clock_c_depth == 0 && now > clock_mark + clock_read_ns) {
+        int64_t spent = now - clock_mark - clock_read_ns;
+        int64_t chip = (int64_t)(spent * clock_factor * VBOARD_CHIP_HZ / clock_hz);
+        clock_chip_ns += chip;
+        clock_host_ns += spent;
+        clock_deadline += chip;
+        if (profile_now != NULL) {
+            profile_now->chip_ns += chip;
+            profile_now->host_ns += spent;
+        }
+    }
+    clock_mark = now;
+}
+
+// Sleep until the deadline once it is `at_least` ns away. The deadline is wall
+// time, so a host that is busy elsewhere (the board's thread waiting for a
+// core) or a sleep that overshoots makes the board late, never early, and the
+// next computing catches up. A signal (SIGINT for Ctrl-C) cuts the sleep short;
+// the watchdog's SIGALRM ends the process, as the chip's watchdog resets it
+// whatever it is doing.
+static void clock_pay(int64_t at_least) {
+    int64_t owed = clock_deadline - wall_ns();
+    if (owed <= 0 || owed < at_least) {
+        return;
+    }
+    struct timespec ts = {(time_t)(owed / 1000000000LL), (long)(owed % 1000000000LL)};
+    nanosleep(&ts, NULL);
+    profile_write(wall_ns());
+    clock_mark = thread_cpu_ns();
+}
+
+// Leaving for the outside world (a blocking call, the chip's C): pay what is
+// owed, so the call happens when the chip would make it, and note when that is.
+static int64_t call_wall, call_deadline;
+
+static void clock_suspend(void) {
+    clock_accrue();
+    clock_pay(VBOARD_CLOCK_IO_NS);
+    call_wall = wall_ns();
+    call_deadline = clock_deadline;
+}
+
+// Back from it: the chip goes on as long after it made the call as the call
+// took here. A sleep that overshot before the call stays credit (the board
+// catches up), a debt too small to sleep for stays owed, and the call's own
+// waiting (a poll until bytes arrive) is the chip's waiting too.
+static void clock_resume(void) {
+    int64_t now = wall_ns();
+    int64_t back = call_deadline + (now - call_wall);
+    if (clock_deadline < back) {
+        clock_deadline = back;
+    }
+    if (clock_deadline < now - VBOARD_CLOCK_CREDIT_NS) {
+        clock_deadline = now - VBOARD_CLOCK_CREDIT_NS;
+    }
+    clock_mark = thread_cpu_ns();
+}
+
+void vboard_clock_tick(const void *state) {
+    if (clock_factor > 0) {
+        profile_at(state);
+        clock_accrue();
+        clock_pay(VBOARD_CLOCK_QUANTUM_NS);
+    }
+}
+
+void vboard_clock_leave(void) {
+    if (clock_factor > 0 && clock_c_depth == 0) {
+        clock_suspend();
+    }
+}
+
+void vboard_clock_enter(void) {
+    if (clock_factor > 0 && clock_c_depth == 0) {
+        clock_resume();
+    }
+}
+
+// clock_factor(f): the chip's time per host CPU time at 80 MHz (0: host speed).
+static mp_obj_t vboard_clock_factor(mp_obj_t factor_in) {
+    clock_factor = mp_obj_get_float_to_d(factor_in);
+    // The kernel's default timer slack (50 us) would make every short sleep long.
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    // The cost of a clock read: the shortest interval between two reads.
+    clock_read_ns = INT64_MAX;
+    for (int i = 0; i < 200; i++) {
+        int64_t a = thread_cpu_ns(), b = thread_cpu_ns();
+        if (b - a < clock_read_ns) {
+            clock_read_ns = b - a;
+        }
+    }
+    const char *path = getenv("HIL_SIM_CLOCK_PROFILE");
+    profile_path = path != NULL && *path ? path : NULL;
+    clock_deadline = wall_ns();
+    clock_mark = thread_cpu_ns();
+    return mp_const_none;
+}
+MP_DEFINE_CONST_FUN_OBJ_1(vboard_clock_factor_obj, vboard_clock_factor);
+
+// clock_freq(hz): the CPU clock machine.freq() set; 160 MHz halves the cost.
+static mp_obj_t vboard_clock_freq(mp_obj_t hz_in) {
+    vboard_clock_leave();
+    clock_hz = mp_obj_get_int(hz_in);
+    return mp_const_none;
+}
+MP_DEFINE_CONST_FUN_OBJ_1(vboard_clock_freq_obj, vboard_clock_freq);
+
+// clock_stats(out): out (array('i', 4) or larger) gets, in microseconds, the
+// computing counted since start-up in the chip's time and in the host's CPU
+// time, what the board still owes (its deadline less now), and the thread's
+// CPU time. Allocates nothing.
+static mp_obj_t vboard_clock_stats(mp_obj_t out_in) {
+    mp_buffer_info_t out;
+    mp_get_buffer_raise(out_in, &out, MP_BUFFER_WRITE);
+    if (out.len < 4 * sizeof(int32_t)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("clock_stats needs room for four 32-bit ints"));
+    }
+    if (clock_factor > 0) {
+        clock_accrue();
+    }
+    int32_t *v = out.buf;
+    v[0] = (int32_t)(clock_chip_ns / 1000);
+    v[1] = (int32_t)(clock_host_ns / 1000);
+    v[2] = clock_factor > 0 ? (int32_t)((clock_deadline - wall_ns()) / 1000) : 0;
+    v[3] = (int32_t)(thread_cpu_ns() / 1000);
+    return mp_const_none;
+}
+MP_DEFINE_CONST_FUN_OBJ_1(vboard_clock_stats_obj, vboard_clock_stats);
+
+// chip_c: a context manager for code that is the chip's C (the HAL): its time
+// is not counted. Entering pays what the board owes, as the HAL talks to the
+// outside world (the UART's ring, the rig). It nests and allocates nothing.
+static mp_obj_t chip_c_enter(mp_obj_t self_in) {
+    if (clock_c_depth == 0 && clock_factor > 0) {
+        clock_suspend();
+    }
+    clock_c_depth++;
+    return self_in;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(chip_c_enter_obj, chip_c_enter);
+
+static mp_obj_t chip_c_exit(size_t n_args, const mp_obj_t *args) {
+    if (clock_c_depth > 0 && --clock_c_depth == 0 && clock_factor > 0) {
+        clock_resume();
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(chip_c_exit_obj, 4, 4, chip_c_exit);
+
+static const mp_rom_map_elem_t chip_c_locals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___enter__), MP_ROM_PTR(&chip_c_enter_obj) },
+    { MP_ROM_QSTR(MP_QSTR___exit__), MP_ROM_PTR(&chip_c_exit_obj) },
+};
+static MP_DEFINE_CONST_DICT(chip_c_locals, chip_c_locals_table);
+
+static MP_DEFINE_CONST_OBJ_TYPE(
+    vboard_chip_c_type,
+    MP_QSTR_chip_c,
+    MP_TYPE_FLAG_NONE,
+    locals_dict, &chip_c_locals
+    );
+
+const mp_obj_base_t vboard_chip_c_obj = {&vboard_chip_c_type};
