@@ -187,3 +187,38 @@ def test_a_child_that_dies_or_hangs_names_the_case_and_the_rest_still_run(firmwa
     assert got == {0: fuzz.Counter(), 1: fuzz.Counter(deaths=1), 2: fuzz.Counter(),
                    3: fuzz.Counter(deaths=1), 4: fuzz.Counter()}
     assert child.restarts == 2
+
+
+def test_seed7_case728428_a_crc16_collision_with_repeated_lines_is_published_as_the_oracle_reads_it(
+        firmware, oracle, crc16, monkeypatch):
+    # The campaign's finding on 17e7aa0: a damaged SX631 telegram, a Sagemcom one, then
+    # a splice of SX631 head and Sagemcom tail whose CRC16 matches by chance, so 35
+    # OBIS codes come twice in a CRC-valid telegram. The reader publishes each one's
+    # last line, as dsmr-parser reads it; the judge used to keep the first.
+    monkeypatch.setattr(prop.p1, "crc16", crc16)
+    cases = fuzz.Cases(7)
+    case = cases.case(728428)
+    assert len(case.stream) == 7100
+    valid = prop.crc_valid_telegrams(case.stream, oracle.contract)
+    assert [offset for offset, _ in valid] == [2580, 4011]
+    assert case.stream[4011:7093 + 1] not in cases.intact  # the collision
+    assert _run(_child(firmware), oracle, [(728428, case)], cases.intact) == fuzz.Counter(staged_twice=1)
+
+
+def test_a_wrong_commit_is_a_collision_only_if_a_collision_follows_the_previous_commits_telegram(oracle):
+    # Commit 2 matches nothing. Before it in the stream is the intact telegram commit
+    # 1 came from (the closest in values), after it only a CRC-valid telegram the
+    # generator never made (damage that met a CRC16 collision): that one is where
+    # commit 2 can have come from, so the finding is a collision, not a must-be-0.
+    sx = prop.SX
+    forged = prop.p1.replace_value(prop.p1.replace_value(sx, "1-0:1.8.0", "1.5"), "1-0:2.8.0", "2.5")
+    stream = sx + forged
+    first = fuzz.Oracle.candidates(stream)
+    values = [oracle._values_if_valid(stream, *c) for c in first]
+    assert values[0] != values[1] and None not in values
+    near_first = dict(values[0])
+    near_first[next(iter(near_first))] = b"9"  # one value off the intact one
+    commits = [list(values[0].items()), list(near_first.items())]
+    found, _ = fuzz.judge(fuzz.Case(stream, [128], ""), (commits, None, {}, []), oracle, {sx[:sx.rindex(b"!") + 1]})
+    assert found == fuzz.Counter(bad_commits=1, bad_commits_collision=1)
+
