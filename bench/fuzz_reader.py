@@ -15,11 +15,14 @@ hangs.
 
 The oracle is tests/bridge/test_reader_properties.py's (hil.p1.framing's CRC16 and COSEM
 parser, slots named from the literal obis.TABLE), never the firmware's code.
-Must be 0, else exit status 1: commits whose values are not exactly those of a
-CRC-valid telegram in the stream (in stream order), and exceptions out of
-P1Reader.feed. A damaged telegram whose CRC16 still matches by chance is
-CRC-valid: its commits are counted apart, not as failures. Each finding prints its seed and case index and writes the stream
-to /tmp.
+Must be 0, else exit status 1 and a last line "FAILED: ..." naming them: commits
+whose values are not exactly those of a CRC-valid telegram in the stream (in
+stream order), exceptions out of P1Reader.feed, sink-protocol violations, and
+cases on which the child died or hung. A damaged telegram whose CRC16 still
+matches by chance is CRC-valid: its commits are counted apart, not as failures;
+so is a slot staged twice (a line sent twice: the last one is published, as
+dsmr-parser reads it). Each finding prints its seed and case index and writes the
+stream to /tmp.
 """
 
 import argparse
@@ -329,6 +332,8 @@ class Oracle:
 class HarnessError(RuntimeError):
     """The child died, hung or broke its protocol; carries its stderr."""
 
+    hung = False  # killed by the watchdog after HANG_S without an answer
+
 
 class Child:
     """One fuzz_child.py process, many cases in flight.
@@ -423,7 +428,8 @@ class Child:
         index, case = self.inflight.popleft()
         if self._killed:
             self._killed = False
-            error = HarnessError("no answer for %d s, killed (the reader hangs?): %s" % (HANG_S, error))
+            error = HarnessError("no answer for %g s, killed (the reader hangs?): %s" % (HANG_S, error))
+            error.hung = True
         self.restarts += 1
         if self.restarts > 100:
             sys.exit("fuzz child died %d times; last:\n%s" % (self.restarts, error))
@@ -492,7 +498,7 @@ def judge(case, result, oracle, intact=()):
     intact: the '/' .. '!' bytes of the telegrams the generator made intact, to say
     whether a wrong commit's telegram is CRC-valid only by a CRC16 collision."""
     if isinstance(result, HarnessError):
-        return Counter(deaths=1), str(result)
+        return Counter(hangs=1) if result.hung else Counter(deaths=1), str(result)
     commits, error, counters, protocol = result
     found, text = Counter(), []
     if error is not None:
@@ -544,15 +550,18 @@ def closest_valid(stream, commit, oracle, floor=0):
 # -- workers --------------------------------------------------------------------------
 
 
-def firmware_env(tmp, portable):
-    """MICROPYPATH with the reader's modules precompiled as they go onto the board."""
+def firmware_env(tmp, portable, reader=None):
+    """MICROPYPATH with the reader's modules precompiled as they go onto the board;
+    reader: the source of a module the child imports as p1reader instead."""
     mpy = tmp / "mpy"
     precompile(mpy, ["p1reader.py", "p1reader_portable.py"], arch=board_model().arch)
     dirs = [str(mpy), ".frozen"]  # ahead of .frozen: a frozen-bridge image still runs these
     if portable:  # the child imports p1reader: make that name the bytecode fallback
-        shim = tmp / "portable"
+        reader = "from p1reader_portable import P1Reader\n"
+    if reader is not None:
+        shim = tmp / "shim"
         shim.mkdir()
-        (shim / "p1reader.py").write_text("from p1reader_portable import P1Reader\n")
+        (shim / "p1reader.py").write_text(reader)
         dirs.insert(0, str(shim))
     env = dict(os.environ)
     env["MICROPYPATH"] = os.pathsep.join(dirs)
@@ -643,6 +652,7 @@ def self_check(cmd, env, tmp, crc16):
 
 
 def main():
+    global HANG_S
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=None, help="default: random, printed")
@@ -650,7 +660,12 @@ def main():
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                     help="worker processes, each with its own MicroPython child (default: one per core)")
     ap.add_argument("--portable", action="store_true", help="fuzz p1reader_portable instead of p1reader")
+    ap.add_argument("--reader", type=Path, metavar="FILE",
+                    help="a module source the child imports as p1reader instead (to test the campaign itself)")
+    ap.add_argument("--hang-s", type=float, default=HANG_S,
+                    help="seconds without an answer before a child counts as hung and is killed (default %(default)s)")
     args = ap.parse_args()
+    HANG_S = args.hang_s  # read by each Child's watchdog, in the forked workers too
     seed = random.randrange(2**32) if args.seed is None else args.seed
     jobs = max(1, min(args.jobs, -(-args.cases // BLOCK)))
     model = board_model()
@@ -663,7 +678,7 @@ def main():
     ctx = multiprocessing.get_context("fork")  # workers inherit the imported oracle
     with tempfile.TemporaryDirectory(prefix="fuzz_reader-") as tmp:
         tmp = Path(tmp)
-        env = firmware_env(tmp, args.portable)
+        env = firmware_env(tmp, args.portable, args.reader.read_text() if args.reader else None)
         cmd = [model.interpreter, "-X", "heapsize=256k", str(CHILD)]
         self_check(cmd, env, tmp, crc16)
         out, dumps = ctx.Queue(), ctx.Value("i", 0)
@@ -712,14 +727,20 @@ def main():
     print("reader exceptions: %d" % totals["exceptions"])
     print("sink-protocol violations: %d" % totals["protocol"])
     print("commits staging a slot twice (values judged as published, last wins): %d" % totals["staged_twice"])
-    print("harness deaths/hangs (child restarted): %d" % totals["deaths"])
+    print("child deaths (child restarted): %d" % totals["deaths"])
+    print("child hangs, no answer for %g s (child killed and restarted): %d" % (HANG_S, totals["hangs"]))
     # Not vacuous: the reader committed telegrams and rejected damaged ones.
     print("telegrams committed: %d; telegrams rejected (crc_errors + truncated + framing): %d"
           % (totals["commits"], totals["rejected"]))
-    if totals["cases"] != args.cases:
-        print("CASES MISSING: %d run of %d" % (totals["cases"], args.cases))
-        return 1
-    return 1 if wrong or totals["exceptions"] else 0
+    failed = [what % n for what, n in (
+        ("%d case(s) with values committed outside a CRC-valid telegram, or misread", wrong),
+        ("%d case(s) with an exception out of the reader", totals["exceptions"]),
+        ("%d case(s) where the reader broke the sink protocol", totals["protocol"]),
+        ("%d case(s) where the child died", totals["deaths"]),
+        ("%d case(s) where the child hung", totals["hangs"]),
+        ("%d case(s) missing", args.cases - totals["cases"])) if n]
+    print("FAILED: " + "; ".join(failed) if failed else "PASSED: %d cases" % totals["cases"])
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ prints means something, in a few seconds."""
 
 import importlib.util
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -185,7 +187,7 @@ def test_a_child_that_dies_or_hangs_names_the_case_and_the_rest_still_run(firmwa
         got[index] = fuzz.judge(case, result, oracle)[0]
     child.close()
     assert got == {0: fuzz.Counter(), 1: fuzz.Counter(deaths=1), 2: fuzz.Counter(),
-                   3: fuzz.Counter(deaths=1), 4: fuzz.Counter()}
+                   3: fuzz.Counter(hangs=1), 4: fuzz.Counter()}
     assert child.restarts == 2
 
 
@@ -222,3 +224,45 @@ def test_a_wrong_commit_is_a_collision_only_if_a_collision_follows_the_previous_
     found, _ = fuzz.judge(fuzz.Case(stream, [128], ""), (commits, None, {}, []), oracle, {sx[:sx.rindex(b"!") + 1]})
     assert found == fuzz.Counter(bad_commits=1, bad_commits_collision=1)
 
+
+# -- the campaign's verdict: a broken child fails the run ----------------------------
+
+# A reader that misbehaves from the second case of each child on (the first child
+# instance is counters() at the child's start, the second its first case), so the
+# self-check (one case) passes and the campaign meets it.
+BREAKS = '''
+import sys
+from p1reader_portable import P1Reader as _Real
+
+_made = [0]
+
+
+def P1Reader(sink, *args, **kw):
+    _made[0] += 1
+    if _made[0] == 3:
+        if MODE == "die":
+            sys.exit(3)
+        if MODE == "hang":
+            while True:
+                pass
+        if MODE == "protocol":
+            sink.commit()  # before any begin()
+    return _Real(sink, *args, **kw)
+'''
+
+
+@pytest.mark.parametrize("mode,verdict", [
+    ("none", "PASSED: 3 cases"),
+    ("die", "FAILED: 1 case(s) where the child died"),
+    ("hang", "FAILED: 1 case(s) where the child hung"),
+    ("protocol", "FAILED: 1 case(s) where the reader broke the sink protocol"),
+])
+def test_a_child_that_dies_hangs_or_breaks_the_sink_protocol_fails_the_campaign(tmp_path, mode, verdict):
+    reader = tmp_path / "breaks.py"
+    reader.write_text("MODE = %r\n" % mode + BREAKS)
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "fuzz_reader.py"), "--seed", "5", "--cases", "3",
+                        "--jobs", "1", "--reader", str(reader), "--hang-s", "2"],
+                       capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+    lines = r.stdout.strip().splitlines()
+    assert lines and lines[-1] == verdict, r.stdout + r.stderr
+    assert r.returncode == (0 if mode == "none" else 1), r.stdout + r.stderr
