@@ -659,8 +659,9 @@ def main():
     ap.add_argument("--first", type=int, default=0, help="index of the first case (replay one with --cases 1)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                     help="worker processes, each with its own MicroPython child (default: one per core)")
-    ap.add_argument("--portable", action="store_true", help="fuzz p1reader_portable instead of p1reader")
-    ap.add_argument("--reader", type=Path, metavar="FILE",
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--portable", action="store_true", help="fuzz p1reader_portable instead of p1reader")
+    which.add_argument("--reader", type=Path, metavar="FILE",
                     help="a module source the child imports as p1reader instead (to test the campaign itself)")
     ap.add_argument("--hang-s", type=float, default=HANG_S,
                     help="seconds without an answer before a child counts as hung and is killed (default %(default)s)")
