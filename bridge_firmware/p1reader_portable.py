@@ -34,7 +34,7 @@ _S_HEADER = const(1)  # the /XXX5 identification line
 _S_LINE = const(2)  # at the start of a line
 _S_OBIS = const(3)  # in A-B:C.D.E
 _S_SKIP = const(4)  # rest of the line is not ours; still CRC'd
-_S_CRC = const(5)  # after '!': 3 or 4 hex digits, then CR LF
+_S_CRC = const(5)  # after '!': 1-4 hex digits (a meter may not zero-pad), then CR LF
 # Value states: a line ending in one of these ends an unfinished value.
 _S_VALUE = const(6)  # inside the first (...) of a number/text/breaker line
 _S_PTS = const(7)  # profile: inside the first (...), the timestamp
@@ -317,7 +317,7 @@ class P1Reader:
                 if h >= 0 and self._ndig < 4:
                     self._got = (self._got << 4) | h
                     self._ndig += 1
-                elif (b == _CR or b == _LF) and self._ndig >= 3:
+                elif (b == _CR or b == _LF) and self._ndig > 0:
                     self._crc = crc
                     self._end_telegram()
                     st = _S_HUNT

@@ -31,6 +31,7 @@ __all__ = [
     "split_telegrams",
     "telegram_crc_ok",
     "with_crc",
+    "cosem_lines",
     "cosem_values",
     "replace_value",
     "corrupt_byte",
@@ -53,7 +54,8 @@ class ObisNotFoundError(P1Error, LookupError):
 # A line starting with '/' or '!' (multiline: also matches at offset 0).
 _HEADER_RE = re.compile(rb"^/", re.MULTILINE)
 _END_RE = re.compile(rb"^!", re.MULTILINE)
-_CRC_FIELD_RE = re.compile(rb"[0-9A-F]{4}\Z")
+_CRC_FIELD_RE = re.compile(rb"[0-9A-F]{4}\Z")  # as DSMR writes it (validate)
+_CRC_VALUE_RE = re.compile(rb"[0-9A-Fa-f]{1,4}\Z")  # as the bridge reads it: unpadded or lower-case too
 # One COSEM line without its CRLF: OBIS code, then one or more (value) groups.
 # A value is any bytes but parentheses and line breaks (the 0xFF message is fine).
 _OBIS_RE = rb"\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}"
@@ -122,14 +124,16 @@ def split_telegrams(data):
 
 
 def telegram_crc_ok(telegram):
-    """True when the telegram's 4 upper-case hex CRC digits match its content."""
+    """True when the telegram's CRC field matches its content: 1-4 hex digits,
+    either case, as a meter that does not zero-pad writes it and the bridge reads it
+    (:func:`validate` reports any form other than 4 upper-case digits)."""
     telegram = bytes(telegram)
     try:
         start, bang = _frame_bounds(telegram)
     except FrameError:
         return False
     field = _crc_field(telegram, bang)
-    if not _CRC_FIELD_RE.match(field):
+    if not _CRC_VALUE_RE.match(field):
         return False
     return int(field, 16) == crc16(telegram[start:bang + 1])
 
@@ -158,23 +162,27 @@ def _lines(telegram, start, bang):
         pos = eol + 1
 
 
-def cosem_values(telegram):
-    """OBIS code (str) -> raw value groups (list of bytes, unit included) per line.
-
-    The first line wins when an OBIS code repeats. Lines that are not COSEM lines
-    are skipped (see :func:`validate` for reporting them).
+def cosem_lines(telegram):
+    """(OBIS code (str), raw value groups (list of bytes, unit included)) for every
+    COSEM line, in telegram order, a repeated OBIS code as often as it comes. Lines
+    that are not COSEM lines are skipped (see :func:`validate` for reporting them).
     """
     telegram = bytes(telegram)
     start, bang = _frame_bounds(telegram)
-    found = {}
     for _, line in _lines(telegram, start, bang):
         m = _COSEM_LINE_RE.match(line)
-        if m is None:
-            continue
-        obis = m.group(1).decode("ascii")
-        if obis not in found:
-            found[obis] = _VALUE_GROUP_RE.findall(m.group(2))
-    return found
+        if m is not None:
+            yield m.group(1).decode("ascii"), _VALUE_GROUP_RE.findall(m.group(2))
+
+
+def cosem_values(telegram):
+    """OBIS code (str) -> raw value groups (list of bytes, unit included) per line.
+
+    The last line wins when an OBIS code repeats: that is how dsmr-parser, the
+    oracle, reads a telegram (its ``Telegram`` attributes, see
+    :mod:`hil.oracle.dsmr`), and how the bridge publishes it.
+    """
+    return dict(cosem_lines(telegram))
 
 
 def _first_value_span(telegram, obis):

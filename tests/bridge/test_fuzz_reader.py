@@ -7,6 +7,8 @@ prints means something, in a few seconds."""
 
 import importlib.util
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -185,5 +187,82 @@ def test_a_child_that_dies_or_hangs_names_the_case_and_the_rest_still_run(firmwa
         got[index] = fuzz.judge(case, result, oracle)[0]
     child.close()
     assert got == {0: fuzz.Counter(), 1: fuzz.Counter(deaths=1), 2: fuzz.Counter(),
-                   3: fuzz.Counter(deaths=1), 4: fuzz.Counter()}
+                   3: fuzz.Counter(hangs=1), 4: fuzz.Counter()}
     assert child.restarts == 2
+
+
+def test_seed7_case728428_a_crc16_collision_with_repeated_lines_is_published_as_the_oracle_reads_it(
+        firmware, oracle, crc16, monkeypatch):
+    # The campaign's finding on 17e7aa0: a damaged SX631 telegram, a Sagemcom one, then
+    # a splice of SX631 head and Sagemcom tail whose CRC16 matches by chance, so 35
+    # OBIS codes come twice in a CRC-valid telegram. The reader publishes each one's
+    # last line, as dsmr-parser reads it; the judge used to keep the first.
+    monkeypatch.setattr(prop.p1, "crc16", crc16)
+    cases = fuzz.Cases(7)
+    case = cases.case(728428)
+    assert len(case.stream) == 7100
+    valid = prop.crc_valid_telegrams(case.stream, oracle.contract)
+    assert [offset for offset, _ in valid] == [2580, 4011]
+    assert case.stream[4011:7093 + 1] not in cases.intact  # the collision
+    assert _run(_child(firmware), oracle, [(728428, case)], cases.intact) == fuzz.Counter(staged_twice=1)
+
+
+def test_a_wrong_commit_is_a_collision_only_if_a_collision_follows_the_previous_commits_telegram(oracle):
+    # Commit 2 matches nothing. Before it in the stream is the intact telegram commit
+    # 1 came from (the closest in values), after it only a CRC-valid telegram the
+    # generator never made (damage that met a CRC16 collision): that one is where
+    # commit 2 can have come from, so the finding is a collision, not a must-be-0.
+    sx = prop.SX
+    forged = prop.p1.replace_value(prop.p1.replace_value(sx, "1-0:1.8.0", "1.5"), "1-0:2.8.0", "2.5")
+    stream = sx + forged
+    first = fuzz.Oracle.candidates(stream)
+    values = [oracle._values_if_valid(stream, *c) for c in first]
+    assert values[0] != values[1] and None not in values
+    near_first = dict(values[0])
+    near_first[next(iter(near_first))] = b"9"  # one value off the intact one
+    commits = [list(values[0].items()), list(near_first.items())]
+    found, _ = fuzz.judge(fuzz.Case(stream, [128], ""), (commits, None, {}, []), oracle, {sx[:sx.rindex(b"!") + 1]})
+    assert found == fuzz.Counter(bad_commits=1, bad_commits_collision=1)
+
+
+# -- the campaign's verdict: a broken child fails the run ----------------------------
+
+# A reader that misbehaves from the second case of each child on (the first child
+# instance is counters() at the child's start, the second its first case), so the
+# self-check (one case) passes and the campaign meets it.
+BREAKS = '''
+import sys
+from p1reader_portable import P1Reader as _Real
+
+_made = [0]
+
+
+def P1Reader(sink, *args, **kw):
+    _made[0] += 1
+    if _made[0] == 3:
+        if MODE == "die":
+            sys.exit(3)
+        if MODE == "hang":
+            while True:
+                pass
+        if MODE == "protocol":
+            sink.commit()  # before any begin()
+    return _Real(sink, *args, **kw)
+'''
+
+
+@pytest.mark.parametrize("mode,verdict", [
+    ("none", "PASSED: 3 cases"),
+    ("die", "FAILED: 1 case(s) where the child died"),
+    ("hang", "FAILED: 1 case(s) where the child hung"),
+    ("protocol", "FAILED: 1 case(s) where the reader broke the sink protocol"),
+])
+def test_a_child_that_dies_hangs_or_breaks_the_sink_protocol_fails_the_campaign(tmp_path, mode, verdict):
+    reader = tmp_path / "breaks.py"
+    reader.write_text("MODE = %r\n" % mode + BREAKS)
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "fuzz_reader.py"), "--seed", "5", "--cases", "3",
+                        "--jobs", "1", "--reader", str(reader), "--hang-s", "2"],
+                       capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+    lines = r.stdout.strip().splitlines()
+    assert lines and lines[-1] == verdict, r.stdout + r.stderr
+    assert r.returncode == (0 if mode == "none" else 1), r.stdout + r.stderr

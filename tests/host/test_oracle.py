@@ -120,3 +120,57 @@ def test_firmware_table_keeps_the_compatibility_contract():
     assert {obis: table.get(obis) for obis in TOPICS} == {obis: (name, "number") for obis, name in TOPICS.items()}
     new_names = {name for obis, name, _ in published_table() if obis not in TOPICS}
     assert not new_names & set(TOPICS.values()), "a new field reuses a frozen name"
+
+
+def _with_line_twice(telegram, obis, second_value):
+    """telegram with a second `obis` line carrying second_value right before '!', CRC made anew."""
+    bang = telegram.rindex(b"\r\n!") + 2
+    extra = b"%s(%s)\r\n" % (obis.encode("ascii"), second_value)
+    return p1.with_crc(telegram[:bang] + extra + b"!")
+
+
+def test_a_line_sent_twice_reads_as_its_last_in_dsmr_parser_and_in_cosem_values():
+    # What the meter means by a line it sends twice is decided by the oracle: the
+    # installed dsmr-parser gives the last line's value (its Telegram attributes,
+    # which expect() reads); bridge_firmware/README.md documents the same.
+    twice = _with_line_twice(SX631, "1-0:32.7.0", b"241.5*V")
+    assert oracle.expected_values(SX631)["instantaneous_voltage_in_phase_L1"] == Decimal("234.0")
+    assert oracle.expected_values(twice)["instantaneous_voltage_in_phase_L1"] == Decimal("241.5")
+    assert p1.cosem_values(twice)["1-0:32.7.0"] == [b"241.5*V"]
+    assert [g for code, g in p1.cosem_lines(twice) if code == "1-0:32.7.0"] == [[b"234.0*V"], [b"241.5*V"]]
+
+
+def test_a_repeated_line_dsmr_parser_cannot_parse_leaves_the_earlier_value(caplog):
+    # dsmr-parser skips (logs) a second line outside its value alphabet, so the first
+    # one stands: the bridge likewise does not stage a value invalid for its kind.
+    # expect() itself refuses the telegram, as for any skipped contract line.
+    twice = _with_line_twice(SX631, "1-0:32.7.0", b"+241.5*V")
+    parsed = oracle.check_spec().parse(twice.decode("latin-1"))
+    assert parsed.INSTANTANEOUS_VOLTAGE_L1.value == Decimal("234.0")
+    with pytest.raises(oracle.OracleError, match="INSTANTANEOUS_VOLTAGE_L1"):
+        oracle.expect(twice)
+
+
+def _short_crc_body(digits):
+    """('/' .. '!' of a small telegram, its CRC) where the CRC needs exactly `digits`
+    hex digits, one of them a letter (so upper and lower case differ)."""
+    for i in range(1_000_000):
+        body = b"/TST5TEST\r\n\r\n1-0:1.8.0(%010.3f*kWh)\r\n1-0:32.7.0(231.5*V)\r\n!" % (i / 1000)
+        crc = p1.crc16(body)
+        if len(b"%X" % crc) == digits and any(c in b"ABCDEF" for c in b"%X" % crc):
+            return body, crc
+    raise AssertionError("no CRC of %d digits found" % digits)
+
+
+@pytest.mark.parametrize("digits", [1, 2, 3])
+def test_a_crc_without_zero_padding_or_in_lower_case_is_the_number_the_meter_meant(digits):
+    body, crc = _short_crc_body(digits)
+    want = oracle.expected_values(body + b"%04X\r\n" % crc)
+    assert want["positive_energy_total"] == Decimal(p1.cosem_values(body)["1-0:1.8.0"][0][:-4].decode())
+    for field in (b"%X" % crc, b"%x" % crc, b"%04x" % crc):
+        assert oracle.expected_values(body + field + b"\r\n") == want, field
+        assert p1.telegram_crc_ok(body + field + b"\r\n"), field
+    for wrong in (b"%X" % (crc ^ 1), b"%x" % (crc ^ 1), b"1%X" % crc):
+        with pytest.raises(oracle.OracleChecksumError):
+            oracle.expected_values(body + wrong + b"\r\n")
+        assert not p1.telegram_crc_ok(body + wrong + b"\r\n")

@@ -1,17 +1,23 @@
 # Feed a byte stream file to P1Reader in pseudo-random chunks with the heap LOCKED
 # (any allocation in the per-byte path raises MemoryError), then print one JSON
 # line: counters, commits, superseded, and the latest value of every slot.
-# usage: run_reader.py <stream file> <seed> [log] [silence=<offset>,...]
+# usage: run_reader.py <stream file> <seed> [log] [portable] [silence=<offset>,...]
 # silence=: call reader.expire() (what the run loop's timer does after
 # telegram_timeout_ms without a byte) just before those stream offsets.
+# portable: the bytecode fallback bridge.py loads where native code cannot.
 import sys
 import json
 import gc
 import micropython
 
 import obis
-import p1reader
-from snapshot import Snapshot
+
+if "portable" in sys.argv[3:]:
+    import p1reader_portable as p1reader
+    from snapshot_portable import Snapshot
+else:
+    import p1reader
+    from snapshot import Snapshot
 
 path = sys.argv[1]
 seed = int(sys.argv[2])
