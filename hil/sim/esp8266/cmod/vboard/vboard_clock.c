@@ -20,8 +20,8 @@
 // The VM calls vboard_clock_tick() every VBOARD_CLOCK_DIVISOR jumps and returns
 // (MICROPY_VM_HOOK_LOOP/RETURN, as the ESP8266 port polls its event loop);
 // debts below VBOARD_CLOCK_QUANTUM_NS wait for the next tick, so the board sleeps
-// in steps of a few milliseconds, not at every tick (each sleep lets other
-// processes cool the host's caches, which would slow the board's next steps).
+// in steps of about 20 ms, not at every tick (each sleep lets other processes
+// cool the host's caches, which would slow the board's next steps).
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,10 +34,11 @@
 #include "py/mphal.h"
 
 #define VBOARD_CLOCK_QUANTUM_NS (20000000LL)
-// Before a call to the outside world the board sleeps off debts from 4 ms up: a
-// packet leaves, and a wait for input starts, within 4 ms of the chip's time
+// Before a call to the outside world the board sleeps off debts from 20 ms up:
+// a packet leaves, and a wait for input starts, within 20 ms of the chip's time
 // (a debt it does not sleep off before a call stays owed after it). Sleeping
-// more often made asyncio's task switch, a poll each, slower than the chip's.
+// more often (1 and 4 ms were tried) made asyncio's task switch, a poll each,
+// up to 3 times slower than the chip's: every sleep leaves the caches cold.
 #define VBOARD_CLOCK_IO_NS (20000000LL)
 // Time the host lost (a late wake-up, another process on the core) is made up
 // by computing at the host's speed, for at most this much.
