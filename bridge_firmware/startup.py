@@ -2,7 +2,8 @@
 
 Banner, boot window (two Ctrl-C keep the REPL), config.json check (problems are
 printed and start-up stops at the REPL, no reboot), the per-board default
-client id. bridge_main imports this module, calls boot() and unloads it (and
+client id. Ctrl-C is off (main.py turned it off) except inside the boot window:
+only there is a 0x03 on UART0 RX taken for a user's. bridge_main imports this module, calls boot() and unloads it (and
 config) before it builds the application, and again for load_config() at an
 application restart: none of this code holds heap while the bridge runs.
 """
@@ -11,6 +12,7 @@ import gc
 import time
 
 import machine
+import micropython
 
 import config
 
@@ -26,9 +28,14 @@ def _boot_window(ms):
     # KeyboardInterrupt: that is how tools and users get in before the bridge
     # takes the port over. UART0 RX is also the P1 line, and a 0x03 in meter
     # data (noise) is a Ctrl-C too: it takes a second one within _CONFIRM_MS.
+    # Ctrl-C is on only for the window (main.py turned it off before the
+    # imports), so a 0x03 before or after it is a plain byte, never a
+    # KeyboardInterrupt in the banner, the config parse or the imports.
     print("bridge: boot window %d ms: press Ctrl-C twice to stay at the REPL" % ms)
     t0 = time.ticks_ms()
     first = None
+    if ms > 0:
+        micropython.kbd_intr(3)
     while True:
         try:
             now = time.ticks_ms()
@@ -36,6 +43,12 @@ def _boot_window(ms):
                 print("bridge: a single Ctrl-C in the boot window (P1 noise?); starting")
                 first = None
             if first is None and time.ticks_diff(now, t0) >= ms:
+                micropython.kbd_intr(-1)
+                # A 0x03 that came in just before the line above is still
+                # pending: the sleep raises it here, inside the try, where it
+                # counts as a first Ctrl-C (then the window ends after
+                # _CONFIRM_MS, as for any single one), not in the code after.
+                time.sleep_ms(1)
                 return True
             time.sleep_ms(20)
         except KeyboardInterrupt:
