@@ -25,6 +25,9 @@ What mqtt_as does, and what this adapter makes of it:
   mqtt_as checks a new WiFi link for 5 s before every reconnect; the adapter
     skips that (wifi_connect(quick=True)), so values flow again within a
     second of the broker coming back instead of six.
+  mqtt_as's reader allocates whatever length a packet claims; the adapter
+    refuses reads longer than mqtt_as's initial 50-byte buffer (a publisher
+    is sent nothing longer), logs it and drops the link (_as_read).
 """
 
 import asyncio
@@ -72,6 +75,19 @@ class Client:
         self.lost = 0
 
         class MQTTClient(mqtt_as.MQTTClient):
+            async def _as_read(self, n, sock=None):
+                # mqtt_as grows its input buffer to whatever a packet's length
+                # fields claim (up to 256 MB) and keeps it. A publisher that never
+                # subscribes is sent nothing longer than the buffer mqtt_as starts
+                # with (CONNACK, PUBACK, PINGRESP), so a longer read is a broken or
+                # hostile broker: an OSError makes mqtt_as drop the link and
+                # reconnect, where a MemoryError would kill its reader task.
+                if n > len(self._ibuf):
+                    log("mqtt broker sent a packet of which mqtt_as would read %d bytes at once (more than %d); "
+                        "dropping the connection" % (n, len(self._ibuf)))
+                    raise OSError(-1, "packet too long")
+                return await super()._as_read(n, sock)
+
             async def wifi_connect(self, quick=False):
                 # mqtt_as re-joins WiFi before each reconnect and then watches it
                 # for 5 s unless quick; the bridge's values must flow sooner.

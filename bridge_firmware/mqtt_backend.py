@@ -14,6 +14,15 @@ Both backends give the bridge the same small interface:
 """
 
 
+def _mqtt_as(cfg, log, will_topic):
+    # In a frame of its own: when it raises, nothing of the attempt is left on
+    # make_client's stack to keep the GC from reclaiming it.
+    import mqtt_as
+    import mqtt_as_adapter
+
+    return mqtt_as_adapter.Client(mqtt_as, cfg, log, will_topic)
+
+
 def make_client(cfg, log, will_topic, pktbuf=400):
     """A client for cfg (config.validate() output); will_topic is the LWT topic
     (str) on which the broker publishes a retained "offline"; pktbuf is the
@@ -21,23 +30,31 @@ def make_client(cfg, log, will_topic, pktbuf=400):
     m = cfg["mqtt"]
     backend = m["backend"]
     if backend != "builtin":
+        failed = None
         try:
-            import mqtt_as
+            return _mqtt_as(cfg, log, will_topic)
         except ImportError:
             if backend == "mqtt_as":
                 log("mqtt_as not installed; using the built-in MQTT client")
-        except Exception as e:  # noqa: BLE001 - e.g. MemoryError: mqtt_as as source is too big to compile here
-            log("mqtt_as could not be loaded (%s: %s); using the built-in MQTT client. Install it as .mpy "
-                "or frozen (bridge_firmware/README.md)" % (type(e).__name__, e))
-            # Said once: an application restart must not try (and fail) again.
-            m["backend"] = "builtin"
+        except Exception as e:  # noqa: BLE001 - above all MemoryError: in import mqtt_as (as source it is too
+            # big to compile here), import mqtt_as_adapter or building the client, wherever the heap ran out
+            failed = e
+        if failed is not None:
+            # Free what the attempt allocated before anything else (the log line
+            # and the built-in client need heap): modules imported, or half
+            # imported, for it, and whatever its objects held.
             import gc
+            import sys
 
+            for name in ("mqtt_as_adapter", "mqtt_as"):
+                sys.modules.pop(name, None)
             gc.collect()
-        else:
-            import mqtt_as_adapter
-
-            return mqtt_as_adapter.Client(mqtt_as, cfg, log, will_topic)
+            log("mqtt_as could not be loaded (%s: %s); using the built-in MQTT client. Install it as .mpy "
+                "or frozen (bridge_firmware/README.md)" % (type(failed).__name__, failed))
+            failed = None
+            # Said once: bridge_main keeps the backend the application used, so an
+            # application restart does not try (and fail) again.
+            m["backend"] = "builtin"
     from mqtt_min import MQTTClient
 
     def b(s):

@@ -65,6 +65,7 @@ class HostileBroker:
 
 @pytest.mark.parametrize("evil, why", [
     (b"\x30\x80\x80\x80\x01", "unexpected packet from broker: type 30, at least 128 bytes"),  # PUBLISH of 2 MB
+    (b"\x30\xc0\x9a\x0c\x00\x03t/x", "unexpected packet from broker: type 30, at least 128 bytes"),  # of 200,000 B
     (b"\x90\x03\x00\x01\x00", "unexpected packet from broker: type 90, 3 bytes"),  # a SUBACK
 ])
 def test_a_hostile_packet_drops_the_link_and_the_socket(evil, why):

@@ -1,8 +1,12 @@
-# Minimal stand-in for the ESP8266 `machine` module, for main.py boot-flow tests
-# only (the rig's real HAL lives in hil/sim/hal). Records what main.py did.
+# Minimal stand-in for the ESP8266 `machine` module, for main.py tests only (the
+# rig's real HAL lives in hil/sim/hal): the boot flow, and with P1 set the
+# application loop (run_main_loop.py). Records what main.py did.
 import sys
 
 calls = []
+# (host, port) of a TCP server that plays the P1 line; None: UART() exits (the
+# boot-flow tests check only what happens before the application loop).
+P1 = None
 
 
 def reset_cause():
@@ -13,9 +17,40 @@ def unique_id():
     return b"\x01\x02\x03\x04"
 
 
+def reset():
+    print("fake: machine.reset()")
+    sys.exit(4)
+
+
+class WDT:
+    def feed(self):
+        pass
+
+
 class UART:
     def __init__(self, id, baudrate=115200, rxbuf=16):
         calls.append(("UART", id, baudrate, rxbuf))
-        # Exit here: the boot-flow test only checks what happens before the loop.
         print("fake: UART(%d, baudrate=%d, rxbuf=%d)" % (id, baudrate, rxbuf))
-        sys.exit(3)
+        if P1 is None:
+            sys.exit(3)
+        self._open()
+
+    def _open(self):
+        import socket
+
+        self._s = socket.socket()
+        self._s.connect(socket.getaddrinfo(P1[0], P1[1])[0][-1])
+        self._s.setblocking(False)
+
+    def readinto(self, buf):
+        n = self._s.readinto(buf)
+        if n == 0:
+            # The test closed the line: a fault the application cannot handle,
+            # so bridge_main restarts it; the line is open again for that start.
+            self._s.close()
+            self._open()
+            raise RuntimeError("fake UART: P1 line cut")
+        return n
+
+    def write(self, b):  # UART0 TX: the bridge's log
+        sys.stdout.buffer.write(b)

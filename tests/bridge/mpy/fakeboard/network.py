@@ -1,5 +1,6 @@
-# Stand-in for ESP8266 `network` (boot-flow tests only).
+# Stand-in for ESP8266 `network` (main.py tests only).
 STA_IF = 0
+UP = False  # what isconnected() answers
 
 
 class WLAN:
@@ -13,7 +14,7 @@ class WLAN:
         pass
 
     def isconnected(self):
-        return False
+        return UP
 
     def status(self):
-        return 0
+        return 5 if UP else 0
