@@ -450,14 +450,14 @@ class P1Reader:
         self._st = st
         self._crc = crc
 
-    async def run(self, stream, idle_ms=10):
-        """Read a non-blocking stream (machine.UART, a socket) forever, polled:
-        idle_ms between tries while it has nothing (asyncio's StreamReader
-        would cost a module and a task, ~1 KB of heap). Never awaits anything
-        but its own sleep, so the network can never stall the UART. A telegram
-        that stops mid-way for timeout_ms is counted as truncated (expire())."""
+    async def run(self, stream, eof_ms=10):
+        """Read a non-blocking stream (machine.UART, a socket) forever: waits
+        for it to become readable between telegrams, polls every _BUSY_MS
+        inside one so that a telegram silent for timeout_ms is truncated
+        (expire()). The same loop as p1reader.P1Reader.run (see why there)."""
         import asyncio
 
+        core = asyncio.core
         buf = self._buf
         while True:
             n = stream.readinto(buf)
@@ -466,12 +466,18 @@ class P1Reader:
                 self.feed(buf, n)
                 await asyncio.sleep_ms(0)  # let the other tasks in between chunks
                 continue
-            # None: nothing there yet (0: EOF of a socket); do not spin.
+            # None: nothing there yet; 0: end of file (a stream that is always readable).
             if self._st != _S_HUNT:
                 if time.ticks_diff(time.ticks_ms(), self._last_rx) >= self.timeout_ms:
                     self.expire()
-                # Inside a telegram its next bytes are due any moment, and its
-                # last ones decide how soon the values go out: look again soon.
                 await asyncio.sleep_ms(_BUSY_MS)
+            elif n is None:
+                await _readable(core, stream)
             else:
-                await asyncio.sleep_ms(idle_ms)
+                await asyncio.sleep_ms(eof_ms)
+
+
+def _readable(core, stream):
+    # The caller's task sleeps in asyncio's I/O queue until stream polls
+    # readable (p1reader._readable).
+    yield core._io_queue.queue_read(stream)
