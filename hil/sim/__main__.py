@@ -10,13 +10,13 @@ import signal
 import sys
 from pathlib import Path
 
-from .model import BRIDGE_FREE_AT_MAIN
+from .model import CHIP_FREE_AT_MAIN
 from .rig import VirtualRigServer
 
 
 async def _main(args) -> None:
     rig = VirtualRigServer(Path(args.workdir), bridge_free_at_main=args.bridge_free_at_main,
-                     bridge_frozen=args.bridge_frozen)
+                     bridge_image=args.bridge_image)
     await rig.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -33,10 +33,10 @@ async def _main(args) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m hil.sim", description=__doc__)
     parser.add_argument("workdir", help="directory for the boards' flash and the rig's sockets")
-    parser.add_argument("--bridge-free-at-main", type=int, default=BRIDGE_FREE_AT_MAIN, metavar="BYTES",
-                        help="free heap the bridge board shows at main.py (default %(default)s; "
+    parser.add_argument("--bridge-free-at-main", type=int, default=CHIP_FREE_AT_MAIN, metavar="BYTES",
+                        help="free heap the bridge board shows at main.py (default %(default)s, the chip's; "
                              "the emulator always gets the chip's figure)")
-    parser.add_argument("--bridge-frozen", type=Path, metavar="MANIFEST",
+    parser.add_argument("--bridge-image", type=Path, metavar="MANIFEST",
                         help="run the bridge board on an image with this firmware manifest frozen in")
     asyncio.run(_main(parser.parse_args(argv)))
 
