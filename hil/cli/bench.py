@@ -46,7 +46,7 @@ from ..rig import benchconfig, discover
 from ..rig.deploy import DEFAULT as DEFAULT_DEPLOY, Deploy, mpy_misfit
 from ..rig.rig import bridge_config as rig_bridge_config
 from ..shipped import BRIDGE_FIRMWARE, METER_EMULATOR
-from .ui import console, fail as _fail, warn as _warn, run_alone
+from .ui import add_bridge_deploy, console, fail as _fail, warn as _warn, run_alone
 from ..rig.flash import DEFAULT_BAUD, DOWNLOAD_URL
 
 
@@ -532,13 +532,9 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--broker-password", help="broker password (overrides the rig config)")
     p.add_argument("--base-topic", help="MQTT base topic (overrides the rig config; default p1)")
     p.add_argument("--no-reset", action="store_true", help="bridge: do not reset after copying")
-    p.add_argument("--bridge-deploy", type=Deploy.parse, metavar="romfs|frozen|mpy",
-                   help="bridge: how its modules reach the board (default romfs). romfs: .mpy files into the ROMFS "
-                        "partition, where their bytecode runs in place and costs no heap (needs the "
-                        "ESP8266_GENERIC FLASH_2M_ROMFS firmware); frozen: the board's image holds them already "
-                        "(flash the image built from its manifest.py first); mpy: .mpy files on the filesystem, "
-                        "for a firmware without ROMFS (this project's bridge does not fit the chip that way). "
-                        "With romfs and frozen only main.py and config.json go onto the filesystem")
+    add_bridge_deploy(p, default=None, more=". Frozen: flash the image built from its manifest.py first. With "
+                      "romfs and frozen only main.py and config.json go onto the filesystem; as mpy this "
+                      "project's bridge does not fit the chip")
     p.set_defaults(func=cmd_deploy)
 
     p = subparsers.add_parser("play", help="play a capture on the emulator board, printing each telegram sent",

@@ -18,9 +18,8 @@ from rich.live import Live
 from rich.table import Table
 
 from ..p1.captures import CaptureError, load_index, usable_capture
-from ..rig.deploy import DEFAULT as DEFAULT_DEPLOY, Deploy
 from ..rig.mqtt import Subscriber
-from .ui import console, fail
+from .ui import add_bridge_deploy, console, fail
 from ..oracle.expected import EXPECT, expected_sequence, matches
 from ..oracle.verdict import compare
 from ..sim.line import telegram_spans
@@ -198,10 +197,7 @@ def add_parsers(sub) -> None:
                       help="extra modules for the bridge, e.g. a directory with mqtt_as.py; repeatable")
     demo.add_argument("--bridge-config", metavar="FILE",
                       help=f"your bridge's config.json as a template with $broker_host etc. (see {BYO_DOC})")
-    demo.add_argument("--bridge-deploy", type=Deploy.parse, default=DEFAULT_DEPLOY, metavar="romfs|frozen|mpy",
-                      help="how the bridge's modules reach its board (default romfs): .mpy files in the ROMFS "
-                           "partition, frozen into the image from its manifest.py, or .mpy files on the "
-                           "filesystem (hil/rig/deploy.py)")
+    add_bridge_deploy(demo)
     demo.add_argument("--expect", choices=EXPECT, default="all",
                       help="names to expect: all (this project's bridge) or contract (the 35 seed names)")
     demo.set_defaults(func=cmd_demo)

@@ -13,11 +13,8 @@ from __future__ import annotations
 import argparse
 import enum
 
-# The lowest free heap the bridge must keep on the chip over every scenario. Frozen, its
-# code and its names sit in flash; from ROMFS its function and class objects are on the heap.
-_HEAP_FLOOR = {"frozen": 16 * 1024, "romfs": 8 * 1024, "mpy": 8 * 1024}
-# What the bridge should have free right after start-up: the headroom for a telegram's
-# values, a reconnect and a status report (bridge_firmware/README.md, "RAM").
+# The bridge's heap target right after start-up, which the ROMFS and frozen bridges meet
+# (bridge_firmware/README.md, "RAM, and the ways onto a board").
 AFTER_START_UP_TARGET = 12 * 1024
 
 # How far this project's bridge as .mpy files on the filesystem misses the chip's heap
@@ -26,10 +23,16 @@ AFTER_START_UP_TARGET = 12 * 1024
 # moves by more than 1 KB), quoted by README.md and bridge_firmware/README.md.
 MPY_SHORTFALL = 10_936
 
-_WHAT = {
-    "romfs": ".mpy files in the ROMFS partition (FLASH_2M_ROMFS firmware; bytecode runs in place from flash)",
-    "frozen": "frozen into the firmware image (bytecode in flash, as a user builds it from its manifest.py)",
-    "mpy": ".mpy files on the filesystem (bytecode loaded into the heap; for a firmware without ROMFS)",
+# Per way: the lowest free heap the bridge must keep on the chip over every scenario
+# (frozen, its code and names sit in flash; from ROMFS its function and class objects
+# are still on the heap), what goes where, and how the heap checks name it.
+_WAYS = {
+    "romfs": (8 * 1024, ".mpy files in the ROMFS partition (FLASH_2M_ROMFS firmware; bytecode runs in place "
+                        "from flash)", "as .mpy files in ROMFS"),
+    "frozen": (16 * 1024, "frozen into the firmware image (bytecode in flash, as a user builds it from its "
+                          "manifest.py)", "frozen into the image"),
+    "mpy": (8 * 1024, ".mpy files on the filesystem (bytecode loaded into the heap; for a firmware without ROMFS)",
+            "as .mpy files on the filesystem"),
 }
 
 
@@ -63,18 +66,17 @@ class Deploy(enum.Enum):
     @property
     def heap_floor(self) -> int:
         """The lowest free heap, in bytes, the scenarios hold the bridge to on the chip."""
-        return _HEAP_FLOOR[self.value]
+        return _WAYS[self.value][0]
 
     @property
     def what(self) -> str:
         """What this way puts where, as the header, the report and `hil demo` say it."""
-        return _WHAT[self.value]
+        return _WAYS[self.value][1]
 
     @property
     def words(self) -> str:
         """How the heap checks name the bridge deployed this way."""
-        return {"romfs": "as .mpy files in ROMFS", "frozen": "frozen into the image",
-                "mpy": "as .mpy files on the filesystem"}[self.value]
+        return _WAYS[self.value][2]
 
 
 DEFAULT = Deploy.ROMFS
@@ -84,5 +86,5 @@ def mpy_misfit(figure: int = MPY_SHORTFALL) -> str:
     """Why `mpy` is not the way for this project's bridge on the chip."""
     return (f"this bridge as .mpy files on the filesystem does not fit the ESP8266: at the chip's heap it dies at "
             f"start-up with MemoryError; it needs about {figure:,} B more than the chip has to keep "
-            f"{AFTER_START_UP_TARGET // 1024} KB free after start-up and {_HEAP_FLOOR['mpy'] // 1024} KB at the "
+            f"{AFTER_START_UP_TARGET // 1024} KB free after start-up and {Deploy.MPY.heap_floor // 1024} KB at the "
             f"lowest; use --bridge-deploy romfs (the FLASH_2M_ROMFS firmware) or frozen")

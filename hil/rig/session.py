@@ -93,7 +93,7 @@ def check_real_bridge_needs(spec: RigSpec) -> None:
 
 
 def bench_spec(rig_config: str | None, *, broker_host: str | None = None, emulator_port: str | None = None,
-               bridge_port: str | None = None) -> RigSpec:
+               bridge_port: str | None = None, bridge_deploy: Deploy = DEFAULT_DEPLOY) -> RigSpec:
     """The real rig of a bench's rig config (hil.rig.benchconfig), options given
     on the command line taking precedence; RigUsageError when the file is bad."""
     from .benchconfig import RigConfigError, load_rig_config
@@ -107,7 +107,8 @@ def bench_spec(rig_config: str | None, *, broker_host: str | None = None, emulat
                    broker_port=int(broker.get("port", 0)), base_topic=cfg.get("base_topic", "p1"),
                    bindings={"emulator": emulator_port or boards.get("emulator"),
                              "bridge": bridge_port or boards.get("bridge")},
-                   wifi=(wifi["ssid"], wifi.get("password", "")) if wifi and wifi.get("ssid") else None)
+                   wifi=(wifi["ssid"], wifi.get("password", "")) if wifi and wifi.get("ssid") else None,
+                   bridge_deploy=bridge_deploy)
 
 
 def bridge_manifest(spec: RigSpec) -> Path | None:

@@ -1,5 +1,6 @@
 """--bridge-deploy romfs|frozen|mpy: one value, decoded in one place (hil/rig/deploy.py),
-taken the same way by pytest, `hil demo` and `hil deploy`."""
+taken the same way by pytest and by every `hil` command that puts the bridge onto a
+board (demo, deploy, adapter-check, zabbix-check)."""
 from __future__ import annotations
 
 import subprocess
@@ -48,7 +49,7 @@ def _hil(*args: str) -> tuple[int, str]:
     return done.value.code, ""
 
 
-@pytest.mark.parametrize("command", ["pytest", "hil demo", "hil deploy"])
+@pytest.mark.parametrize("command", ["pytest", "hil demo", "hil deploy", "hil adapter-check", "hil zabbix-check"])
 def test_a_bad_deploy_value_is_a_usage_error_naming_the_three_ways(command, capsys):
     if command == "pytest":
         code, text = _pytest("--bridge-deploy", "flash")
