@@ -2,7 +2,7 @@
 # flash instead of the ESP8266's 38 KB heap (see README.md, "Frozen firmware").
 #
 #   ESP8266:  make -C ports/esp8266 BOARD=ESP8266_GENERIC FROZEN_MANIFEST=$PWD/manifest.py
-#   the rig's virtual ESP8266:  pytest --bridge-frozen  (builds the same image)
+#   the rig's virtual ESP8266:  pytest --bridge-deploy frozen  (builds the same image)
 #
 # $(BOARD_DIR)/manifest.py is the board's own list (on ESP8266_GENERIC: asyncio,
 # the port's modules, micropython-lib's networking bundle): the image keeps it.

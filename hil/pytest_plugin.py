@@ -23,11 +23,12 @@ from .oracle.expected import EXPECT
 from .rig.mqtt import Subscriber
 from hil import timing_lock
 from hil.rig import benchconfig
-from hil.rig.firmware import FirmwareError, frozen_manifest
+from hil.rig.deploy import DEFAULT as DEFAULT_DEPLOY, Deploy
 from hil.rig.rig import BRIDGE_FIRMWARE, RigError
-from .rig.session import KINDS, ROLES, RigSpec, RigUsageError, board_ports, check_template, open_rig
+from .rig.session import (KINDS, ROLES, RigSpec, RigUsageError, board_ports, bridge_manifest, check_template,
+                          open_rig)
+from hil.sim.model import board_model, describe_rig
 from hil.sim.clock import DEFAULT_SPEED, SPEEDS
-from hil.sim.model import describe_rig
 
 BYO_DOC = "docs/bring-your-own-bridge.md"
 
@@ -57,15 +58,14 @@ def pytest_addoption(parser):
     group.addoption("--expect", choices=EXPECT, default="all",
                     help="names the bridge must publish: all (every field of this project's bridge) or contract "
                          f"(the 35 names of the compatibility contract, as a seed-style bridge publishes; see {BYO_DOC})")
-    group.addoption("--bridge-frozen", action="store_true",
-                    help="run the bridge frozen into the board's firmware image (its manifest.py), as a user "
-                         "flashes it: on the virtual rig the image is built (and cached); on real boards flash "
-                         "it yourself. Only main.py and config.json go onto the filesystem")
-    group.addoption("--bridge-romfs", action="store_true",
-                    help="put the bridge's .mpy files into the board's ROMFS partition (as `mpremote romfs "
-                         "deploy` does), where they run in place and their bytecode costs no heap; needs the "
-                         "ESP8266_GENERIC FLASH_2M_ROMFS firmware on real boards. Only main.py and config.json "
-                         "go onto the filesystem")
+    group.addoption("--bridge-deploy", type=Deploy.parse, default=DEFAULT_DEPLOY, metavar="romfs|frozen|mpy",
+                    help="how the bridge's modules reach its board (default romfs): romfs puts its .mpy files "
+                         "into the ROMFS partition (as `mpremote romfs deploy` does; the ESP8266_GENERIC "
+                         "FLASH_2M_ROMFS firmware on real boards), where they run in place; frozen runs it "
+                         "frozen into the firmware image from its manifest.py (built and cached on the virtual "
+                         "rig; on real boards flash it yourself); mpy copies .mpy files onto the filesystem, "
+                         "for a firmware without ROMFS. With romfs and frozen only main.py and config.json go "
+                         "onto the filesystem")
     group.addoption("--board-speed", choices=SPEEDS, default=DEFAULT_SPEED,
                     help="the virtual boards' speed: chip (an 80 MHz ESP8266's, calibrated; timing figures "
                          "and overflow verdicts are the chip's) or host (this machine's, hundreds of times "
@@ -77,16 +77,6 @@ def pytest_addoption(parser):
                          "(JSON, see rig.example.json; never commit it)")
     group.addoption("--soak-telegrams", type=int, default=2000, metavar="N",
                     help="telegrams the soak test (-m long) plays back to back (default 2000, ~7 min)")
-
-
-def bridge_manifest(config) -> Path | None:
-    """The manifest of the bridge to freeze (--bridge-frozen), or None."""
-    if not config.getoption("--bridge-frozen"):
-        return None
-    try:
-        return frozen_manifest(Path(config.getoption("--bridge-firmware") or BRIDGE_FIRMWARE))
-    except FirmwareError as e:
-        raise pytest.UsageError(f"--bridge-frozen: {e}") from e
 
 
 def _has_tests(config) -> bool:
@@ -108,8 +98,7 @@ def rig_spec(config, rig_config: dict) -> RigSpec:
         bridge_firmware=Path(config.getoption("--bridge-firmware") or BRIDGE_FIRMWARE),
         bridge_config_template=_read_template(template) if template else None,
         bridge_libs=[Path(d) for d in config.getoption("--bridge-lib")],
-        bridge_frozen=bridge_manifest(config),
-        bridge_romfs=config.getoption("--bridge-romfs"),
+        bridge_deploy=config.getoption("--bridge-deploy"),
         board_speed=config.getoption("--board-speed"),
         labgrid_place=config.getoption("--labgrid-place"),
         labgrid_coordinator=config.getoption("--labgrid-coordinator"))
@@ -144,10 +133,9 @@ def pytest_configure(config):
     if config.args_source is pytest.Config.ArgsSource.INVOCATION_DIR and (
             config.getoption("--bridge-firmware") or not _has_tests(config)):
         config.args = [str(SUITE)]
-    if config.getoption("--bridge-frozen") and config.getoption("--bridge-romfs"):
-        raise pytest.UsageError("--bridge-frozen and --bridge-romfs: choose one way to deploy the bridge")
     spec = rig_spec(config, _load_rig_config(config))
     try:  # before any board is touched: a template that cannot be filled, a usb rig without what it needs
+        manifest = bridge_manifest(spec)
         if spec.bridge_config_template is not None:
             check_template(spec.bridge_config_template)
         if spec.kind == "usb":
@@ -158,11 +146,8 @@ def pytest_configure(config):
     except RigError as e:
         what = f"--bridge-config {config.getoption('--bridge-config')}: " if not isinstance(e, RigUsageError) else ""
         raise pytest.UsageError(f"{what}{e}") from e
-    manifest = bridge_manifest(config)
-    config.stash[BOARD_LINES] = describe_rig(config.getoption("--rig"),
-                                             bridge_frozen=str(manifest) if manifest else None,
-                                             bridge_romfs=config.getoption("--bridge-romfs"),
-                                             board_speed=config.getoption("--board-speed"))
+    config.stash[BOARD_LINES] = describe_rig(spec.kind, spec.bridge_deploy, str(manifest) if manifest else None,
+                                             board_speed=spec.board_speed)
 
 
 def pytest_report_header(config):
@@ -219,6 +204,9 @@ def rig_session(pytestconfig, tmp_path_factory):
     """The whole rig, brought up once (hil.rig.session.open_rig)."""
     spec = rig_spec(pytestconfig, _load_rig_config(pytestconfig))
     spec.workdir = tmp_path_factory.mktemp("rig")
+    if spec.kind == "sim" and spec.bridge_deploy is Deploy.FROZEN and not board_model().faithful:
+        pytest.skip(f"--bridge-deploy frozen needs the virtual ESP8266 to build the image, and this machine has the "
+                    f"{board_model().name}: run scripts/bootstrap with MICROPYTHON_SRC set")
     try:
         with open_rig(spec) as session:
             yield session

@@ -20,16 +20,16 @@ from rich.table import Table
 from ..circuit.spice import Adapter, check, parse_si
 from ..rig.adapter_check import BAUD_SPREAD, AdapterReport, check_adapter
 from ..rig.session import RigSpec, RigUsageError, bench_spec, open_rig
-from .ui import console, run_alone
+from .ui import add_bridge_deploy, console, run_alone
 
 
 # --- rig bring-up: hil.rig.session.open_rig, from this command's options ----------------------
 def _rig_spec(args, sim: bool) -> RigSpec:
     """The rig to bring up: the virtual one, or the boards and broker of the rig config."""
     if sim:
-        return RigSpec()
+        return RigSpec(bridge_deploy=args.bridge_deploy)
     return bench_spec(args.rig_config, broker_host=args.broker_host, emulator_port=args.emulator_port,
-                      bridge_port=args.bridge_port)
+                      bridge_port=args.bridge_port, bridge_deploy=args.bridge_deploy)
 
 
 class UsageError(Exception):
@@ -129,6 +129,7 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--bridge-port", metavar="SPEC", help="real bridge board")
     p.add_argument("--broker-host", help="this PC's LAN address for mosquitto (real boards)")
     p.add_argument("--rig-config", metavar="FILE", help="the bench's rig config with WiFi (real boards)")
+    add_bridge_deploy(p)
     p.set_defaults(func=cmd_adapter_check)
 
 

@@ -43,9 +43,10 @@ from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColu
 from rich.table import Table
 
 from ..rig import benchconfig, discover
+from ..rig.deploy import DEFAULT as DEFAULT_DEPLOY, Deploy, mpy_misfit
 from ..rig.rig import bridge_config as rig_bridge_config
 from ..shipped import BRIDGE_FIRMWARE, METER_EMULATOR
-from .ui import console, fail as _fail, warn as _warn, run_alone
+from .ui import add_bridge_deploy, console, fail as _fail, warn as _warn, run_alone
 from ..rig.flash import DEFAULT_BAUD, DOWNLOAD_URL
 
 
@@ -214,19 +215,38 @@ def _open_repl(board, virtual: bool) -> None:
     board.take_boot_window()
 
 
+def _bridge_deploy(deploy: Deploy, port: str, firmware: Path) -> Deploy:
+    """The way the bridge goes onto the board on `port`, with a warning where it
+    does not fit the chip or the board cannot take the way asked for."""
+    from ..rig.reset import is_virtual
+
+    if is_virtual(port):  # a `hil sim` board: the approximate board has no ROMFS
+        from ..sim.model import NO_ROMFS, board_model
+
+        taken = board_model().takes(deploy)
+        if taken is not deploy:
+            _warn(f"--bridge-deploy {deploy.value}: {NO_ROMFS}")
+            return taken
+    if deploy is Deploy.MPY and firmware.resolve() == BRIDGE_FIRMWARE.resolve():
+        _warn(mpy_misfit())
+    return deploy
+
+
 def cmd_deploy(args) -> int:
     from ..rig.board import Board, BoardError
     from ..rig.emulator import EmulatorClient
     from ..rig.firmware import FirmwareError, arch_for_port, build, deploy_romfs
     from ..rig.reset import ResetError, is_virtual
 
-    in_romfs = []
+    in_romfs, in_image = [], []  # modules for the ROMFS partition; modules the image holds (frozen)
     try:
         cfg = load_rig_config(args.rig_config)
         role, port = _port(args, cfg)
-        if args.romfs and role != "bridge":
-            raise UsageError("--romfs is for the bridge: the emulator's firmware fits as .mpy files")
+        if args.bridge_deploy is not None and role != "bridge":
+            raise UsageError("--bridge-deploy is for the bridge: the emulator's firmware fits as .mpy files "
+                             "on the filesystem")
         firmware = Path(args.firmware or (args.bridge_firmware if role == "bridge" else None) or FIRMWARE[role])
+        deploy = _bridge_deploy(args.bridge_deploy or DEFAULT_DEPLOY, port, firmware) if role == "bridge" else None
         config = bridge_config(cfg, args) if role == "bridge" else None
         if config is not None:
             problems = check_bridge_config(firmware, config)
@@ -236,8 +256,11 @@ def cmd_deploy(args) -> int:
             files = build(firmware, Path(tmp) / role, arch=arch_for_port(port))
             for i, lib in enumerate(args.bridge_lib if role == "bridge" else []):
                 files += build(Path(lib), Path(tmp) / f"lib{i}", arch=arch_for_port(port))
-        if args.romfs:
+        if deploy is Deploy.ROMFS:
             in_romfs = [(name, data) for name, data in files if name != "main.py"]
+        elif deploy is Deploy.FROZEN:
+            in_image = [name.rsplit(".", 1)[0] for name, _ in files if name != "main.py"]
+        if deploy is not None and deploy.bytecode_in_flash:  # only main.py onto the filesystem
             files = [(name, data) for name, data in files if name == "main.py"]
     except UsageError as e:
         return _fail(str(e))
@@ -255,6 +278,8 @@ def cmd_deploy(args) -> int:
         with board:
             _open_repl(board, virtual)
             total = sum(len(data) for _, data in files)
+            if in_image:  # copies on the filesystem would shadow the frozen modules
+                board.remove_modules(in_image)
             if in_romfs:
                 with _progress(DownloadColumn()) as progress:
                     task = progress.add_task(f"{role} ROMFS ← {firmware.name}", total=None)
@@ -507,10 +532,9 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--broker-password", help="broker password (overrides the rig config)")
     p.add_argument("--base-topic", help="MQTT base topic (overrides the rig config; default p1)")
     p.add_argument("--no-reset", action="store_true", help="bridge: do not reset after copying")
-    p.add_argument("--romfs", action="store_true",
-                   help="bridge: its .mpy files go into the ROMFS partition, where their bytecode runs in place "
-                        "and costs no heap (needs the ESP8266_GENERIC FLASH_2M_ROMFS firmware); only main.py and "
-                        "config.json go onto the filesystem")
+    add_bridge_deploy(p, default=None, more=". Frozen: flash the image built from its manifest.py first. With "
+                      "romfs and frozen only main.py and config.json go onto the filesystem; as mpy this "
+                      "project's bridge does not fit the chip")
     p.set_defaults(func=cmd_deploy)
 
     p = subparsers.add_parser("play", help="play a capture on the emulator board, printing each telegram sent",

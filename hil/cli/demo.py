@@ -19,7 +19,7 @@ from rich.table import Table
 
 from ..p1.captures import CaptureError, load_index, usable_capture
 from ..rig.mqtt import Subscriber
-from .ui import console, fail
+from .ui import add_bridge_deploy, console, fail
 from ..oracle.expected import EXPECT, expected_sequence, matches
 from ..oracle.verdict import compare
 from ..sim.line import telegram_spans
@@ -58,7 +58,7 @@ def _demo_captures(choice: str | None) -> list[tuple[str, bytes]]:
 
 def cmd_demo(args) -> int:
     from ..rig.rig import RigError
-    from ..rig.session import RigSpec, check_template, open_rig
+    from ..rig.session import RigSpec, RigUsageError, check_template, open_rig
 
     try:
         captures = _demo_captures(args.capture)
@@ -67,7 +67,7 @@ def cmd_demo(args) -> int:
     summary = {"sent": 0, "received": 0, "values": 0, "matched": 0, "latency": []}
     from ..sim.model import describe_rig
 
-    for line in describe_rig("sim", board_speed=args.board_speed):
+    for line in describe_rig("sim", args.bridge_deploy, board_speed=args.board_speed):
         console.print(f"[cyan]…[/] {line.strip()}")
     template = None
     if args.bridge_config:
@@ -79,60 +79,64 @@ def cmd_demo(args) -> int:
         except RigError as e:
             return fail(f"--bridge-config {args.bridge_config}: {e}")
     spec = RigSpec(base_topic=f"p1demo{os.getpid()}", bridge_firmware=args.bridge_firmware,
-                   bridge_libs=args.bridge_lib, bridge_config_template=template, board_speed=args.board_speed)
-    with open_rig(spec, progress=lambda m: console.print(f"[cyan]…[/] {m}")) as session:
-        rig, broker = session.rig, session.broker
-        console.print(f"[green]rig up:[/] emulator {rig.emulator.port}, bridge {rig.bridge.port}, "
-                      f"mosquitto {broker.host}:{broker.port}, topics {rig.base_topic}/#")
-        with Subscriber(broker.host, broker.port, broker.user, broker.password, rig.base_topic) as sub:
-            for name, data in captures:
-                telegrams = expected_sequence(data, args.expect)  # one telegram, or a sequence
-                wants = {n: [t[n] for t in telegrams if n in t] for t in telegrams for n in t}
-                remote = rig.upload_capture(name, data)
-                latest: dict[str, tuple[str, int]] = {}
-                sub.clear()
-                done = threading.Event()
-                sent = []
-                title = name if len(telegrams) == 1 else f"{name} ({len(telegrams)} telegrams)"
+                   bridge_libs=args.bridge_lib, bridge_config_template=template, bridge_deploy=args.bridge_deploy,
+                   board_speed=args.board_speed)
+    try:
+        with open_rig(spec, progress=lambda m: console.print(f"[cyan]…[/] {m}")) as session:
+            rig, broker = session.rig, session.broker
+            console.print(f"[green]rig up:[/] emulator {rig.emulator.port}, bridge {rig.bridge.port}, "
+                          f"mosquitto {broker.host}:{broker.port}, topics {rig.base_topic}/#")
+            with Subscriber(broker.host, broker.port, broker.user, broker.password, rig.base_topic) as sub:
+                for name, data in captures:
+                    telegrams = expected_sequence(data, args.expect)  # one telegram, or a sequence
+                    wants = {n: [t[n] for t in telegrams if n in t] for t in telegrams for n in t}
+                    remote = rig.upload_capture(name, data)
+                    latest: dict[str, tuple[str, int]] = {}
+                    sub.clear()
+                    done = threading.Event()
+                    sent = []
+                    title = name if len(telegrams) == 1 else f"{name} ({len(telegrams)} telegrams)"
 
-                def table():
-                    # Each name against the telegram its latest message belongs to.
-                    shown = {n: w[(latest.get(n, ("", 1))[1] - 1) % len(w)] for n, w in wants.items()}
-                    return _values_table(title, shown, latest)
+                    def table():
+                        # Each name against the telegram its latest message belongs to.
+                        shown = {n: w[(latest.get(n, ("", 1))[1] - 1) % len(w)] for n, w in wants.items()}
+                        return _values_table(title, shown, latest)
 
-                with Live(table(), console=console, refresh_per_second=8) as live:
-                    def on_sent(t):
-                        console.print(f"[yellow]→[/] telegram {t.seq} on the P1 line: {t.nbytes} bytes of {name}")
+                    with Live(table(), console=console, refresh_per_second=8) as live:
+                        def on_sent(t):
+                            console.print(f"[yellow]→[/] telegram {t.seq} on the P1 line: {t.nbytes} bytes of {name}")
 
-                    player = threading.Thread(target=lambda: (sent.extend(rig.play([remote], args.interval_ms,
-                                                                                   args.count, on_sent=on_sent)),
-                                                              done.set()), daemon=True)
-                    player.start()
-                    deadline = None
-                    while True:
-                        for m in sub.snapshot():
-                            if not m.retain and m.name in wants:
-                                latest[m.name] = (m.text, sum(1 for x in sub.snapshot() if x.name == m.name and not x.retain))
-                        live.update(table())
-                        if done.is_set():
-                            deadline = deadline or time.monotonic() + 5
-                            complete = all(latest.get(n, ("", 0))[1] >= len(w) * args.count for n, w in wants.items())
-                            if complete or time.monotonic() > deadline:
-                                break
-                        time.sleep(0.1)  # screen refresh pace, not synchronisation
-                    player.join()
-                by_name = sub.values()
-                spans = telegram_spans(rig.sim.line().bursts, [t.nbytes for t in sent])
-                for i, (_s, end) in enumerate(spans or []):
-                    names = telegrams[i % len(telegrams)]
-                    arrivals = [by_name[n][i].at for n in names if len(by_name.get(n, [])) > i]
-                    if len(arrivals) == len(names):
-                        summary["latency"].append(max(arrivals) - end)
-                summary["sent"] += len(sent)
-                # Published whole: as often as the name published least often.
-                summary["received"] += min(len(by_name.get(n, [])) for n in wants)
-                summary["values"] += sum(len(t) for t in telegrams) * args.count
-                summary["matched"] += compare(telegrams, by_name, times=args.count).matched
+                        player = threading.Thread(target=lambda: (sent.extend(rig.play([remote], args.interval_ms,
+                                                                                       args.count, on_sent=on_sent)),
+                                                                  done.set()), daemon=True)
+                        player.start()
+                        deadline = None
+                        while True:
+                            for m in sub.snapshot():
+                                if not m.retain and m.name in wants:
+                                    latest[m.name] = (m.text, sum(1 for x in sub.snapshot() if x.name == m.name and not x.retain))
+                            live.update(table())
+                            if done.is_set():
+                                deadline = deadline or time.monotonic() + 5
+                                complete = all(latest.get(n, ("", 0))[1] >= len(w) * args.count for n, w in wants.items())
+                                if complete or time.monotonic() > deadline:
+                                    break
+                            time.sleep(0.1)  # screen refresh pace, not synchronisation
+                        player.join()
+                    by_name = sub.values()
+                    spans = telegram_spans(rig.sim.line().bursts, [t.nbytes for t in sent])
+                    for i, (_s, end) in enumerate(spans or []):
+                        names = telegrams[i % len(telegrams)]
+                        arrivals = [by_name[n][i].at for n in names if len(by_name.get(n, [])) > i]
+                        if len(arrivals) == len(names):
+                            summary["latency"].append(max(arrivals) - end)
+                    summary["sent"] += len(sent)
+                    # Published whole: as often as the name published least often.
+                    summary["received"] += min(len(by_name.get(n, [])) for n in wants)
+                    summary["values"] += sum(len(t) for t in telegrams) * args.count
+                    summary["matched"] += compare(telegrams, by_name, times=args.count).matched
+    except RigUsageError as e:  # e.g. frozen on a board that cannot build an image
+        return fail(str(e))
     lat = summary["latency"]
     lat_text = (f"median {statistics.median(lat) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms"
                 if lat else "n/a")
@@ -202,6 +206,7 @@ def add_parsers(sub) -> None:
                       help="extra modules for the bridge, e.g. a directory with mqtt_as.py; repeatable")
     demo.add_argument("--bridge-config", metavar="FILE",
                       help=f"your bridge's config.json as a template with $broker_host etc. (see {BYO_DOC})")
+    add_bridge_deploy(demo)
     demo.add_argument("--expect", choices=EXPECT, default="all",
                       help="names to expect: all (this project's bridge) or contract (the 35 seed names)")
     demo.set_defaults(func=cmd_demo)

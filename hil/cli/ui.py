@@ -10,6 +10,8 @@ from typing import Callable
 from rich.console import Console
 from rich.markup import escape
 
+from ..rig.deploy import DEFAULT as DEFAULT_DEPLOY, Deploy
+
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -22,6 +24,14 @@ def fail(message: str, code: int = 2) -> int:
 
 def warn(message: str) -> None:
     err_console.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def add_bridge_deploy(parser, default: Deploy | None = DEFAULT_DEPLOY, more: str = "") -> None:
+    """--bridge-deploy romfs|frozen|mpy, the same for every command that puts the bridge onto a board."""
+    parser.add_argument("--bridge-deploy", type=Deploy.parse, default=default, metavar="romfs|frozen|mpy",
+                        help="how the bridge's modules reach its board (default romfs): .mpy files in the ROMFS "
+                             "partition (the FLASH_2M_ROMFS firmware), frozen into the firmware image from its "
+                             "manifest.py, or .mpy files on the filesystem (hil/rig/deploy.py)" + more)
 
 
 def run_alone(add_parsers: Callable, description: str, argv=None) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from .ui import console, fail, run_alone
+from .ui import add_bridge_deploy, console, fail, run_alone
 
 
 def cmd_template(args) -> int:
@@ -71,7 +71,8 @@ def cmd_check(args) -> int:
             name, data = pick.file, pick.data
         real = bool(args.rig_config or args.emulator_port or args.bridge_port)
         spec = bench_spec(args.rig_config, broker_host=args.broker_host, emulator_port=args.emulator_port,
-                          bridge_port=args.bridge_port) if real else RigSpec()
+                          bridge_port=args.bridge_port, bridge_deploy=args.bridge_deploy) if real \
+            else RigSpec(bridge_deploy=args.bridge_deploy)
     except (AgentError, CaptureError, ValueError, RigUsageError) as e:
         return fail(str(e))
     progress = lambda m: console.print(f"[cyan]…[/] {m}")  # noqa: E731
@@ -105,6 +106,7 @@ def add_parsers(sub) -> None:
     c.add_argument("--emulator-port", metavar="SPEC", help="real emulator board (device, serial:…, location:…)")
     c.add_argument("--bridge-port", metavar="SPEC", help="real bridge board")
     c.add_argument("--broker-host", help="this PC's LAN address for mosquitto (real boards)")
+    add_bridge_deploy(c)
     c.set_defaults(func=cmd_check)
 
 

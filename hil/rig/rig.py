@@ -20,6 +20,7 @@ from ..p1.framing import split_telegrams
 from ..shipped import BRIDGE_FIRMWARE, METER_EMULATOR
 from .firmware import FirmwareError, arch_for, build as build_firmware, deploy_romfs
 from .board import Board, BoardError, BoardTimeout
+from .deploy import DEFAULT as DEFAULT_DEPLOY, Deploy
 from .emulator import CAPTURE_DIR_ON_BOARD, EmulatorClient, TelegramSent, put_capture
 
 EMULATOR_FIRMWARE = METER_EMULATOR
@@ -194,22 +195,20 @@ class Rig:
         return fill_config_template(template, self.config_values())
 
     def deploy_bridge(self, firmware: Path = BRIDGE_FIRMWARE, config: dict | None = None,
-                      libs: list[Path] = (), timeout: float = 30, frozen: bool = False,
-                      romfs: bool = False, wait_connected: bool = True) -> None:
+                      libs: list[Path] = (), timeout: float = 30, deploy: Deploy = DEFAULT_DEPLOY,
+                      wait_connected: bool = True) -> None:
         """Copy the firmware, extra library modules (e.g. mqtt_as) and
         config.json, reset, and wait until the bridge reports its MQTT
         connection. The emulator must be silent meanwhile: the bridge's REPL
         shares its RX line with the P1 data.
 
-        frozen: the board's image holds the firmware's modules (its
-        manifest.py was frozen in): only main.py goes onto the filesystem, and
-        copies of the modules left there are removed, since they would shadow
-        the frozen ones.
-        romfs: the modules go into the board's ROMFS partition (the FLASH_2M_ROMFS
-        firmware), where they run in place; only main.py goes onto the filesystem.
+        deploy (hil.rig.deploy): ROMFS puts the modules into the board's ROMFS
+        partition (the FLASH_2M_ROMFS firmware), where they run in place; FROZEN
+        means the board's image holds them (its manifest.py was frozen in); MPY
+        copies them onto the filesystem. With ROMFS and FROZEN only main.py goes
+        onto the filesystem, and copies of the modules left there are removed,
+        since they would shadow the others.
         wait_connected=False: return once the bridge is reset and its log watched."""
-        if frozen and romfs:
-            raise RigError("deploy_bridge: frozen or romfs, not both")
         self._guard()
         try:
             if self.emulator_client.serving:
@@ -225,13 +224,13 @@ class Rig:
             if self._keep_user_config and not self._user_config_read:
                 self._user_config = self.bridge.read("config.json")
                 self._user_config_read = True
-            if frozen:
+            if deploy is Deploy.FROZEN:
                 self._put_main_only(self.bridge, firmware)
-            elif romfs:
+            elif deploy is Deploy.ROMFS:
                 self._put_romfs(self.bridge, firmware, libs)  # the libraries in ROMFS too
             else:
                 self._put_firmware(self.bridge, firmware)
-            for lib in ([] if romfs else libs):
+            for lib in ([] if deploy is Deploy.ROMFS else libs):
                 self._put_firmware(self.bridge, lib)
             config = config or self.bridge_config()
             self.bridge.put(json.dumps(config, indent=1).encode(), "config.json")

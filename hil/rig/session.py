@@ -18,7 +18,9 @@ from typing import Callable, Iterator
 from .broker import Mosquitto
 from . import discover, reset
 from .board import Board
-from .rig import BrokerAccess, Rig, RigError, fill_config_template
+from .deploy import DEFAULT as DEFAULT_DEPLOY, Deploy
+from .firmware import FirmwareError, frozen_manifest
+from .rig import BRIDGE_FIRMWARE, BrokerAccess, Rig, RigError, fill_config_template
 from ..farm.client import BRIDGE_POWER
 from ..sim.process import VirtualRig
 
@@ -44,11 +46,12 @@ class RigSpec:
     bridge_firmware: Path | None = None  # default: this project's bridge_firmware/
     bridge_config_template: str | None = None  # a bridge's own config.json with $names (fill_config_template)
     bridge_libs: list[Path] = field(default_factory=list)
-    bridge_frozen: Path | None = None  # the bridge's manifest.py, frozen into the board's image
+    bridge_deploy: Deploy = DEFAULT_DEPLOY  # how the bridge's modules reach its board (hil.rig.deploy)
+    bridge_manifest: Path | None = None  # Deploy.FROZEN: the manifest frozen in (default: the firmware's manifest.py)
     bridge_path_vars: dict[str, Path] | None = None  # that manifest's $(NAME)s
-    bridge_romfs: bool = False  # the bridge's .mpy files in the board's ROMFS partition
-    bridge_free_at_main: int | None = None  # virtual board's heap (default: hil.sim.model's for the deploy way)
+    bridge_free_at_main: int | None = None  # virtual board's heap (default: the chip's, hil.sim.model)
     bridge_mqtt: dict | None = None  # config.json's "mqtt" extras, e.g. {"backend": "mqtt_as"}
+    bridge_wait_connected: bool = True  # False: up once the bridge is reset (for a bridge expected to fail)
     board_speed: str | None = None  # virtual boards: "chip" or "host" (None: hil.sim.clock's default)
     workdir: Path | None = None  # default: a temporary directory
     labgrid_place: str | None = None  # kind "labgrid": the place to acquire ("+": the one LG_TOKEN reserved)
@@ -91,7 +94,7 @@ def check_real_bridge_needs(spec: RigSpec) -> None:
 
 
 def bench_spec(rig_config: str | None, *, broker_host: str | None = None, emulator_port: str | None = None,
-               bridge_port: str | None = None) -> RigSpec:
+               bridge_port: str | None = None, bridge_deploy: Deploy = DEFAULT_DEPLOY) -> RigSpec:
     """The real rig of a bench's rig config (hil.rig.benchconfig), options given
     on the command line taking precedence; RigUsageError when the file is bad."""
     from .benchconfig import RigConfigError, load_rig_config
@@ -105,7 +108,21 @@ def bench_spec(rig_config: str | None, *, broker_host: str | None = None, emulat
                    broker_port=int(broker.get("port", 0)), base_topic=cfg.get("base_topic", "p1"),
                    bindings={"emulator": emulator_port or boards.get("emulator"),
                              "bridge": bridge_port or boards.get("bridge")},
-                   wifi=(wifi["ssid"], wifi.get("password", "")) if wifi and wifi.get("ssid") else None)
+                   wifi=(wifi["ssid"], wifi.get("password", "")) if wifi and wifi.get("ssid") else None,
+                   bridge_deploy=bridge_deploy)
+
+
+def bridge_manifest(spec: RigSpec) -> Path | None:
+    """The manifest frozen into the bridge's image when it is deployed frozen,
+    else None; RigUsageError when the firmware has none."""
+    if spec.bridge_deploy is not Deploy.FROZEN:
+        return None
+    if spec.bridge_manifest is not None:
+        return Path(spec.bridge_manifest)
+    try:
+        return frozen_manifest(Path(spec.bridge_firmware or BRIDGE_FIRMWARE))
+    except FirmwareError as e:
+        raise RigUsageError(f"--bridge-deploy frozen: {e}") from e
 
 
 def check_template(template: str) -> None:
@@ -134,6 +151,7 @@ def open_rig(spec: RigSpec, progress: Callable[[str], None] = lambda msg: None) 
         reset_bridge = None
         wifi = spec.wifi or VIRTUAL_WIFI
         virtual = spec.kind == "sim" or (ports is not None and reset.is_virtual(ports["bridge"]))
+        deploy = _deploy_on_this_board(spec.bridge_deploy, progress) if virtual else spec.bridge_deploy
         # A user's bridge gets its own config.json back at the end (on ptys of a `hil sim` too, as the bench would).
         keep_user_config = spec.kind == "usb"
         if spec.kind == "sim":
@@ -174,8 +192,8 @@ def open_rig(spec: RigSpec, progress: Callable[[str], None] = lambda msg: None) 
         template = spec.bridge_config_template
         rig.deploy_bridge(**({"firmware": Path(spec.bridge_firmware)} if spec.bridge_firmware else {}),
                           config=rig.bridge_config_from(template) if template is not None else None,
-                          libs=[Path(d) for d in spec.bridge_libs], frozen=spec.bridge_frozen is not None,
-                          romfs=spec.bridge_romfs)
+                          libs=[Path(d) for d in spec.bridge_libs], deploy=deploy,
+                          wait_connected=spec.bridge_wait_connected)
         yield session
 
 
@@ -200,24 +218,34 @@ def _labgrid_place(spec: RigSpec, progress: Callable[[str], None]):
     progress(f"released labgrid place {place.name}")
 
 
+def _deploy_on_this_board(deploy: Deploy, progress: Callable[[str], None]) -> Deploy:
+    """How this machine's virtual board takes the bridge (the approximate board
+    has no ROMFS), said when it is not the way asked for."""
+    from ..sim.model import NO_ROMFS, board_model
+
+    taken = board_model().takes(deploy)
+    if taken is not deploy:
+        progress(f"--bridge-deploy {deploy.value}: {NO_ROMFS}")
+    return taken
+
+
 def _virtual_reset(sim: VirtualRig) -> Callable[[], None]:
     return lambda: sim.reset("bridge")
 
 
 @contextlib.contextmanager
 def _virtual_boards(spec: RigSpec, workdir: Path, progress: Callable[[str], None]) -> Iterator[VirtualRig]:
-    from ..sim.model import bridge_free_at_main, frozen_image
+    from ..sim.model import CHIP_FREE_AT_MAIN, frozen_image
 
-    if spec.bridge_frozen is not None:
-        progress(f"building the virtual ESP8266 image with {spec.bridge_frozen} frozen in (cached)")
+    manifest = bridge_manifest(spec)
+    if manifest is not None:
+        progress(f"building the virtual ESP8266 image with {manifest} frozen in (cached)")
         try:
-            frozen_image(spec.bridge_frozen, spec.bridge_path_vars)  # here, with its error text
+            frozen_image(manifest, spec.bridge_path_vars)  # here, with its error text
         except FileNotFoundError as e:
             raise RigUsageError(str(e)) from e
-    free = spec.bridge_free_at_main
-    if free is None:  # the heap the suite gives this way of deploying (hil.sim.model)
-        free = bridge_free_at_main(spec.bridge_frozen is not None or spec.bridge_romfs)
+    free = CHIP_FREE_AT_MAIN if spec.bridge_free_at_main is None else spec.bridge_free_at_main
     progress("starting the virtual rig (two MicroPython boards, P1 line)")
-    with VirtualRig(workdir / "sim", bridge_free_at_main=free, bridge_frozen=spec.bridge_frozen,
+    with VirtualRig(workdir / "sim", bridge_free_at_main=free, bridge_image=manifest,
                     bridge_path_vars=spec.bridge_path_vars, board_speed=spec.board_speed) as sim:
         yield sim

@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 from .clock import DEFAULT_SPEED, SPEEDS
-from .model import BRIDGE_FREE_AT_MAIN
+from .model import CHIP_FREE_AT_MAIN
 from .rig import VirtualRigServer
 
 
 async def _main(args) -> None:
     rig = VirtualRigServer(Path(args.workdir), bridge_free_at_main=args.bridge_free_at_main,
-                           bridge_frozen=args.bridge_frozen, board_speed=args.board_speed)
+                           bridge_image=args.bridge_image, board_speed=args.board_speed)
     await rig.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -34,10 +34,10 @@ async def _main(args) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m hil.sim", description=__doc__)
     parser.add_argument("workdir", help="directory for the boards' flash and the rig's sockets")
-    parser.add_argument("--bridge-free-at-main", type=int, default=BRIDGE_FREE_AT_MAIN, metavar="BYTES",
-                        help="free heap the bridge board shows at main.py (default %(default)s; "
+    parser.add_argument("--bridge-free-at-main", type=int, default=CHIP_FREE_AT_MAIN, metavar="BYTES",
+                        help="free heap the bridge board shows at main.py (default %(default)s, the chip's; "
                              "the emulator always gets the chip's figure)")
-    parser.add_argument("--bridge-frozen", type=Path, metavar="MANIFEST",
+    parser.add_argument("--bridge-image", type=Path, metavar="MANIFEST",
                         help="run the bridge board on an image with this firmware manifest frozen in")
     parser.add_argument("--board-speed", choices=SPEEDS, default=DEFAULT_SPEED,
                         help="chip: the boards compute as slowly as an 80 MHz ESP8266; host: as fast as "

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .clock import DEFAULT_SPEED, describe as describe_speed
+from ..rig.deploy import Deploy
 
 # gc.mem_free() at the start of main.py on an ESP8266 running MicroPython 1.2x:
 # "about 35 KB" (micropython issue #11666, v1.20, printed by boot.py after
@@ -29,24 +30,11 @@ from .clock import DEFAULT_SPEED, describe as describe_speed
 CHIP_FREE_AT_MAIN = 35_000
 CHIP_FREE_SOURCE = "micropython issue #11666 (ESP8266, v1.20: about 35 KB free at start-up)"
 
-# The bridge deployed as .mpy files does not fit the chip yet: on this board it
-# needs about 38 KB free at main.py (MemoryError at 35 KB). Until it does, its virtual
-# board gets this much free at main.py. Frozen into the image it fits, and gets
-# the chip's figure, as the emulator always does.
-BRIDGE_FREE_AT_MAIN = 48_000
-BRIDGE_HEAP_REASON = ("bridge_firmware as .mpy files on the filesystem does not fit the chip: on the 32-bit board "
-                      "it runs from about 38 KB free at main.py (2 KB left at the lowest), the chip has 35 KB; "
-                      "frozen (--bridge-frozen) or in ROMFS (--bridge-romfs) it runs at the chip's heap")
-
-
-def bridge_free_at_main(bytecode_in_flash: bool) -> int:
-    """The bridge board's heap: the chip's where the bridge's bytecode stays in
-    flash (frozen into the image, or .mpy files in the ROMFS partition: it fits),
-    more for .mpy files on the filesystem until they fit (BRIDGE_HEAP_REASON)."""
-    return CHIP_FREE_AT_MAIN if bytecode_in_flash else BRIDGE_FREE_AT_MAIN
-
 _HEADROOM = 8 * 1024  # heap beyond free_at_main for the boot's own objects; the reserve takes the rest
 _FALLBACK_HEAPSIZE = "96k"
+# The PyPI unix port has no vfs.rom_ioctl, so the approximate board has no ROMFS partition.
+NO_ROMFS = ("the approximate board has no ROMFS partition (its unix port from PyPI lacks vfs.rom_ioctl), so the "
+            "bridge's .mpy files go onto its filesystem; its heap says nothing about the chip's anyway")
 _BUILD_NAME = "micropython-esp8266"
 
 
@@ -66,6 +54,11 @@ class BoardModel:
             return ("virtual ESP8266 (MicroPython v1.28.0, 32-bit, the chip's settings, HAL and asyncio frozen"
                     + (f"; {self.frozen} frozen in" if self.frozen else "") + ")")
         return "approximate board (64-bit, not the chip's heap)"
+
+    def takes(self, deploy: Deploy) -> Deploy:
+        """How this board takes a bridge asked to be deployed `deploy`: the
+        approximate board has no ROMFS, so romfs becomes mpy there (NO_ROMFS)."""
+        return Deploy.MPY if deploy is Deploy.ROMFS and not self.faithful else deploy
 
     def heapsize(self, free_at_main: int) -> str:
         """-X heapsize for a board that must show free_at_main bytes at main.py."""
@@ -136,32 +129,30 @@ def frozen_image(manifest: Path, path_vars: dict[str, Path] | None = None) -> Bo
     return replace(model, interpreter=lines[-1], frozen=str(manifest))
 
 
-def describe_rig(kind: str, bridge_frozen: str | None = None, bridge_romfs: bool = False,
+def describe_rig(kind: str, deploy: Deploy = Deploy.ROMFS, manifest: str | None = None,
                  board_speed: str = DEFAULT_SPEED) -> list[str]:
     """What a run's figures about the board stand for: the lines the pytest
-    header, the report and `hil demo` print."""
+    header, the report and `hil demo` print. manifest: what `frozen` freezes."""
     if kind == "labgrid":
         return ["boards: a labgrid place's (--rig labgrid): real boards' heap and timing are the chips' own; "
-                "a place tagged virtual=1 is a `hil sim` (the virtual ESP8266 at its default heap)"]
+                "a place tagged virtual=1 is a `hil sim` (the virtual ESP8266 at its default heap)",
+                f"  bridge: {deploy.value}, {deploy.what}"]
     if kind != "sim":
-        return ["boards: real ESP8266 boards (--rig usb): heap and timing are the chips' own"]
+        return ["boards: real ESP8266 boards (--rig usb): heap and timing are the chips' own",
+                f"  bridge: {deploy.value}, {deploy.what}"]
     try:
         model = board_model()
     except FileNotFoundError as e:
         return [f"board: none ({e})"]
     lines = [f"board: {model.name}", f"  board speed: {describe_speed(board_speed, model.faithful)}"]
-    if bridge_frozen:
-        lines.append(f"  bridge image: {bridge_frozen} frozen in (bytecode in flash, as a user flashes it)")
-    elif bridge_romfs:
-        lines.append("  bridge: .mpy files in the ROMFS partition (FLASH_2M_ROMFS firmware; bytecode runs in place)")
+    taken = model.takes(deploy)
+    what = taken.what if taken is not Deploy.FROZEN or not manifest else f"{manifest} {taken.what}"
+    lines.append(f"  bridge: {taken.value}, {what}"
+                 + (f" (--bridge-deploy {deploy.value} asked: {NO_ROMFS})" if taken is not deploy else ""))
     if not model.faithful:
         lines.append("  heap figures are not the chip's and the heap checks are skipped; for the virtual "
                      f"ESP8266 run scripts/bootstrap in a checkout, or {build_command()}")
         return lines
-    lines.append(f"  emulator heap: {model.describe_heap(CHIP_FREE_AT_MAIN)} ({CHIP_FREE_SOURCE})")
-    free = bridge_free_at_main(bridge_frozen is not None or bridge_romfs)
-    bridge = f"  bridge heap: {model.describe_heap(free)}"
-    if free > CHIP_FREE_AT_MAIN:
-        bridge += f", because {BRIDGE_HEAP_REASON}"
-    lines.append(bridge)
+    lines.append(f"  heap of both boards: {model.describe_heap(CHIP_FREE_AT_MAIN)} ({CHIP_FREE_SOURCE}); "
+                 f"the scenarios hold the bridge to at least {taken.heap_floor // 1024} KB free at the lowest")
     return lines

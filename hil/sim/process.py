@@ -73,16 +73,16 @@ class VirtualRig:
     ports and asks it, through its control socket, what tests and commands need."""
 
     def __init__(self, workdir: Path | None = None, bridge_free_at_main: int | None = None,
-                 bridge_frozen: Path | None = None, bridge_path_vars: dict[str, Path] | None = None,
+                 bridge_image: Path | None = None, bridge_path_vars: dict[str, Path] | None = None,
                  board_speed: str | None = None):
-        """bridge_frozen: the manifest frozen into the bridge board's image;
+        """bridge_image: the manifest frozen into the bridge board's image;
         bridge_path_vars: that manifest's $(NAME)s (hil.sim.model.frozen_image);
         board_speed: chip or host (hil.sim.clock; None: its default)."""
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="hil-sim-")
         self.workdir = Path(workdir or self._tmp.name)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.bridge_free_at_main = bridge_free_at_main
-        self.bridge_frozen = bridge_frozen
+        self.bridge_image = bridge_image
         self.bridge_path_vars = bridge_path_vars
         self.board_speed = board_speed
         self.proc: subprocess.Popen | None = None
@@ -100,8 +100,8 @@ class VirtualRig:
         cmd = [sys.executable, "-m", "hil.sim", str(self.workdir)]
         if self.bridge_free_at_main is not None:
             cmd += ["--bridge-free-at-main", str(self.bridge_free_at_main)]
-        if self.bridge_frozen is not None:
-            cmd += ["--bridge-frozen", str(self.bridge_frozen)]
+        if self.bridge_image is not None:
+            cmd += ["--bridge-image", str(self.bridge_image)]
         if self.board_speed is not None:
             cmd += ["--board-speed", self.board_speed]
         self._log = open(self.workdir / "sim.log", "wb")

@@ -22,7 +22,7 @@ from .board import VirtualBoard, open_pty
 from .clock import DEFAULT_SPEED, board_env
 from .lan import Lan
 from .line import ADAPTER_MODES, SAMPLE_RATE, P1Line
-from .model import BRIDGE_FREE_AT_MAIN, CHIP_FREE_AT_MAIN, board_model, frozen_image
+from .model import CHIP_FREE_AT_MAIN, board_model, frozen_image
 
 TICK_S = 0.004  # pacing granularity: 4 ms of line time per step
 
@@ -46,8 +46,8 @@ class VirtualRigServer:
     """The virtual rig inside its own process: both boards, the P1 line, the
     LAN and the control socket the host's hil.sim.process.VirtualRig talks to."""
 
-    def __init__(self, workdir: Path, bridge_free_at_main: int = BRIDGE_FREE_AT_MAIN,
-                 bridge_frozen: Path | None = None, board_speed: str = DEFAULT_SPEED):
+    def __init__(self, workdir: Path, bridge_free_at_main: int = CHIP_FREE_AT_MAIN,
+                 bridge_image: Path | None = None, board_speed: str = DEFAULT_SPEED):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.link_path = str(self.workdir / "line.sock")
@@ -62,7 +62,7 @@ class VirtualRigServer:
         self.heap: dict[str, collections.deque] = {n: collections.deque(maxlen=50_000) for n in ("emulator", "bridge")}
         self.model = board_model()
         models = {"emulator": self.model,
-                  "bridge": frozen_image(bridge_frozen) if bridge_frozen else self.model}
+                  "bridge": frozen_image(bridge_image) if bridge_image else self.model}
         free = {"emulator": CHIP_FREE_AT_MAIN, "bridge": bridge_free_at_main}
         self.board_speed = board_speed
         for name in ("emulator", "bridge"):

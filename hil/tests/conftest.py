@@ -8,15 +8,10 @@ import pytest
 from ..oracle.outside import HeapTrace, Restart, serial_events
 from hil.rig.board import BoardTimeout
 from hil.sim.line import telegram_spans
-from hil.sim.model import CHIP_FREE_AT_MAIN, board_model, bridge_free_at_main
+from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
 from ..oracle.verdict import explain
 
 from .scenario import HEAP_DROP_MAX
-
-# The lowest free heap the bridge must keep on the chip, over every scenario:
-# as .mpy files its code sits in the heap, frozen it sits in flash.
-HEAP_FLOOR_MPY = 8 * 1024
-HEAP_FLOOR_FROZEN = 16 * 1024
 
 
 @pytest.fixture
@@ -149,15 +144,11 @@ def heap_drop_max() -> int:
 @pytest.fixture
 def heap_floor(request, rig_kind):
     """(bytes, what) the bridge's lowest free heap must not fall below in a
-    scenario, or None where its board's heap is not the chip's (the approximate
-    board, or a virtual board given more heap: the pytest header says why)."""
-    frozen = bool(request.config.getoption("--bridge-frozen"))
-    romfs = bool(request.config.getoption("--bridge-romfs"))
-    floor = HEAP_FLOOR_FROZEN if frozen else HEAP_FLOOR_MPY
-    how = ("frozen into the image" if frozen else "as .mpy files in ROMFS" if romfs
-           else "as .mpy files")
+    scenario (hil.rig.deploy: the floor of the way it is deployed), or None where
+    its board's heap is not the chip's (the approximate board: the pytest header says so)."""
+    deploy = request.config.getoption("--bridge-deploy")
     if rig_kind != "sim":
-        return floor, f"the bridge {how} on a real ESP8266"
-    if not board_model().faithful or bridge_free_at_main(frozen or romfs) != CHIP_FREE_AT_MAIN:
+        return deploy.heap_floor, f"the bridge {deploy.words} on a real ESP8266"
+    if not board_model().faithful:
         return None
-    return floor, f"the bridge {how} at the chip's {CHIP_FREE_AT_MAIN:,} B free at main.py"
+    return deploy.heap_floor, f"the bridge {deploy.words} at the chip's {CHIP_FREE_AT_MAIN:,} B free at main.py"

@@ -23,7 +23,7 @@ from ..rig.session import RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
 
 from . import scenario, test_network, test_overflow, test_replay
-from .conftest import HEAP_FLOOR_MPY
+from hil.rig.deploy import Deploy
 
 # Timing and heap figures: under pytest -n these run in one worker of their own (hil/pytest_plugin.py).
 pytestmark = pytest.mark.timing  # the network and overflow scenarios again, with mqtt_as
@@ -48,7 +48,7 @@ def mqtt_as_session(request, rig_kind, tmp_path_factory):
     with the bridge and mqtt_as frozen in, config.json saying backend mqtt_as."""
     if rig_kind != "sim":
         pytest.skip("builds a virtual rig of its own; on real boards flash the image of "
-                    "bridge_firmware/manifest_mqtt_as.py and run the suite with --bridge-frozen")
+                    "bridge_firmware/manifest_mqtt_as.py and run the suite with --bridge-deploy frozen")
     mqtt_as = _mqtt_as_dir()
     model = board_model()
     if not model.faithful:
@@ -56,8 +56,8 @@ def mqtt_as_session(request, rig_kind, tmp_path_factory):
     manifest = Path(request.config.getoption("--bridge-firmware") or BRIDGE_FIRMWARE).resolve() / MANIFEST
     if not manifest.is_file():
         pytest.skip(f"no {manifest}: the firmware under test has no manifest that freezes mqtt_as")
-    with open_rig(RigSpec(workdir=tmp_path_factory.mktemp("mqtt_as"), bridge_free_at_main=CHIP_FREE_AT_MAIN,
-                          bridge_frozen=manifest, bridge_path_vars={"MQTT_AS_DIR": mqtt_as},
+    with open_rig(RigSpec(workdir=tmp_path_factory.mktemp("mqtt_as"), bridge_deploy=Deploy.FROZEN,
+                          bridge_manifest=manifest, bridge_path_vars={"MQTT_AS_DIR": mqtt_as},
                           bridge_mqtt={"backend": "mqtt_as"})) as session:
         yield session.rig, session.broker
 
@@ -91,12 +91,12 @@ def rig(mqtt_as_session):
 @pytest.fixture
 def heap_floor():
     """The lowest free heap the scenarios hold this bridge to. Not the 16 KB of
-    the built-in bridge frozen (HEAP_FLOOR_FROZEN): mqtt_as keeps its client,
+    the built-in bridge frozen (Deploy.FROZEN.heap_floor): mqtt_as keeps its client,
     its own three tasks and a task per message in flight in the heap, ~2 KB at
     rest and ~4.4 KB at the lowest more than the built-in client (measured:
     15,070 B free at rest, 12,270 B at the lowest; built-in: 17,100 / 16,670 B);
     the floor of a bridge with part of itself in the heap applies."""
-    return HEAP_FLOOR_MPY, f"the bridge with mqtt_as frozen in, at the chip's {CHIP_FREE_AT_MAIN:,} B free at main.py,"
+    return Deploy.ROMFS.heap_floor, f"the bridge with mqtt_as frozen in, at the chip's {CHIP_FREE_AT_MAIN:,} B free at main.py,"
 
 
 @pytest.fixture

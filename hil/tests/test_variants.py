@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from hil.rig.deploy import DEFAULT as DEFAULT_DEPLOY
+
 # Timing and heap figures: under pytest -n these run in one worker of their own (hil/pytest_plugin.py).
 pytestmark = pytest.mark.timing  # the scenarios against other bridges
 
@@ -89,7 +91,7 @@ def test_replay_passes_and_every_scenario_fails_from_outside_on_a_seed_style_bri
                                                                                      pytestconfig):
     if rig_kind != "sim":
         pytest.skip("runs a virtual rig of its own")
-    if pytestconfig.getoption("--bridge-frozen") or pytestconfig.getoption("--bridge-romfs"):
+    if pytestconfig.getoption("--bridge-deploy") is not DEFAULT_DEPLOY:
         pytest.skip("runs in the default pass of the suite only: it deploys its own bridge its own way")
     lib = _mqtt_as_only(tmp_path)
     report = tmp_path / "report"
@@ -97,7 +99,7 @@ def test_replay_passes_and_every_scenario_fails_from_outside_on_a_seed_style_bri
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--tb=short",
          str(ROOT / "hil/tests" / REPLAY), *(str(ROOT / "hil/tests" / s) for s in SCENARIOS),
          "-k", " or ".join(REPLAYS + tuple(s.split("::")[1] for s in SCENARIOS)),
-         "--bridge-firmware", str(VARIANT), "--bridge-lib", str(lib), "--bridge-romfs",
+         "--bridge-firmware", str(VARIANT), "--bridge-lib", str(lib), "--bridge-deploy", "romfs",
          "--bridge-config", str(VARIANT / "config.template.json"), "--expect", "contract",
          "--basetemp", str(tmp_path / "inner"), "--report-dir", str(report)],
         cwd=ROOT, capture_output=True, text=True, timeout=1400)

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MPY_SCRIPTS
-from hil.sim.model import BRIDGE_FREE_AT_MAIN
+from conftest import MPY_HARNESS_FREE, MPY_SCRIPTS
 from test_mqtt import SX, Bridge, Subscriber, collect_latest
 from test_ram import compile_all
 from test_reader import expected
@@ -22,7 +21,7 @@ MQTT_AS_DIR = os.environ.get("MQTT_AS_DIR")
 def test_mqtt_as_as_source_is_reported_once_and_the_builtin_client_takes_over(tmp_path, broker):
     compile_all(tmp_path)  # the bridge as the rig deploys it; mqtt_as.py as source, as mip installs it
     sub = Subscriber(broker)
-    bridge = Bridge(broker, heapsize=str(BRIDGE_FREE_AT_MAIN + 850), backend="auto",
+    bridge = Bridge(broker, heapsize=str(MPY_HARNESS_FREE + 850), backend="auto",
                     path=os.pathsep.join([".frozen", str(tmp_path), MQTT_AS_DIR, str(MPY_SCRIPTS)]))
     try:
         bridge.wait_line("mqtt connected", timeout=30)

@@ -1,11 +1,10 @@
 """RAM: with every module precompiled by mpy-cross (as uploaded to a board), the
-bridge starts and runs a 100-telegram replay in the heap the rig gives its
-virtual board, and its free heap stays bounded.
+bridge starts and runs a 100-telegram replay, and its free heap stays bounded.
 
-On the virtual ESP8266's interpreter (32-bit objects, the chip's) that heap is
-BRIDGE_FREE_AT_MAIN, more than the chip's 35 KB: the bridge does not fit the
-chip yet (hil/sim/model.py). On the approximate 64-bit board it is 96k, which
-says nothing about the chip."""
+On the virtual ESP8266's interpreter (32-bit objects, the chip's) the heap is
+MPY_HARNESS_FREE, more than the chip's 35 KB: loaded from the filesystem the
+bridge does not fit the chip (tests/sim/test_bridge_mpy_on_chip_heap.py). On the
+approximate 64-bit board it is 96k, which says nothing about the chip."""
 
 import json
 import os
@@ -14,8 +13,8 @@ import subprocess
 import sys
 import time
 
-from conftest import FIRMWARE, MPY_SCRIPTS, native_arch
-from hil.sim.model import BRIDGE_FREE_AT_MAIN, board_model
+from conftest import FIRMWARE, MPY_HARNESS_FREE, MPY_SCRIPTS, native_arch
+from hil.sim.model import board_model
 from test_mqtt import Bridge, Subscriber, collect_latest
 from test_mqtt_qos import marked, wait_status
 from test_reader import expected
@@ -33,8 +32,8 @@ def compile_all(out):
 
 
 # This harness starts with about 850 B of the heap in use (32-bit), where the
-# virtual board's boot leaves exactly BRIDGE_FREE_AT_MAIN free.
-HEAPSIZE, MIN_FREE = (str(BRIDGE_FREE_AT_MAIN + 850), 4 * 1024) if board_model().faithful else ("96k", 24 * 1024)
+# virtual board's boot leaves exactly MPY_HARNESS_FREE free.
+HEAPSIZE, MIN_FREE = (str(MPY_HARNESS_FREE + 850), 4 * 1024) if board_model().faithful else ("96k", 24 * 1024)
 
 
 def test_precompiled_bridge_runs_100_telegrams_in_its_boards_heap(tmp_path, broker, record_property):

@@ -18,6 +18,8 @@ from serial.tools.list_ports_common import ListPortInfo
 from hil.cli import bench, ui
 from hil.rig import discover
 from hil.rig.broker import Mosquitto
+from hil.rig.deploy import MPY_SHORTFALL
+from hil.sim.model import NO_ROMFS, board_model
 from hil.sim.process import VirtualRig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,8 +158,12 @@ def test_deploy_bridge_writes_config_json(out, sim, tmp_path):
     (lib / "extra_mod.py").write_text("X = 1\n")
     cfg = _rig_config(tmp_path)
     assert run("deploy", "--role", "bridge", "--port", sim.ports["bridge"], "--rig-config", cfg,
-               "--bridge-lib", lib, "--broker-port", 1885) == 0
-    assert "the bridge's RX (GPIO3) is also the P1 line" in out[1].getvalue()
+               "--bridge-lib", lib, "--broker-port", 1885, "--bridge-deploy", "mpy", "--no-reset") == 0
+    # --no-reset: a bridge that ran would have detached its REPL from the module's board for the next deploys
+    err = out[1].getvalue()
+    assert "the bridge's RX (GPIO3) is also the P1 line" in err
+    if board_model().faithful:  # the approximate board says it has no ROMFS only when romfs is asked for
+        assert "does not fit the ESP8266" in err and f"about {MPY_SHORTFALL:,} B more than the chip has" in err
     flash = sim.flash["bridge"]
     written = json.loads((flash / "config.json").read_text())
     assert written == {"wifi": {"ssid": "bench", "password": "bench-pw"},
@@ -166,12 +172,13 @@ def test_deploy_bridge_writes_config_json(out, sim, tmp_path):
     assert (flash / "bridge.mpy").exists() and (flash / "main.py").exists() and (flash / "extra_mod.mpy").exists()
 
 
+@pytest.mark.skipif(not board_model().faithful, reason=f"{board_model().name}: it has no ROMFS partition")
 def test_deploy_bridge_into_romfs_leaves_only_main_and_config_on_the_filesystem(out, sim, tmp_path):
     cfg = _rig_config(tmp_path)
     flash = sim.flash["bridge"]
     (flash / "bridge.mpy").write_bytes(b"M")  # an earlier .mpy install: it would shadow ROMFS
-    assert run("deploy", "--role", "bridge", "--port", sim.ports["bridge"], "--rig-config", cfg, "--romfs",
-               "--no-reset") == 0
+    assert run("deploy", "--role", "bridge", "--port", sim.ports["bridge"], "--rig-config", cfg,
+               "--no-reset") == 0, "romfs is the default"
     assert "ROMFS" in out[0].getvalue()
     on_flash = {p.name for p in flash.iterdir()}
     assert {"config.json", "main.py"} <= on_flash and not {n for n in on_flash if n.startswith("bridge")}, (
@@ -179,6 +186,29 @@ def test_deploy_bridge_into_romfs_leaves_only_main_and_config_on_the_filesystem(
     partition = (flash.parent / "romfs-partition").read_bytes()
     assert partition.startswith(b"\xd2\xcd\x31") and b"bridge_main.mpy" in partition
     assert len(partition) == 320 * 1024, "the FLASH_2M_ROMFS firmware's partition is 320 KB"
+
+
+@pytest.mark.skipif(board_model().faithful, reason="the virtual ESP8266 has a ROMFS partition")
+def test_deploy_bridge_on_the_approximate_board_falls_back_to_mpy_and_says_why(out, sim, tmp_path):
+    assert run("deploy", "--role", "bridge", "--port", sim.ports["bridge"], "--rig-config", _rig_config(tmp_path),
+               "--no-reset") == 0
+    assert NO_ROMFS in out[1].getvalue()
+    assert (sim.flash["bridge"] / "bridge.mpy").exists(), "the bridge's modules belong on its filesystem there"
+
+
+def test_deploy_bridge_frozen_puts_only_main_and_config_and_removes_old_copies(out, sim, tmp_path):
+    flash = sim.flash["bridge"]
+    (flash / "bridge.mpy").write_bytes(b"M")  # an earlier .mpy install: it would shadow the frozen modules
+    assert run("deploy", "--role", "bridge", "--port", sim.ports["bridge"], "--rig-config", _rig_config(tmp_path),
+               "--bridge-deploy", "frozen", "--no-reset") == 0
+    on_flash = {p.name for p in flash.iterdir()}
+    assert {"config.json", "main.py"} <= on_flash and not {n for n in on_flash if n.startswith("bridge")}, (
+        f"frozen, the bridge's modules are in the image only: {sorted(on_flash)}")
+
+
+def test_deploy_bridge_deploy_is_for_the_bridge_only(out, tmp_path):
+    assert run("deploy", "--role", "emulator", "--port", "/dev/null", "--bridge-deploy", "romfs") == 2
+    assert "--bridge-deploy is for the bridge" in out[1].getvalue()
 
 
 def test_deploy_bridge_checks_config_before_touching_the_board(out, tmp_path):

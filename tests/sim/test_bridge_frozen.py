@@ -4,10 +4,13 @@ main.py and config.json on the filesystem, the chip's heap. It must replay a
 capture exactly as the .mpy deployment does."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from hil.p1.captures import load_index
 from hil.oracle.expected import expected_payloads
+from hil.rig.deploy import Deploy
 from hil.rig.mqtt import Subscriber
 from hil.rig.rig import BRIDGE_FIRMWARE
 from hil.rig.session import RigSpec, open_rig
@@ -29,10 +32,25 @@ def replay_one_capture(rig, broker) -> None:
         assert len(sent) == 1 and arrived and result, result.problems
 
 
+def heap_over_a_replay(rig, broker) -> tuple[int, int]:
+    """(free after start-up, as the bridge logs it; lowest free over a replay, from
+    its status JSON) of this project's bridge, brought up by open_rig."""
+    started = int(rig.bridge.expect_line(r"^bridge: started, free (\d+)", timeout=5, since=0).group(1))
+    with Subscriber(broker.host, broker.port, broker.user, broker.password, rig.base_topic) as sub:
+        replay_one_capture(rig, broker)
+
+        def counting(messages):
+            return [json.loads(m.payload) for m in messages
+                    if m.topic.endswith("/status") and json.loads(m.payload)["telegrams_ok"] >= 1]
+
+        assert sub.wait_for(counting, timeout=70), "no status counting the replayed telegram within 70 s"
+        return started, counting(sub.messages)[0]["heap_min_free"]
+
+
 @pytest.mark.skipif(not MODEL.faithful, reason=f"{MODEL.name}: a frozen image needs the virtual ESP8266 build")
 def test_frozen_bridge_replays_a_capture_at_the_chips_heap(tmp_path):
     manifest = (BRIDGE_FIRMWARE / "manifest.py").resolve()
-    with open_rig(RigSpec(workdir=tmp_path, bridge_free_at_main=CHIP_FREE_AT_MAIN, bridge_frozen=manifest)) as session:
+    with open_rig(RigSpec(workdir=tmp_path, bridge_deploy=Deploy.FROZEN, bridge_manifest=manifest)) as session:
         rig, broker = session.rig, session.broker
         on_flash = sorted(p.name for p in rig.sim.flash["bridge"].iterdir())
         assert on_flash == ["config.json", "main.py"], f"only main.py and config.json belong on the flash: {on_flash}"

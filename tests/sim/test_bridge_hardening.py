@@ -15,6 +15,7 @@ import pytest
 
 from hil.rig.broker import Mosquitto
 from hil.rig.board import Board
+from hil.rig.deploy import DEFAULT as DEFAULT_DEPLOY
 from hil.rig.rig import BRIDGE_FIRMWARE, BrokerAccess, Rig
 from hil.sim.model import board_model
 from hil.sim.process import VirtualRig
@@ -64,7 +65,8 @@ def bridge_with(tmp_path):
                 shutil.copytree(BRIDGE_FIRMWARE, firmware)
                 (firmware / "mqtt_backend.py").write_text(source)
             # A broken variant never connects (that is the point): its test reads the log.
-            rig.deploy_bridge(firmware=firmware, config=config, wait_connected=source is None)
+            rig.deploy_bridge(firmware=firmware, config=config, wait_connected=source is None,
+                              deploy=MODEL.takes(DEFAULT_DEPLOY))
             return rig.bridge
 
         deploy.rig = rig

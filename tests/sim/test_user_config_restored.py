@@ -7,7 +7,9 @@ import json
 
 from hil.rig.broker import Mosquitto
 from hil.rig.board import Board
+from hil.rig.deploy import DEFAULT as DEFAULT_DEPLOY
 from hil.rig.rig import BrokerAccess, Rig
+from hil.sim.model import board_model
 from hil.sim.process import VirtualRig
 
 USER_CONFIG = json.dumps({"wifi": {"ssid": "home", "password": "x"}, "mqtt": {"host": "192.168.1.5"},
@@ -25,7 +27,7 @@ def test_the_bridge_gets_its_own_config_back_after_the_run(tmp_path):
                   broker_log=broker, keep_user_config=True)
         try:
             rig.deploy_emulator()
-            rig.deploy_bridge()
+            rig.deploy_bridge(deploy=board_model().takes(DEFAULT_DEPLOY))
             assert json.loads(flash.read_bytes())["base_topic"] == "restore", "the suite's config is on the board"
             restarts = len(sim.board("bridge").reset_at)
             note = rig.restore_user_config()
