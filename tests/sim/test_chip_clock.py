@@ -72,17 +72,21 @@ def loop():
 
 
 def test_160_mhz_halves_the_time_as_on_the_chip():
+    # The chip's time the board counted for the same loop (clock_stats[0]), not
+    # the wall clock: one late wake-up of the host at the end of a run would
+    # show in a wall-clock figure and say nothing about the clock.
     out = _run(_LOOP + """
 for hz in (80000000, 160000000, 80000000):
     machine.freq(hz)
-    t = time.ticks_ms()
+    _vboard.clock_stats(st); c0 = st[0]
     loop()
-    print(machine.freq(), time.ticks_diff(time.ticks_ms(), t))
+    _vboard.clock_stats(st)
+    print(machine.freq(), (st[0] - c0) // 1000)
 """)
     times = [int(line.split()[1]) for line in out.split("\n") if line.strip()]
     assert [int(line.split()[0]) for line in out.split("\n") if line.strip()] == [80000000, 160000000, 80000000]
     at80 = (times[0] + times[2]) / 2
-    assert 0.35 <= times[1] / at80 <= 0.65, f"80 MHz: {times[0]}, {times[2]} ms; 160 MHz: {times[1]} ms"
+    assert 0.4 <= times[1] / at80 <= 0.6, f"80 MHz: {times[0]}, {times[2]} ms; 160 MHz: {times[1]} ms"
 
 
 def test_machine_freq_takes_only_the_chips_two_clocks():

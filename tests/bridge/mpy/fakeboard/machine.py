@@ -1,8 +1,10 @@
 # Minimal stand-in for the ESP8266 `machine` module, for main.py tests only (the
 # rig's real HAL lives in hil/sim/hal): the boot flow, and with P1 set the
 # application loop (run_main_loop.py). Records what main.py did.
+import io
 import sys
 
+_GET_FILENO = 10  # MP_STREAM_GET_FILENO
 calls = []
 # (host, port) of a TCP server that plays the P1 line; None: UART() exits (the
 # boot-flow tests check only what happens before the application loop).
@@ -27,7 +29,10 @@ class WDT:
         pass
 
 
-class UART:
+class UART(io.IOBase):
+    # Pollable, as the chip's UART is (MP_STREAM_POLL): the bridge waits for
+    # UART bytes in asyncio's I/O queue between telegrams. The socket that plays
+    # the P1 line gives select.poll its file descriptor.
     def __init__(self, id, baudrate=115200, rxbuf=16):
         calls.append(("UART", id, baudrate, rxbuf))
         print("fake: UART(%d, baudrate=%d, rxbuf=%d)" % (id, baudrate, rxbuf))
@@ -51,6 +56,11 @@ class UART:
             self._open()
             raise RuntimeError("fake UART: P1 line cut")
         return n
+
+    def ioctl(self, req, arg):
+        if req == _GET_FILENO:
+            return self._s.fileno()
+        return -1
 
     def write(self, b):  # UART0 TX: the bridge's log
         sys.stdout.buffer.write(b)
