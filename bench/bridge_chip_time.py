@@ -115,7 +115,7 @@ def main(argv=None) -> int:
         print(f"  {part:22} {parts[part] / n / 1000:8.0f} ms")
     print(f"  {'total':22} {total / n / 1000:8.0f} ms   (the line takes {capture_line_ms(capture.data):.0f} ms "
           f"per telegram; one started every {args.interval_ms:,} ms; the meter sends one every 10,000 ms)")
-    print(f"\nfunctions that took the most (chip ms per telegram):")
+    print("\nfunctions that took the most (chip ms per telegram):")
     for (file, function), (chip_us, _h) in sorted(used.items(), key=lambda kv: -kv[1][0])[:args.top]:
         print(f"  {chip_us / n / 1000:8.1f}  {file}:{function}  [{part_of(file, function)}]")
     published = min(len(by_name.get(name, [])) for name in telegram)

@@ -24,7 +24,6 @@ import os
 import statistics
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 SPEEDS = ("chip", "host")
 # Until the bridge keeps up with the line at the chip's speed, the suite runs at

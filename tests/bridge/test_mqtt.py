@@ -56,7 +56,47 @@ def bridge_config(broker, password=None, **over):
     return cfg
 
 
-class Bridge:
+class LoggedProcess:
+    """A MicroPython process whose output lines are collected as they come, to be waited on."""
+
+    WAIT_S = 15  # wait_line's default timeout
+
+    def _collect(self, proc):
+        self.proc = proc
+        self.lines = []
+        self._cv = threading.Condition()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for raw in self.proc.stdout:
+            with self._cv:
+                self.lines.append(raw.decode(errors="replace").rstrip("\r\n"))
+                self._cv.notify_all()
+
+    def wait_line(self, text, count=1, timeout=None):
+        """Wait until `text` was logged `count` times; return the time of the last one."""
+        with self._cv:
+            ok = self._cv.wait_for(lambda: sum(text in l for l in self.lines) >= count,
+                                   self.WAIT_S if timeout is None else timeout)
+            at = time.monotonic()
+        assert ok, f"bridge never logged {text!r} x{count}; log:\n" + self.output()
+        return at
+
+    def count(self, text):
+        with self._cv:
+            return sum(text in l for l in self.lines)
+
+    def output(self):
+        with self._cv:
+            return "\n".join(self.lines)
+
+    def _end(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+class Bridge(LoggedProcess):
     """The MicroPython bridge process plus the TCP socket that plays its UART0."""
 
     def __init__(self, broker, password=None, heapsize="256k", path=None, **over):
@@ -68,35 +108,13 @@ class Bridge:
         env = mpy_env()
         if path is not None:  # e.g. precompiled .mpy modules instead of the sources
             env["MICROPYPATH"] = path
-        self.proc = subprocess.Popen(mpy_cmd("run_bridge.py", cfg_path, "127.0.0.1", self.srv.getsockname()[1],
-                                             heapsize=heapsize),
-                                     env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.lines = []
-        self._cv = threading.Condition()
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._collect(subprocess.Popen(mpy_cmd("run_bridge.py", cfg_path, "127.0.0.1", self.srv.getsockname()[1],
+                                               heapsize=heapsize),
+                                       env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
         self.uart, _ = self.srv.accept()
 
-    def _pump(self):
-        for raw in self.proc.stdout:
-            with self._cv:
-                self.lines.append(raw.decode(errors="replace").rstrip("\r\n"))
-                self._cv.notify_all()
-
-    def wait_line(self, text, count=1, timeout=15):
-        """Wait until `text` was logged `count` times; return the time of the last one."""
-        with self._cv:
-            ok = self._cv.wait_for(lambda: sum(text in l for l in self.lines) >= count, timeout)
-            at = time.monotonic()
-        assert ok, f"bridge never logged {text!r} x{count}; log:\n" + "\n".join(self.lines)
-        return at
-
-    def output(self):
-        return "\n".join(self.lines)
-
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
+        self._end()
         self.uart.close()
         self.srv.close()
         self._dir.cleanup()

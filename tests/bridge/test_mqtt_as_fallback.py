@@ -9,12 +9,11 @@ import json
 import os
 import socket
 import subprocess
-import threading
 
 import pytest
 
-from conftest import FIRMWARE, MPY_SCRIPTS, ROOT, micropython_path
-from test_mqtt import SAG, SX, Subscriber, bridge_config, collect_latest
+from conftest import FIRMWARE, MPY_SCRIPTS, micropython_path
+from test_mqtt import SAG, SX, LoggedProcess, Subscriber, bridge_config, collect_latest
 from test_reader import expected
 
 DOUBLES = {
@@ -62,49 +61,27 @@ def test_memory_error_falls_back_once_and_frees_the_attempt(tmp_path, where):
     assert "left []" in r.stdout, out  # nothing of the failed attempt stays importable or resident
 
 
-class MainLoop:
+class MainLoop(LoggedProcess):
     """bridge_main.run() (via main.py) on the fake board, its P1 line a TCP server here."""
+
+    WAIT_S = 20
 
     def __init__(self, tmp_path, path, cfg):
         (tmp_path / "config.json").write_text(json.dumps(cfg))
         self.srv = socket.create_server(("127.0.0.1", 0))
         self.srv.settimeout(20)
         env = dict(os.environ, MICROPYPATH=path)
-        self.proc = subprocess.Popen(
+        self._collect(subprocess.Popen(
             [micropython_path(), "-X", "heapsize=256k", str(MPY_SCRIPTS / "run_main_loop.py"), "127.0.0.1",
              str(self.srv.getsockname()[1])], env=env, cwd=str(tmp_path), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT)
-        self.lines = []
-        self._cv = threading.Condition()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for raw in self.proc.stdout:
-            with self._cv:
-                self.lines.append(raw.decode(errors="replace").rstrip("\r\n"))
-                self._cv.notify_all()
+            stderr=subprocess.STDOUT))
 
     def p1_line(self):
         conn, _ = self.srv.accept()
         return conn
 
-    def wait_line(self, text, count=1, timeout=20):
-        with self._cv:
-            ok = self._cv.wait_for(lambda: sum(text in l for l in self.lines) >= count, timeout)
-        assert ok, f"bridge never logged {text!r} x{count}; log:\n" + self.output()
-
-    def count(self, text):
-        with self._cv:
-            return sum(text in l for l in self.lines)
-
-    def output(self):
-        with self._cv:
-            return "\n".join(self.lines)
-
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
+        self._end()
         self.srv.close()
 
 

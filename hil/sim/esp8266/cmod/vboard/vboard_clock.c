@@ -237,7 +237,9 @@ MP_DEFINE_CONST_FUN_OBJ_1(vboard_clock_factor_obj, vboard_clock_factor);
 
 // clock_freq(hz): the CPU clock machine.freq() set; 160 MHz halves the cost.
 static mp_obj_t vboard_clock_freq(mp_obj_t hz_in) {
-    vboard_clock_leave();
+    if (clock_factor > 0) {
+        clock_accrue();  // what ran so far ran at the old clock
+    }
     clock_hz = mp_obj_get_int(hz_in);
     return mp_const_none;
 }
