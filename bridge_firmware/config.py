@@ -10,7 +10,7 @@ import json
 DEFAULTS = {
     "wifi": {"ssid": None, "password": ""},
     "mqtt": {"host": None, "port": 1883, "user": None, "password": None,
-             "client_id": None, "keepalive": 60, "qos": 1, "max_inflight": 4,
+             "client_id": None, "keepalive": 60, "qos": 1, "max_inflight": None,
              "timeout_ms": 10000, "backoff_max_ms": 4000, "backend": "auto"},
     "base_topic": "p1",
     "boot_window_ms": 2000,
@@ -34,7 +34,7 @@ _RULES = (
     ("mqtt", "client_id", str, False, 1, 23),
     ("mqtt", "keepalive", int, False, 0, 65535),
     ("mqtt", "qos", int, False, 0, 1),
-    ("mqtt", "max_inflight", int, False, 1, 16),
+    ("mqtt", "max_inflight", int, False, 1, 64),  # None: the backend's own
     ("mqtt", "timeout_ms", int, False, 500, 120000),
     ("mqtt", "backoff_max_ms", int, False, 100, 600000),
     ("mqtt", "backend", str, False, 1, 16),

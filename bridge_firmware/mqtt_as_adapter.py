@@ -13,8 +13,8 @@ What mqtt_as does, and what this adapter makes of it:
     and more at once cost ~700 B of heap each. So the adapter's subclass looks
     every 10 ms (_await_pid, mqtt_as 0.8.3's own loop with a shorter sleep),
     and each publish runs as its own task on a copy of topic and message (the
-    bridge reuses its buffers), up to mqtt.max_inflight at once, as the
-    built-in client's window. An error in such a task is raised by the next
+    bridge reuses its buffers), up to mqtt.max_inflight at once (default
+    MAX_INFLIGHT: four tasks; the built-in client's 48 would not fit here). An error in such a task is raised by the next
     publish(), so it reaches the bridge's crash handler.
   After a drop mqtt_as would send unacknowledged messages again once
     reconnected: old values after newer ones. The adapter cancels them at the
@@ -31,7 +31,10 @@ What mqtt_as does, and what this adapter makes of it:
 """
 
 import asyncio
+from micropython import const
 from time import ticks_ms
+
+MAX_INFLIGHT = const(4)  # publish tasks at once when the config sets none
 
 
 class Client:
@@ -66,7 +69,9 @@ class Client:
         self._ready = asyncio.Event()  # ours: set while the broker link is up
         self._slot_free = asyncio.Event()
         self._turn = asyncio.Lock()  # FIFO: the status waits behind one value, not behind all of them
-        self._tasks = [None] * m["max_inflight"]  # the publishes in flight
+        # The publishes in flight: each is a task of ~700 B, so the window is
+        # MAX_INFLIGHT unless the config sets one.
+        self._tasks = [None] * (m["max_inflight"] or MAX_INFLIGHT)
         self._error = None  # what a publish task raised, for the next publish()
         self._forever = asyncio.Event()
         self.connects = 0

@@ -55,7 +55,7 @@ def make_client(cfg, log, will_topic, pktbuf=400):
             # Said once: bridge_main keeps the backend the application used, so an
             # application restart does not try (and fail) again.
             m["backend"] = "builtin"
-    from mqtt_min import MQTTClient
+    from mqtt_min import MQTTClient, MAX_INFLIGHT
 
     def b(s):
         return None if s is None else s.encode()
@@ -63,5 +63,6 @@ def make_client(cfg, log, will_topic, pktbuf=400):
     c = MQTTClient(
         m["host"], m["port"], client_id=b(m["client_id"]), user=b(m["user"]), password=b(m["password"]),
         keepalive=m["keepalive"], will_topic=b(will_topic), will_msg=b"offline", will_retain=True, log=log,
-        backoff_max_ms=m["backoff_max_ms"], timeout_ms=m["timeout_ms"], max_inflight=m["max_inflight"], pktbuf=pktbuf)
+        backoff_max_ms=m["backoff_max_ms"], timeout_ms=m["timeout_ms"],
+        max_inflight=m["max_inflight"] or MAX_INFLIGHT, pktbuf=pktbuf)
     return c

@@ -7,7 +7,9 @@ exponential backoff. It never subscribes. The interface (see mqtt_backend.py):
 `await run()`, counters.
 
 QoS 1 keeps at most max_inflight PUBLISHes unacknowledged; publish() waits while
-the window is full. A PUBACK (or CONNACK, or a write) that takes longer than
+the window is full. The default window (48) holds a whole telegram's values
+with the status, so a telegram goes out without waiting for one PUBACK: at the
+chip's speed each wait costs task switches that delay the last value. A PUBACK (or CONNACK, or a write) that takes longer than
 timeout_ms drops the connection. Unacknowledged messages are forgotten on a
 drop, never retransmitted: the bridge republishes its latest values after the
 reconnect instead, so a dead broker can never make anything pile up here.
@@ -28,6 +30,8 @@ _DISCONNECT = b"\xe0\x00"
 _TICK_MS = const(500)  # supervision granularity: keepalive and stuck-write checks
 _PINGRESP = const(0xD0)
 _RX_MAX = const(4)  # the longest packet a publisher is sent (PUBACK: 2, PINGRESP: 0)
+_RX_BUF = const(32)  # bytes read per wake-up: 8 PUBACKs, so a full window costs a read or two
+MAX_INFLIGHT = const(48)  # the QoS 1 window when the config sets none (see above)
 _IO_MS = const(10)  # how often a socket that had nothing to read, or no room to write, is tried again
 
 # CONNACK return codes (MQTT 3.1.1 §3.2.2.3), for log lines a user can act on.
@@ -78,7 +82,7 @@ class MQTTClient:
     def __init__(self, host, port=1883, client_id=b"p1bridge", user=None, password=None,
                  keepalive=60, will_topic=None, will_msg=None, will_retain=True, log=None,
                  backoff_min_ms=1000, backoff_max_ms=4000, timeout_ms=10000, pktbuf=400,
-                 max_inflight=4):
+                 max_inflight=MAX_INFLIGHT):
         self.host = host
         self.port = port
         self.client_id = client_id
@@ -101,21 +105,27 @@ class MQTTClient:
         self._fail = asyncio.Event()  # internal: the link is broken
         self._lock = asyncio.Lock()  # one packet on the wire at a time
         self._s = None  # the broker connection: a non-blocking socket, polled (see _read, _write)
-        self._rxb = bytearray(_RX_MAX)
+        self._rxb = bytearray(_RX_BUF)
         rxm = memoryview(self._rxb)
-        self._rx_head = rxm[:2]  # fixed views: an idle poll allocates nothing
-        self._rx_body = (rxm[2:3], rxm[2:4])
+        # Fixed views, one per length of a partial packet kept at the front:
+        # reading allocates nothing.
+        self._rx_at = (rxm, rxm[1:], rxm[2:], rxm[3:])
         self._addr = None  # the broker's address, resolved once (getaddrinfo blocks the event loop)
         self._connected = False
         self._closing = False
         self._fail_why = None
         self._last_rx = 0
         self._last_ping = 0
-        # QoS 1 window: packet id per slot (0 = free) and when it was sent.
+        # QoS 1 window: packet id per slot (0 = free). Packet id p lives in slot
+        # p % max_inflight, so a PUBACK finds it at once.
         self.max_inflight = max_inflight
         self._pids = array("H", [0] * max_inflight)
-        self._sent_at = array("l", [0] * max_inflight)
         self._nfl = 0
+        # Since when the window has waited without a PUBACK: the first send into
+        # an empty window, then every PUBACK. One time for all slots, not one
+        # per slot (192 B at 48): a PUBACK lost on its own stalls the window
+        # when the ring comes round to its slot, which this times out too.
+        self._ack_since = 0
         self._pid = 0
         self._window = asyncio.Event()  # set when a window slot frees (or the link drops)
         self.connects = 0
@@ -213,26 +223,14 @@ class MQTTClient:
         return s
 
     async def _read(self, s, view, n, since):
-        """Fill view[:n] from s. True when done; False when a deadline of
-        timeout_ms from `since` passed first (since None: no deadline). Raises
-        EOFError when the broker closed the connection."""
+        """Fill view[:n] from s (the CONNACK, once per connect). True when done;
+        False when timeout_ms from `since` passed first. Polled, since a wait
+        for readability would not see the deadline pass. Raises EOFError when
+        the broker closed the connection."""
         got = 0
         while got < n:
-            k = s.readinto(view if got == 0 and n == len(view) else view[got:n])
+            k = s.readinto(view[got:n])
             if k is None:
-                if since is None:
-                    # The receive task, waiting for a PUBACK or PINGRESP: sleep
-                    # in asyncio's I/O queue until the socket is readable. It
-                    # wakes the moment a PUBACK frees a window slot, and costs
-                    # the chip no task switch while the broker is quiet (polling
-                    # cost ~1.5 ms every 10 ms, or a spin with QoS 1 in flight).
-                    # A dropped link cancels this task (run()), which takes it
-                    # off the I/O queue. asyncio.StreamReader would do the same
-                    # wait, but its module costs ~860 B of heap (p1reader._readable).
-                    await _readable(asyncio.core, s)
-                    continue
-                # A deadline (the CONNACK, once per connect): polled, since a
-                # wait for readability would not see the deadline pass.
                 if time.ticks_diff(time.ticks_ms(), since) > self.timeout_ms:
                     return False
                 await asyncio.sleep_ms(_IO_MS)
@@ -308,10 +306,8 @@ class MQTTClient:
             if self._closing:
                 return "closing"
             now = time.ticks_ms()
-            if self._nfl:
-                for i in range(self.max_inflight):
-                    if self._pids[i] and time.ticks_diff(now, self._sent_at[i]) > self.timeout_ms:
-                        return "no PUBACK for %d ms (%d in flight)" % (self.timeout_ms, self._nfl)
+            if self._nfl and time.ticks_diff(now, self._ack_since) > self.timeout_ms:
+                return "no PUBACK for %d ms (%d in flight)" % (self.timeout_ms, self._nfl)
             if ka:
                 if time.ticks_diff(now, self._last_rx) > ka:
                     return "no reply from broker within keepalive (%d s)" % self.keepalive
@@ -321,26 +317,50 @@ class MQTTClient:
                     asyncio.create_task(self._send(_PINGREQ))
 
     async def _rx(self):
+        # Reads whatever the broker sent, up to _RX_BUF bytes at once, and
+        # handles every whole packet in it: a window of PUBACKs costs the chip
+        # one wake-up, not two reads per PUBACK.
         s = self._s
         b = self._rxb
+        at = self._rx_at
+        have = 0  # bytes of a packet not yet whole, kept at the front of b
         try:
             while True:
-                await self._read(s, self._rx_head, 2, None)
-                n = b[1] & 0x7F
-                kind = b[0] & 0xF0
-                # Only PUBACK and PINGRESP come to a client that never subscribes;
-                # anything else (or too long to be one of them: a length that
-                # takes a second byte is at least 128) is a broken or hostile
-                # peer: drop the link rather than read or buffer it.
-                if b[1] & 0x80 or n > _RX_MAX - 2 or (kind != _PUBACK and kind != _PINGRESP):
-                    self._broken("unexpected packet from broker: type %02x, %s%d bytes"
-                                 % (b[0], "at least " if b[1] & 0x80 else "", 128 if b[1] & 0x80 else n))
-                    return
-                if n:
-                    await self._read(s, self._rx_body[n - 1], n, None)
+                k = s.readinto(at[have])
+                if k is None:
+                    # Sleep in asyncio's I/O queue until the socket is readable:
+                    # it wakes the moment a PUBACK frees a window slot, and costs
+                    # the chip no task switch while the broker is quiet. A
+                    # dropped link cancels this task (run()), which takes it off
+                    # the I/O queue. asyncio.StreamReader would do the same wait,
+                    # but its module costs ~860 B of heap (p1reader._readable).
+                    await _readable(asyncio.core, s)
+                    continue
+                if not k:
+                    raise EOFError
+                have += k
+                i = 0
+                while have - i >= 2:
+                    kind = b[i] & 0xF0
+                    n = b[i + 1]
+                    # Only PUBACK and PINGRESP come to a client that never
+                    # subscribes; anything else (or too long to be one of them: a
+                    # length that takes a second byte is at least 128) is a broken
+                    # or hostile peer: drop the link rather than read or buffer it.
+                    if n & 0x80 or n > _RX_MAX - 2 or (kind != _PUBACK and kind != _PINGRESP):
+                        self._broken("unexpected packet from broker: type %02x, %s%d bytes"
+                                     % (b[i], "at least " if n & 0x80 else "", 128 if n & 0x80 else n))
+                        return
+                    if have - i < 2 + n:
+                        break
                     if kind == _PUBACK and n == 2:
-                        self._acked((b[2] << 8) | b[3])
-                self._last_rx = time.ticks_ms()
+                        self._acked((b[i + 2] << 8) | b[i + 3])
+                    i += 2 + n
+                if i:
+                    self._last_rx = time.ticks_ms()
+                    have -= i
+                    for j in range(have):
+                        b[j] = b[i + j]
         except (OSError, EOFError) as e:
             if s is self._s:  # not our own _drop() closing it
                 self._broken("connection lost (%s)" % (type(e).__name__,))
@@ -391,13 +411,13 @@ class MQTTClient:
         return True
 
     def _acked(self, pid):
-        for i in range(self.max_inflight):
-            if self._pids[i] == pid:
-                self._pids[i] = 0
-                self._nfl -= 1
-                self.pubacks += 1
-                self._window.set()
-                return
+        i = pid % self.max_inflight
+        if self._pids[i] == pid:
+            self._pids[i] = 0
+            self._nfl -= 1
+            self._ack_since = time.ticks_ms()
+            self.pubacks += 1
+            self._window.set()
 
     async def publish(self, topic, msg, retain=False, qos=0):
         """Publish once, QoS 0 or 1. Waits while disconnected and, for QoS 1, while
@@ -406,55 +426,73 @@ class MQTTClient:
         msg may be a function returning the message: it is called once the
         packet can go out, so a message that describes the bridge (the status)
         is as new as the packet, however long the wait for the broker was."""
-        tl = len(topic)
+        lock = self._lock
         while True:
             while not self._connected:
                 await self._ready.wait()
-            if qos and self._nfl >= self.max_inflight:
+            if qos and (self._nfl >= self.max_inflight
+                        or self._pids[(self._pid % 65535 + 1) % self.max_inflight]):
                 # Window full: wait for a PUBACK. A PUBACK that never comes is the
                 # supervisor's business (timeout_ms), which also wakes us here.
                 self._window.clear()
                 await self._window.wait()
                 continue
-            await self._lock.acquire()  # the packet buffer is shared: build under the lock
-            try:
-                if not self._connected or (qos and self._nfl >= self.max_inflight):
-                    continue  # changed while we waited for the lock: check again
-                if callable(msg):
-                    msg = msg()
-                ml = len(msg)
-                rl = 2 + tl + ml + (2 if qos else 0)
-                pkt = self._pkt
-                if 5 + 2 + tl + 2 > len(pkt):
-                    pkt = bytearray(5 + 2 + tl + 2)  # a topic longer than the buffer: never from the bridge
-                pkt[0] = _PUBLISH | (2 if qos else 0) | (1 if retain else 0)
-                p = _varint(pkt, 1, rl)
-                p = _str(pkt, p, topic)
-                if qos:
-                    self._pid = self._pid % 65535 + 1
-                    pkt[p] = self._pid >> 8
-                    pkt[p + 1] = self._pid & 0xFF
-                    p += 2
-                    for i in range(self.max_inflight):
-                        if not self._pids[i]:
-                            self._pids[i] = self._pid
-                            self._sent_at[i] = time.ticks_ms()
-                            self._nfl += 1
-                            break
-                if p + ml <= len(pkt):
-                    pkt[p:p + ml] = msg
-                    ok = await self._write(memoryview(pkt)[:p + ml])
-                else:
-                    # Longer than the buffer (the status JSON): the head from the
-                    # buffer, then the message as it is. Neither copied nor allocated.
-                    ok = await self._write(memoryview(pkt)[:p], msg)
-            finally:
-                self._lock.release()
-            if ok:
-                self.published += 1
-            else:
-                self.failed += 1
-            return ok
+            if lock.locked():
+                # A packet is part-way out (the socket took only some of it):
+                # wait for it, then check the link and the window again.
+                await lock.acquire()
+                lock.release()
+                continue
+            break
+        # Nothing else runs until the first await below: the packet buffer is ours.
+        if callable(msg):
+            msg = msg()
+        tl = len(topic)
+        ml = len(msg)
+        pkt = self._pkt
+        if 5 + 2 + tl + 2 > len(pkt):
+            pkt = bytearray(5 + 2 + tl + 2)  # a topic longer than the buffer: never from the bridge
+        pkt[0] = _PUBLISH | (2 if qos else 0) | (1 if retain else 0)
+        p = _varint(pkt, 1, 2 + tl + ml + (2 if qos else 0))
+        p = _str(pkt, p, topic)
+        if qos:
+            self._pid = pid = self._pid % 65535 + 1
+            pkt[p] = pid >> 8
+            pkt[p + 1] = pid & 0xFF
+            p += 2
+            self._pids[pid % self.max_inflight] = pid  # free: checked above
+            if not self._nfl:
+                self._ack_since = time.ticks_ms()
+            self._nfl += 1
+        more = None
+        if p + ml <= len(pkt):
+            pkt[p:p + ml] = msg
+            p += ml
+        else:
+            more = msg  # longer than the buffer (the status JSON): written after the head, not copied
+        data = memoryview(pkt)[:p]
+        s = self._s
+        ok = True
+        try:
+            # Most packets go out whole at once (lwIP has room): no lock, no
+            # coroutine per write. The rest of a packet the socket took only
+            # part of goes out under the lock, which no one holds here.
+            k = s.write(data) if more is None else 0
+            if k is None or k < p:
+                await lock.acquire()
+                try:
+                    ok = await self._write(data[k:] if k else data, more)
+                finally:
+                    lock.release()
+        except OSError as e:
+            ok = False
+            if s is self._s:
+                self._broken("write failed (%s)" % e)
+        if ok:
+            self.published += 1
+        else:
+            self.failed += 1
+        return ok
 
     async def disconnect(self):
         """Clean DISCONNECT (the broker then does NOT send the LWT) and stop run()."""

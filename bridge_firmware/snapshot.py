@@ -128,26 +128,38 @@ class Snapshot:
         return (count << 1) | lost
 
     # -- publisher side ------------------------------------------------------------
-    def pending(self):
-        """Index of the first slot with an unpublished value, or -1."""
-        d = self._dirty
-        for s in range(self.nslots):
+    @micropython.viper
+    def pending(self, start: int) -> int:
+        """Index of the first slot at or after start with an unpublished value,
+        or -1."""
+        d = ptr8(self._dirty)
+        n = int(self.nslots)
+        s = start
+        while s < n:
             if d[s]:
                 return s
+            s += 1
         return -1
 
-    def take(self, slot, out):
+    @micropython.viper
+    def take(self, slot: int, out) -> int:
         """Copy the slot's value into out and mark it published; return its length
         (0 when there is nothing new). Copying lets the publisher await the network
         while the reader commits newer values into the slot."""
-        if not self._dirty[slot]:
+        if slot < 0 or slot >= int(self.nslots):
+            raise IndexError
+        d = ptr8(self._dirty)
+        if not d[slot]:
             return 0
-        n = self._vlen[slot]
-        o = self._off[slot]
-        v = self._val
-        for i in range(n):
-            out[i] = v[o + i]
-        self._dirty[slot] = 0
+        n = int(ptr16(self._vlen)[slot])
+        o = int(ptr16(self._off)[slot])
+        v = ptr8(self._val)
+        dst = ptr8(out)
+        i = 0
+        while i < n:
+            dst[i] = v[o + i]
+            i += 1
+        d[slot] = 0
         return n
 
     def touch(self):

@@ -103,10 +103,11 @@ class Snapshot:
         return count
 
     # -- publisher side ------------------------------------------------------------
-    def pending(self):
-        """Index of the first slot with an unpublished value, or -1."""
+    def pending(self, start):
+        """Index of the first slot at or after start with an unpublished value,
+        or -1."""
         d = self._dirty
-        for s in range(self.nslots):
+        for s in range(start, self.nslots):
             if d[s]:
                 return s
         return -1
@@ -119,9 +120,7 @@ class Snapshot:
             return 0
         n = self._vlen[slot]
         o = self._off[slot]
-        v = self._val
-        for i in range(n):
-            out[i] = v[o + i]
+        out[:n] = memoryview(self._val)[o:o + n]  # one view, not a bytecode loop per byte
         self._dirty[slot] = 0
         return n
 

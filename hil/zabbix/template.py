@@ -80,16 +80,17 @@ def unit(obis: str) -> str:
 
 
 def status_fields(path: Path = STATUS_SOURCE) -> tuple[tuple[str, str], ...]:
-    """(key, '#' or '@') of each field of the bridge's status JSON, in order, read
-    from the _STATUS literal the firmware fills in (bridge.py)."""
+    """(key, '@' for text or '#' for a number) of each field of the bridge's
+    status JSON, in order, read from the _STATUS pieces the firmware writes
+    around its fields (bridge.py): a piece ending in a quote opens a text."""
     tree = ast.parse(Path(path).read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_STATUS" for t in node.targets):
-            text = ast.literal_eval(node.value).decode()
             fields = []
-            for part in text.strip("{}").split(","):
-                key, _, value = part.partition(":")
-                fields.append((key.strip('"'), value.strip('"')))
+            for piece in ast.literal_eval(node.value)[:-1]:
+                text = piece.decode()
+                key = text.rstrip('"').rstrip(":").split('"')[-2]
+                fields.append((key, "@" if text.endswith('"') else "#"))
             return tuple(fields)
     raise LookupError(f"no literal _STATUS in {path}")
 

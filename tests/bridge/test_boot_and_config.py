@@ -90,10 +90,10 @@ def test_new_keys_defaults_and_ranges():
     ok, g, b = validate(minimal, good, bad)
     assert ok["problems"] == [] and g["problems"] == []
     m = ok["cfg"]["mqtt"]
-    assert (m["qos"], m["max_inflight"], m["timeout_ms"], m["backoff_max_ms"], m["backend"]) == (1, 4, 10000, 4000, "auto")
+    assert (m["qos"], m["max_inflight"], m["timeout_ms"], m["backoff_max_ms"], m["backend"]) == (1, None, 10000, 4000, "auto")
     assert ok["cfg"]["telegram_timeout_ms"] == 1000 and ok["cfg"]["status_interval_s"] == 60
     text = "\n".join(b["problems"])
-    for frag in ("mqtt.qos: 2 is outside 0..1", "mqtt.max_inflight: 0 is outside 1..16",
+    for frag in ("mqtt.qos: 2 is outside 0..1", "mqtt.max_inflight: 0 is outside 1..64",
                  "mqtt.timeout_ms: 100 is outside", "mqtt.backoff_max_ms: must be an integer",
                  "mqtt.backend: 'paho' is not one of auto, builtin, mqtt_as",
                  "telegram_timeout_ms: 10 is outside", "status_interval_s: 0 is outside 1..86400"):

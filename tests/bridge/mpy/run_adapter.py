@@ -23,7 +23,7 @@ async def main():
     while app.client.published < 2:  # status + online at connect
         await asyncio.sleep_ms(10)
     app.reader.feed(telegram)
-    while app.snapshot.pending() >= 0 or app.client.published < obis.COUNT + 2:
+    while app.snapshot.pending(0) >= 0 or app.client.published < obis.COUNT + 2:
         await asyncio.sleep_ms(10)
     print("phase outage")
     await app.client._c.outage()
