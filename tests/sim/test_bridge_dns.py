@@ -25,6 +25,7 @@ MODEL = board_model()
 pytestmark = pytest.mark.skipif(not MODEL.faithful, reason=f"{MODEL.name}: its watchdog never expires")
 
 NAME = "mqtt.home.lan"
+DEPLOY = MODEL.takes(DEFAULT_DEPLOY)
 LOOKUP_S = 7  # esp-open-lwip gives up a name 6 to 7 s after the query (hil/sim/hal/socket.py)
 
 
@@ -37,9 +38,20 @@ def named(tmp_path):
         sim.set_dns(NAME, "answer", "127.0.0.1")
         config = rig.bridge_config()
         config["mqtt"]["host"] = NAME
-        rig.deploy_bridge(config=config, deploy=MODEL.takes(DEFAULT_DEPLOY))
+        rig.deploy_bridge(config=config, deploy=DEPLOY)
         assert sim.dns_queries(NAME), "the bridge reached the broker without asking DNS for its name"
         yield session
+
+
+def _lowest_heap(sim, since: float) -> int:
+    """The bridge's lowest free heap after a collection since `since`, as its board reported it;
+    it must stay above the deployment's floor, DNS lookups and all."""
+    lows = [low for _t, _free, low, _n in sim.heap_samples("bridge", since) if low >= 0]
+    assert lows, "the bridge's board reported no heap"
+    floor = DEPLOY.heap_floor
+    assert min(lows) >= floor, f"lowest free heap {min(lows)} B, under the {floor} B floor of {DEPLOY.value}"
+    print(f"lowest free heap {min(lows)} B ({DEPLOY.value})")
+    return min(lows)
 
 
 def _log(rig, since: int) -> str:
@@ -75,12 +87,13 @@ def test_a_name_that_does_not_resolve_at_boot_neither_resets_the_board_nor_stops
         f"its log:\n{_log(rig, since_log)[-3000:]}")
     replay_one_capture(rig, broker)
     assert sim.board("bridge").reset_causes[resets:] == [6]
+    _lowest_heap(sim, t0)
 
 
 def test_a_broker_that_moved_is_found_without_a_power_cycle(named):
     rig, broker, sim = named.rig, named.broker, named.sim
     resets = len(sim.board("bridge").reset_causes)
-    since_log, mark = rig.bridge.mark(), broker.log_mark()
+    since_log, mark, t0 = rig.bridge.mark(), broker.log_mark(), time.monotonic()
     sim.set_dns(NAME, "answer", "127.0.0.2")
     sim.move_broker("127.0.0.2")  # nothing listens at the old address any more
     assert broker.wait_client(CLIENT_ID, mark, timeout=40), (
@@ -88,3 +101,4 @@ def test_a_broker_that_moved_is_found_without_a_power_cycle(named):
         f"{_log(rig, since_log)[-3000:]}")
     replay_one_capture(rig, broker)
     assert len(sim.board("bridge").reset_causes) == resets
+    _lowest_heap(sim, t0)
