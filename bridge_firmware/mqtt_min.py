@@ -32,6 +32,7 @@ _PINGRESP = const(0xD0)
 _RX_MAX = const(4)  # the longest packet a publisher is sent (PUBACK: 2, PINGRESP: 0)
 _RX_BUF = const(32)  # bytes read per wake-up: 8 PUBACKs, so a full window costs a read or two
 MAX_INFLIGHT = const(48)  # the QoS 1 window when the config sets none (see above)
+_RESOLVE_AFTER = const(3)  # failed connects in a row before the broker's name is looked up again
 _IO_MS = const(10)  # how often a socket that had nothing to read, or no room to write, is tried again
 
 # CONNACK return codes (MQTT 3.1.1 §3.2.2.3), for log lines a user can act on.
@@ -66,6 +67,17 @@ def _str(buf, pos, s):
     buf[pos + 1] = n & 0xFF
     buf[pos + 2:pos + 2 + n] = s
     return pos + 2 + n
+
+
+def _numeric(host):
+    # A dotted IPv4 address (str or bytes): getaddrinfo returns it without DNS.
+    parts = host.split(b"." if isinstance(host, bytes) else ".")
+    if len(parts) != 4:
+        return False
+    for p in parts:
+        if not p or len(p) > 3 or not p.isdigit() or int(p) > 255:
+            return False
+    return True
 
 
 def _readable(core, s):
@@ -110,7 +122,8 @@ class MQTTClient:
         # Fixed views, one per length of a partial packet kept at the front:
         # reading allocates nothing.
         self._rx_at = (rxm, rxm[1:], rxm[2:], rxm[3:])
-        self._addr = None  # the broker's address, resolved once (getaddrinfo blocks the event loop)
+        self._addr = None  # the broker's address (see _address)
+        self._fails = 0  # connects failed in a row since it was resolved
         self._connected = False
         self._closing = False
         self._fail_why = None
@@ -186,12 +199,32 @@ class MQTTClient:
                 p = _str(pkt, p, self.password)
         return memoryview(pkt)[:p]
 
-    def _socket(self):
-        if self._addr is None:
-            # Once: a DNS lookup blocks everything, the UART reader too, and the
-            # broker's address does not change while the bridge runs.
-            self._addr = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0]
-        ai = self._addr
+    async def _address(self):
+        # A name is resolved when there is no address yet, and again after
+        # _RESOLVE_AFTER failed connects in a row (a broker that moved). Not
+        # with socket.getaddrinfo: on the chip it blocks the event loop until
+        # lwIP answers or gives up, ~7 s, and the watchdog would reset the
+        # board (dnsq). A numeric address needs no DNS: getaddrinfo returns it
+        # at once; a failed lookup keeps the address known before.
+        host = self.host
+        numeric = _numeric(host)
+        if self._addr is not None and (numeric or self._fails < _RESOLVE_AFTER):
+            return self._addr
+        if not numeric:
+            import dnsq  # only for a name: a numeric broker costs no heap for it
+
+            try:
+                host = await dnsq.resolve(host)
+            except OSError:
+                if self._addr is None:
+                    raise
+                self._fails = 0  # the next lookup after the next few failed connects
+                return self._addr
+        self._fails = 0
+        self._addr = socket.getaddrinfo(host, self.port, 0, socket.SOCK_STREAM)[0]
+        return self._addr
+
+    def _socket(self, ai):
         s = socket.socket(ai[0], ai[1], ai[2])
         s.setblocking(False)
         try:
@@ -203,7 +236,7 @@ class MQTTClient:
         return s
 
     async def _open(self):
-        s = self._socket()
+        s = self._socket(await self._address())
         try:
             # The CONNECT goes out once the TCP connect is done (the socket is
             # writable); both it and the CONNACK have timeout_ms.
@@ -249,6 +282,7 @@ class MQTTClient:
             except (OSError, EOFError, MQTTError) as e:
                 # EOFError: the connection closed before CONNACK (a broker
                 # shutting down, or a proxy whose broker is gone).
+                self._fails += 1
                 self._say("mqtt connect to %s:%d failed: %s %s; retry in %d ms"
                           % (self.host, self.port, type(e).__name__, e, delay))
                 await asyncio.sleep_ms(delay)

@@ -20,14 +20,27 @@ class Lan:
         self._target: tuple[str, int] | None = None
         self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter | None]] = set()
         self.port = 0
+        self.address = "127.0.0.1"  # where the broker is on the LAN (move() changes it)
 
     async def forward(self, host: str, port: int) -> int:
         """Listen on a free loopback port that leads to host:port; returns it."""
         self._target = (host, port)
         if self._server is None:
-            self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+            self._server = await asyncio.start_server(self._serve, self.address, self.port)
             self.port = self._server.sockets[0].getsockname()[1]
         return self.port
+
+    async def move(self, address: str) -> None:
+        """The broker moves to another loopback address, same port (Linux
+        routes all of 127/8 to lo): its old address has nothing listening any
+        more (connection refused), and its open connections end."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+            await self.close()
+        self.address = address
+        if self._target is not None:
+            await self.forward(*self._target)
 
     def set_up(self, up: bool) -> None:
         self.up = up

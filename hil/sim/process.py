@@ -152,6 +152,21 @@ class VirtualRig:
     def set_wifi(self, role: str, up: bool) -> None:
         self._control(cmd="wifi", board=role, up=up)
 
+    def set_dns(self, name: str, mode: str, address: str | None = None) -> None:
+        """How the LAN's DNS server (hil.sim.dns) treats `name` from now on:
+        "answer" with `address`, "drop" its queries (a server that does not
+        answer), or "nxdomain"."""
+        self._control(cmd="dns", name=name, mode=mode, address=address)
+
+    def dns_queries(self, name: str) -> list[float]:
+        """When (host monotonic time) each query for `name` reached the DNS server."""
+        return self._control(cmd="dns", name=name)["queries"]
+
+    def move_broker(self, address: str) -> int:
+        """The broker's relay moves to another loopback address (127.x.y.z),
+        keeping its port, which it returns; the old address refuses connections."""
+        return self._control(cmd="broker_at", address=address)["port"]
+
     def set_adapter(self, mode: str = "ok", rise_us: float = 0.0, fall_us: float = 0.0) -> AdapterSetting:
         """The adapter's state (hil.sim.line.ADAPTER_MODES) and its edge delays."""
         got = self._control(cmd="adapter", mode=mode, rise_us=rise_us, fall_us=fall_us)

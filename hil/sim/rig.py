@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .board import VirtualBoard, open_pty
 from .clock import DEFAULT_SPEED, board_env
+from .dns import DnsServer
 from .lan import Lan
 from .line import ADAPTER_MODES, SAMPLE_RATE, P1Line
 from .model import CHIP_FREE_AT_MAIN, board_model, frozen_image
@@ -54,6 +55,7 @@ class VirtualRigServer:
         self.control_path = str(self.workdir / "control.sock")
         self.line = P1Line()
         self.lan = Lan()  # the bridge's WiFi to the broker
+        self.dns = DnsServer(reachable=lambda: self.lan.up)  # the LAN's resolver (hil/sim/hal/socket.py)
         self.rx_overflow = 0  # bytes lost because the bridge's RX ring was full
         self._uarts: dict[tuple[str, str], _Uart] = {}
         self.boards: dict[str, VirtualBoard] = {}
@@ -68,6 +70,7 @@ class VirtualRigServer:
         for name in ("emulator", "bridge"):
             env = {"HIL_SIM_BOARD": name, "HIL_SIM_LINE": self.link_path,
                    "HIL_SIM_WIFI_DOWN": str(self.workdir / f"{name}.wifi-down"),
+                   "HIL_SIM_DNS_PORT": str(self.dns.port),
                    # where its chip time goes (at chip speed; bench/bridge_chip_time.py reads it)
                    "HIL_SIM_CLOCK_PROFILE": str(self.clock_profile(name)),
                    **board_env(board_speed, models[name].interpreter, models[name].faithful)}
@@ -99,6 +102,7 @@ class VirtualRigServer:
                 os.unlink(path)
         self._servers.append(await asyncio.start_unix_server(self._serve_link, self.link_path))
         self._servers.append(await asyncio.start_unix_server(self._serve_control, self.control_path))
+        await self.dns.start()
         self._t0 = time.monotonic()
         self._tasks.append(asyncio.create_task(self._pace(), name="line-pacing"))
         for board in self.boards.values():
@@ -113,6 +117,7 @@ class VirtualRigServer:
         for board in self.boards.values():
             await board.stop()
         await self.lan.close()
+        self.dns.close()
         os.close(self._tap_master)
         os.close(self._tap_slave)
         for path in (self.link_path, self.control_path):
@@ -205,6 +210,9 @@ class VirtualRigServer:
                     if msg.get("cmd") == "lan":
                         host, _, port = msg["broker"].rpartition(":")
                         reply = {"ok": True, "port": await self.lan.forward(host, int(port))}
+                    elif msg.get("cmd") == "broker_at":
+                        await self.lan.move(msg["address"])
+                        reply = {"ok": True, "address": self.lan.address, "port": self.lan.port}
                     else:
                         reply = self.command(msg)
                 except (KeyError, ValueError, TypeError) as e:
@@ -246,6 +254,11 @@ class VirtualRigServer:
             if msg["board"] == "bridge":
                 self.lan.set_up(bool(msg["up"]))
             return {"ok": True}
+        if cmd == "dns":
+            if "mode" in msg:
+                self.dns.set(msg["name"], msg["mode"], msg.get("address"))
+            name = msg["name"].lower()
+            return {"ok": True, "queries": [t for t, n in self.dns.queries if n == name]}
         if cmd == "adapter":
             mode = msg.get("mode", self.line.adapter)
             if mode not in ADAPTER_MODES:

@@ -35,6 +35,7 @@ import os
 import esp  # noqa: F401 - imported for the firmware, see above
 import machine
 import network  # noqa: F401
+import socket  # noqa: F401 - lwIP's getaddrinfo (hal/socket.py)
 
 import _simlink
 
@@ -99,6 +100,7 @@ if _vboard is not None:
 # The u-names the chip answers to for its C modules: `import umachine` is the
 # built-in machine there (as `uos` is os), not a module of its own.
 sys.modules["umachine"] = machine
+sys.modules["usocket"] = socket
 if _vboard is None:
     sys.modules["uos"] = os  # the approximate board's os is the HAL's os.py
 else:
