@@ -183,12 +183,13 @@ class VirtualBoard:
                 pass
 
     async def _supervise(self) -> None:
-        cause, run_main = PWRON_RESET, True
+        cause, run_main, chip_boot = PWRON_RESET, True, True
         while not self._stopping:
             self.resets.append(cause)
             self.reset_at.append(time.monotonic())
             self.repl_attached = True
-            rc = await self._run_interpreter(cause, run_main)
+            rc = await self._run_interpreter(cause, run_main, chip_boot)
+            chip_boot = True  # every way back but a soft reboot restarts the chip
             if self._stopping:
                 break
             if not self._powered.is_set():
@@ -208,17 +209,20 @@ class VirtualBoard:
                 run_main = True
                 self._usb_write(_ROM_NOISE)
             else:
-                # Soft reboot keeps the chip's reset cause and REPL mode.
+                # Soft reboot keeps the chip's reset cause and REPL mode, and
+                # restarts only MicroPython: no boot ROM, no SDK start-up.
                 self._usb_write(b"MPY: soft reboot\r\n")
+                chip_boot = False
                 run_main = not self._raw_mode
                 self._entering_raw = self._raw_mode
 
-    async def _run_interpreter(self, cause: int, run_main: bool) -> int:
+    async def _run_interpreter(self, cause: int, run_main: bool, chip_boot: bool = True) -> int:
         master, slave = open_pty(raw=False)
         # The virtual ESP8266 has the HAL frozen; the approximate board takes it from the path.
         path = ".frozen" if self.model.faithful else f".frozen:{HAL_DIR}"
         env = dict(os.environ, **self._env, MICROPYPATH=path,
-                   HIL_SIM_RESET_CAUSE=str(cause), HIL_SIM_RUN_MAIN="1" if run_main else "0")
+                   HIL_SIM_RESET_CAUSE=str(cause), HIL_SIM_RUN_MAIN="1" if run_main else "0",
+                   HIL_SIM_CHIP_BOOT="1" if chip_boot else "0")
         self._int_master = master
         loop = asyncio.get_running_loop()
         loop.add_reader(master, self._on_interpreter_output)

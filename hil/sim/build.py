@@ -73,6 +73,16 @@ PATCHES = (
      "#else\n#define MP_THREAD_GIL_ENTER()\n#define MP_THREAD_GIL_EXIT()\n#endif",
      "the virtual board keeps the chip's time: it pays the time it owes before every blocking "
      "system call, which MicroPython brackets with these macros (cmod/vboard/vboard_clock.c)"),
+    ("ports/unix/modsocket.c", "const mp_obj_type_t mp_type_socket;\n",
+     "const mp_obj_type_t mp_type_socket;\n"
+     "ssize_t vboard_tcp_write(int fd, const void *buf, size_t len);\n"
+     "ssize_t vboard_tcp_send(int fd, const void *buf, size_t len, int flags);\n",
+     "a TCP socket takes what lwIP's send buffer takes on the chip (cmod/vboard/vboard_lwip.c)"),
+    ("ports/unix/modsocket.c", "write(o->fd, buf, size)", "vboard_tcp_write(o->fd, buf, size)",
+     "socket write(): lwIP's send buffer (cmod/vboard/vboard_lwip.c)"),
+    ("ports/unix/modsocket.c", "send(self->fd, bufinfo.buf, bufinfo.len, flags)",
+     "vboard_tcp_send(self->fd, bufinfo.buf, bufinfo.len, flags)",
+     "socket send(): lwIP's send buffer (cmod/vboard/vboard_lwip.c)"),
 )
 
 

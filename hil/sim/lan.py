@@ -6,16 +6,30 @@ lost: open connections go silent (their broker side is closed, as the broker
 times them out) and new ones are accepted into silence, so the firmware must
 notice by itself, as on a real network. Written by hand: a 40-line asyncio
 relay with a switch is simpler than any proxy package.
+
+The relay is no buffer of its own, so the board's lwIP send buffer
+(cmod/vboard/vboard_lwip.c: at most 1,072 B not acknowledged) meets the same
+peer as on a real rig. Its sockets have Linux's smallest buffers, it holds at
+most one read in hand until the broker's kernel took it, and a lost packet is
+never read: with the WiFi down the relay reads nothing, so nothing the board
+sends is acknowledged and its writes stop after lwIP's buffer, as the chip's
+do with no AP to hear them. A stopped broker (SIGSTOP) still has its kernel
+acknowledge into its receive buffer, as the PC's does on a real rig.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+
+# The most the relay holds in hand: one read, passed on before the next.
+_CHUNK = 1024
 
 
 class Lan:
     def __init__(self):
         self.up = True
+        self._closed = asyncio.Event()
         self._server: asyncio.base_events.Server | None = None
         self._target: tuple[str, int] | None = None
         self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter | None]] = set()
@@ -26,7 +40,14 @@ class Lan:
         """Listen on a free loopback port that leads to host:port; returns it."""
         self._target = (host, port)
         if self._server is None:
-            self._server = await asyncio.start_server(self._serve, self.address, self.port)
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # Set before listen() so accepted sockets inherit it and advertise
+            # a small window from the SYN on: Linux's least, 2,304 B of buffer.
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+            listener.bind((self.address, self.port))
+            # limit: asyncio's reader stops taking from the kernel past 2 * limit.
+            self._server = await asyncio.start_server(self._serve, sock=listener, limit=_CHUNK)
             self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
@@ -37,7 +58,7 @@ class Lan:
         if self._server is not None:
             self._server.close()
             self._server = None
-            await self.close()
+            self._end_links()
         self.address = address
         if self._target is not None:
             await self.forward(*self._target)
@@ -45,13 +66,18 @@ class Lan:
     def set_up(self, up: bool) -> None:
         self.up = up
         if not up:
-            for _client, upstream in list(self._links):
+            for client, upstream in list(self._links):
+                client.transport.pause_reading()  # lost on the air: never acknowledged
                 if upstream is not None:
                     upstream.close()  # the broker loses the client; the client hears nothing
 
     async def close(self) -> None:
+        self._closed.set()
         if self._server is not None:
             self._server.close()
+        self._end_links()
+
+    def _end_links(self) -> None:
         for client, upstream in list(self._links):
             client.close()
             if upstream is not None:
@@ -65,8 +91,11 @@ class Lan:
             link = (writer, upstream_w)
             self._links.add(link)
             if upstream_w is None:
-                await self._drain_forever(reader)  # WiFi down: accepted into silence
+                writer.transport.pause_reading()
+                await self._lost_forever()  # WiFi down: accepted into silence
                 return
+            upstream_w.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1)
+            upstream_w.transport.set_write_buffer_limits(high=0)  # drain() waits for the kernel to take it all
             await asyncio.gather(self._pipe(reader, upstream_w), self._pipe(up_r, writer, to_client=True))
         except OSError:
             pass  # broker unreachable: the client sees the connection close
@@ -78,16 +107,16 @@ class Lan:
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, to_client: bool = False) -> None:
         with contextlib.suppress(OSError):
-            while data := await reader.read(4096):
+            while data := await reader.read(_CHUNK):
                 if not self.up:
-                    await self._drain_forever(reader)
+                    await self._lost_forever()
                     return
                 writer.write(data)
                 await writer.drain()
         if to_client and self.up:
             writer.close()  # the broker closed the connection (a restart): the client hears it, as over WiFi
 
-    @staticmethod
-    async def _drain_forever(reader: asyncio.StreamReader) -> None:
-        while await reader.read(4096):
-            pass
+    async def _lost_forever(self) -> None:
+        # Never read again: what the board sends is not acknowledged, as over
+        # an AP that is gone (until the rig closes the LAN).
+        await self._closed.wait()

@@ -71,6 +71,7 @@ class VirtualRigServer:
             env = {"HIL_SIM_BOARD": name, "HIL_SIM_LINE": self.link_path,
                    "HIL_SIM_WIFI_DOWN": str(self.workdir / f"{name}.wifi-down"),
                    "HIL_SIM_DNS_PORT": str(self.dns.port),
+                   "HIL_SIM_WIFI_UP": str(self.workdir / f"{name}.wifi-up"),
                    # where its chip time goes (at chip speed; bench/bridge_chip_time.py reads it)
                    "HIL_SIM_CLOCK_PROFILE": str(self.clock_profile(name)),
                    **board_env(board_speed, models[name].interpreter, models[name].faithful)}
@@ -250,7 +251,15 @@ class VirtualRigServer:
             return {"ok": True, "port": board.usb_port}
         if cmd == "wifi":
             flag = self.workdir / f"{msg['board']}.wifi-down"
-            flag.unlink(missing_ok=True) if msg["up"] else flag.touch()
+            if msg["up"]:
+                # When the AP came back, as the board's ticks_ms() counts it
+                # (CLOCK_MONOTONIC, modulo its 2**30 period): association starts
+                # then (hal/network.py). Written before the flag goes.
+                up = self.workdir / f"{msg['board']}.wifi-up"
+                up.write_text(str(int(time.monotonic() * 1000) & (2**30 - 1)))
+                flag.unlink(missing_ok=True)
+            else:
+                flag.touch()
             if msg["board"] == "bridge":
                 self.lan.set_up(bool(msg["up"]))
             return {"ok": True}

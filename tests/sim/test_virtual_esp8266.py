@@ -207,11 +207,14 @@ uart.write(b"END\\r\\n")
 
 ESP8266_USER_WIFI = """\
 import network
+import time
 
 def up():
     sta = network.WLAN(network.STA_IF)
     sta.active(True)
     sta.connect("my-ap", "secret")
+    while not sta.isconnected():  # as MicroPython's ESP8266 tutorial waits: association takes seconds
+        time.sleep_ms(100)
 """
 
 ESP8266_USER_STATUS = """\
@@ -243,14 +246,19 @@ def test_a_firmware_written_for_the_esp8266_runs_as_on_the_chip(board):
 @needs_virtual_esp8266
 def test_the_station_config_survives_a_reset_as_the_sdk_keeps_it(board):
     log = board({"main.py": (
-        "import machine, network\n"
+        "import machine, network, time\n"
         "sta = network.WLAN(network.STA_IF)\n"
+        "def joined():  # association takes the chip's seconds\n"
+        "    t0 = time.ticks_ms()\n"
+        "    while not sta.isconnected() and time.ticks_diff(time.ticks_ms(), t0) < 10000:\n"
+        "        time.sleep_ms(100)\n"
+        "    return sta.isconnected()\n"
         "if machine.reset_cause() == machine.SOFT_RESET:\n"
-        "    print('AFTER RESET connected', sta.isconnected(), sta.config('essid'))\n"
+        "    print('AFTER RESET connected', joined(), sta.config('essid'))\n"
         "else:\n"
         "    sta.active(True)\n"
         "    sta.connect('my-ap', 'secret')\n"
-        "    print('FIRST BOOT connected', sta.isconnected())\n"
+        "    print('FIRST BOOT connected', joined())\n"
         "    machine.reset()\n")})
     log.wait_for(r"FIRST BOOT connected True")
     log.wait_for(r"AFTER RESET connected True my-ap")

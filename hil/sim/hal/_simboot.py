@@ -18,6 +18,9 @@ frozen, with the C glue `_vboard`):
 - boot.py, then main.py unless the board came up from a soft reset in the raw
   REPL, each as pyexec_file() runs it: streamed from flash into __main__.
 
+Before any of it, a chip that (re)starts spends CHIP_BOOT_MS in its boot ROM
+and the SDK (HIL_SIM_CHIP_BOOT=1; a soft reboot restarts only MicroPython).
+
 On the fallback board (the 64-bit unix port, HAL on MICROPYPATH) there is no
 _vboard: no reserve, and main.py is exec'd from a string.
 """
@@ -30,6 +33,18 @@ try:
     _vboard.interruptible(False)  # until boot.py, as the chip runs _boot.py
 except ImportError:
     _vboard = None
+
+import time
+from uos import getenv
+
+# Reset to the first line of user code on an ESP8266: 271 ms (an SDK
+# application woken from deep sleep, flogics.com 2016-09-14; docs/FIDELITY.md,
+# "Boot time"). MicroPython's own start (heap, _boot.py mounting the
+# filesystem) comes on top on the chip, so this errs on the short side.
+CHIP_BOOT_MS = 271
+
+if getenv("HIL_SIM_CHIP_BOOT") == "1":
+    time.sleep_ms(CHIP_BOOT_MS)  # the host's clock: no chip time is counted yet
 
 import os
 import esp  # noqa: F401 - imported for the firmware, see above

@@ -6,8 +6,14 @@ the same state, so a library's own WLAN object sees the connection main.py
 made. And as the SDK does, the station's mode and credentials survive a reset
 (the SDK keeps them in flash and reconnects at boot), so `connect()` without
 arguments, or no call at all, brings back the last network.
+
+Association takes the chip's time: from connect(), from boot with a stored
+network, and from the moment the rig brings the WiFi back after a drop, the
+station is STAT_CONNECTING for ASSOC_MS before it has an IP (docs/FIDELITY.md,
+"WiFi state").
 """
 import os
+import time
 
 STA_IF = 0
 AP_IF = 1
@@ -21,10 +27,19 @@ MODE_11B = 1
 MODE_11G = 2
 MODE_11N = 3
 
+# An ESP8266 from the SDK's connect to GOT_IP with DHCP: 3,235 ms after a
+# wake-up whose user code ran at 271 ms (flogics.com, 2016-09-14, "ESP8266
+# 起動から Wi-Fi 接続までの時間を実測してみた"); a scan-and-connect from
+# WiFi.begin() took 4,001 ms in softplus/esp8266-wifi-timing (2022).
+ASSOC_MS = 2964
+
 # The SDK's flash record of the station: active, ssid, key (HIL_SIM_WIFI_STORE).
 _STORE = os.getenv("HIL_SIM_WIFI_STORE")
-# Per interface: [active, ssid, key, associated]
-_ifs = [[False, None, None, False], [False, None, None, False]]
+# Per interface: [active, ssid, key, associated, ticks_ms when it has its IP]
+_ifs = [[False, None, None, False, 0], [False, None, None, False, 0]]
+# The link went down since status() last looked: association starts again
+# when the rig brings the WiFi back.
+_seen_down = False
 
 
 def _load():
@@ -37,7 +52,7 @@ def _load():
         return
     if ssid:
         # Auto-connect at boot, as the SDK does with a stored station config.
-        _ifs[STA_IF][:] = [active == "1", ssid, key, active == "1"]
+        _ifs[STA_IF][:] = [active == "1", ssid, key, active == "1", time.ticks_add(time.ticks_ms(), ASSOC_MS)]
 
 
 def _save():
@@ -63,6 +78,17 @@ def _wifi_down():
         return False
 
 
+def _restored_at():
+    # When the rig brought the WiFi back (its ticks_ms, written to
+    # HIL_SIM_WIFI_UP): the AP is there from then on, whenever the firmware
+    # looks. Read once per drop, so a status() poll allocates no more than before.
+    try:
+        with open(os.getenv("HIL_SIM_WIFI_UP") or "") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return time.ticks_ms()
+
+
 _load()
 
 
@@ -86,9 +112,14 @@ class WLAN:
         s = _ifs[self._if]
         if not s[0]:
             raise OSError("Cannot connect to AP")  # wifi_station_connect() fails
+        same = ssid is None or (ssid, key) == (s[1], s[2])
         if ssid is not None:
             s[1], s[2] = ssid, key
             _save()
+        if not (same and s[3]):
+            # wifi_station_connect(): scan, authenticate, associate, DHCP. A
+            # station already on (or joining) the same network stays as it is.
+            s[4] = time.ticks_add(time.ticks_ms(), ASSOC_MS)
         s[3] = s[1] is not None
 
     def disconnect(self):
@@ -97,10 +128,22 @@ class WLAN:
     def status(self, param=None):
         if param == "rssi":
             return -55
+        global _seen_down
         s = _ifs[self._if]
         if not s[0] or not s[3]:
             return STAT_IDLE
-        return STAT_NO_AP_FOUND if _wifi_down() else STAT_GOT_IP
+        if _wifi_down():
+            _seen_down = True
+            return STAT_NO_AP_FOUND
+        if self._if == STA_IF:
+            if _seen_down:
+                _seen_down = False
+                back = time.ticks_add(_restored_at(), ASSOC_MS)
+                if time.ticks_diff(back, s[4]) > 0:
+                    s[4] = back
+            if time.ticks_diff(s[4], time.ticks_ms()) > 0:
+                return STAT_CONNECTING
+        return STAT_GOT_IP
 
     def isconnected(self):
         return self.status() == STAT_GOT_IP
