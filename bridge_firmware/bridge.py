@@ -9,6 +9,8 @@ tests. Four tasks share one Snapshot and never wait on each other:
              "<base>/online" = "online" and "<base>/status" (JSON); after a
              reconnect the whole snapshot is republished
   client     the MQTT backend's connection task (mqtt_backend.py)
+Liveness (Bridge.liveness()) is no task of its own: main.py's watchdog task
+calls it every second, and resets the board when it says so.
 """
 
 import asyncio
@@ -62,7 +64,8 @@ def from_config(cfg, log, reset_cause=-1):
     # garbage first, so they land in one compact region of a fragmented heap.
     gc.collect()
     return Bridge(client, base, log, qos=cfg["mqtt"]["qos"], status_interval_s=cfg["status_interval_s"],
-                  reset_cause=reset_cause, telegram_timeout_ms=cfg["telegram_timeout_ms"])
+                  reset_cause=reset_cause, telegram_timeout_ms=cfg["telegram_timeout_ms"],
+                  liveness_s=cfg["liveness_s"])
 
 
 def _lit(buf, p, s):
@@ -93,16 +96,31 @@ def _int(buf, p, v):
 
 
 # The status JSON around its fields: the three texts (version, backend,
-# reader), then the counters in status_json()'s order. Copied a piece at a
-# time: a bytecode loop per character took the chip ~50 ms per status.
+# reader), then the counters in status_json()'s order, then liveness. Copied a
+# piece at a time: a bytecode loop per character took the chip ~50 ms per status.
 _STATUS = (b'{"version":"', b'","mqtt_backend":"', b'","reader":"', b'","uptime_s":', b',"reset_cause":',
            b',"heap_free":', b',"heap_min_free":', b',"telegrams_ok":', b',"crc_errors":', b',"truncated":',
            b',"framing":', b',"garbage":', b',"overlong":', b',"bad_values":', b',"superseded":',
            b',"mqtt_connects":', b',"mqtt_reconnects":', b',"published":', b',"pubacks":', b',"mqtt_lost":',
-           b',"wifi_reconnects":', b'}')
+           b',"wifi_reconnects":', b',"liveness":"', b'"}')
 _NTEXTS = const(3)
 _NCOUNTERS = const(18)
 _YIELD_MS = const(20)  # the publisher's longest turn: 230 bytes at 115200 baud, a quarter of the UART ring
+# What "liveness" says, by the stall the last check found (0: none). A const:
+# no module global for it.
+_LIVE = const((b"ok", b"no telegram", b"no publish"))
+_NO_TELEGRAM = const(1)
+_NO_PUBLISH = const(2)
+_LIVE_MAX = const(11)  # the longest of _LIVE
+# The liveness state sits behind the status counters in their array: one
+# allocation for both (16 B more than the counters alone, where six
+# attributes would cost 48 B or grow the instance's dict).
+_LIVE_MS = const(_NCOUNTERS)  # liveness_s in ms; 0: off
+_STALLED = const(_NCOUNTERS + 1)  # the stall that made the bridge reconnect, until progress clears it
+_TELS = const(_NCOUNTERS + 2)  # reader.telegrams_ok as last seen
+_TELS_AT = const(_NCOUNTERS + 3)  # ... and since when (ticks_ms)
+_PUBS = const(_NCOUNTERS + 4)  # the client's published count as last seen
+_PUBS_AT = const(_NCOUNTERS + 5)  # ... and since when values wait for it to move
 _HEALTH_TICK_MS = const(200)  # how soon after a (re)connect the status goes out
 _NAME_MAX = const(48)  # no topic name in obis.TABLE is longer (Bridge() checks)
 _INT_MAX = const(11)  # "-1073741824": the longest small int as text
@@ -111,7 +129,7 @@ _TEXT_MAX = const(24)  # version, backend and reader names together stay below t
 
 def status_max():
     """The longest status JSON status_json() can write."""
-    return sum(len(piece) for piece in _STATUS) + _NCOUNTERS * _INT_MAX + _TEXT_MAX
+    return sum(len(piece) for piece in _STATUS) + _NCOUNTERS * _INT_MAX + _TEXT_MAX + _LIVE_MAX
 
 
 def packet_max(base_topic):
@@ -123,7 +141,7 @@ def packet_max(base_topic):
 
 class Bridge:
     def __init__(self, client, base_topic, log=None, qos=0, status_interval_s=60, reset_cause=-1,
-                 telegram_timeout_ms=p1reader.TIMEOUT_MS):
+                 telegram_timeout_ms=p1reader.TIMEOUT_MS, liveness_s=0):
         self.client = client
         self.log = log
         self.qos = qos
@@ -155,7 +173,9 @@ class Bridge:
         self._status = bytearray(status_max())
         self._status_mv = memoryview(self._status)
         self._status_now = self.status_message  # bound once: health passes it at every status
-        self._counters = array("i", bytes(4 * _NCOUNTERS))
+        v = self._counters = array("i", bytes(4 * (_PUBS_AT + 1)))
+        v[_LIVE_MS] = liveness_s * 1000
+        v[_TELS_AT] = v[_PUBS_AT] = time.ticks_ms()
         self._texts = (VERSION.encode(), client.name.encode(), b"native" if NATIVE else b"portable")
         if sum(len(t) for t in self._texts) > _TEXT_MAX:
             raise ValueError("status texts longer than _TEXT_MAX")
@@ -216,7 +236,9 @@ class Bridge:
         for k in range(_NCOUNTERS):
             p = _lit(b, p, t[_NTEXTS + k])
             p = _int(b, p, v[k])
-        return _lit(b, p, t[_NTEXTS + _NCOUNTERS])
+        p = _lit(b, p, t[_NTEXTS + _NCOUNTERS])
+        p = _lit(b, p, _LIVE[v[_STALLED]])
+        return _lit(b, p, t[_NTEXTS + _NCOUNTERS + 1])
 
     def status_message(self):
         """The status JSON as of now: a view of the preallocated buffer."""
@@ -246,6 +268,55 @@ class Bridge:
                 # After a (re)connect: whatever was in flight was dropped, so the
                 # latest values go out again (not the old packets).
                 self.snapshot.touch()
+
+    def liveness(self):
+        """Check that the bridge gets somewhere, not only that its event loop
+        turns (which is all the watchdog proves); call it every second or so.
+
+        A stall is liveness_s without a telegram committed, or liveness_s with
+        values waiting while the broker link is up and the client's published
+        count does not move. The first one makes the MQTT client reconnect: the
+        status that goes out at the reconnect says "liveness":"no telegram" (or
+        "no publish"), and so does every status until that progress is seen. A
+        second one, another liveness_s later with no progress between, returns
+        True: the caller resets the board (bridge.py has no hardware). So a
+        bridge whose meter is unplugged resets at most once per 2 x liveness_s."""
+        v = self._counters
+        ms = v[_LIVE_MS]
+        if not ms:
+            return False
+        now = time.ticks_ms()
+        n = self.reader.telegrams_ok
+        if n != v[_TELS]:
+            v[_TELS] = n
+            v[_TELS_AT] = now
+            if v[_STALLED] == _NO_TELEGRAM:
+                v[_STALLED] = 0
+        c = self.client
+        n = c.stats()[1]
+        if n != v[_PUBS]:
+            v[_PUBS] = n
+            v[_PUBS_AT] = now
+            if v[_STALLED] == _NO_PUBLISH:
+                v[_STALLED] = 0
+        elif not c.isconnected() or self.snapshot.pending(0) < 0:
+            v[_PUBS_AT] = now  # nothing waits, or the broker is away: no fault of the bridge's
+        if time.ticks_diff(now, v[_TELS_AT]) >= ms:
+            why = _NO_TELEGRAM
+        elif time.ticks_diff(now, v[_PUBS_AT]) >= ms:
+            why = _NO_PUBLISH
+        else:
+            return False
+        again = v[_STALLED]
+        v[_STALLED] = why
+        v[_TELS_AT] = v[_PUBS_AT] = now  # the next step comes another liveness_s later
+        msg = "liveness: %s for %d s" % ("no telegram" if why == _NO_TELEGRAM else "no publish", ms // 1000)
+        if self.log is not None:
+            self.log(msg + ("; resetting the board" if again else "; reconnecting MQTT"))
+        if again:
+            return True
+        c.reconnect(msg)
+        return False
 
     # -- values ----------------------------------------------------------------------
     async def publisher(self):

@@ -6,7 +6,8 @@ a global exception handler that restarts the application instead of the board.
 
 The watchdog (machine.WDT: the ESP8266 resets about 3.2 s after the last feed)
 is fed by the WiFi task, once a second, so a task that blocks the event loop
-resets the board. An application that crashes _CRASHES_BEFORE_RESET times
+resets the board; the same task runs the bridge's liveness check (config
+liveness_s), which resets it when no telegram or no publish gets through. An application that crashes _CRASHES_BEFORE_RESET times
 in a row, each within _STABLE_MS of its start, resets the board too: a restart
 loop ends.
 """
@@ -35,12 +36,16 @@ async def _wifi(wlan, ssid, password, log, app, wdt):
     # reconnections for the status topic and, unless the MQTT backend manages
     # WiFi itself (mqtt_as), kicks a fresh connect() if the link stays down, so
     # an AP reboot never needs a reset. It also feeds the watchdog: it runs
-    # only while the event loop does.
+    # only while the event loop does. And it runs the bridge's liveness check,
+    # which the watchdog cannot make: this task only ever sleeps, where one that
+    # publishes (health) can be the one stuck in the client.
     was = None
     down_since = time.ticks_ms()
     kick = not app.client.manages_wifi
     while True:
         wdt.feed()
+        if app.liveness():
+            machine.reset()
         up = wlan.isconnected()
         if up != was:
             log("wifi %s status=%d" % ("connected" if up else "down", wlan.status()))

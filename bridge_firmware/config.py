@@ -17,6 +17,7 @@ DEFAULTS = {
     "uart_rxbuf": 1024,
     "telegram_timeout_ms": 1000,
     "status_interval_s": 60,
+    "liveness_s": 300,
 }
 
 BACKENDS = ("auto", "builtin", "mqtt_as")
@@ -43,6 +44,7 @@ _RULES = (
     (None, "uart_rxbuf", int, False, 64, 8192),
     (None, "telegram_timeout_ms", int, False, 50, 60000),
     (None, "status_interval_s", int, False, 1, 86400),
+    (None, "liveness_s", int, False, 0, 86400),  # 0: off; 2 x 86400 s stays within ticks_diff's range
 )
 
 

@@ -134,6 +134,13 @@ class Client:
     def isconnected(self):
         return self._ready.is_set()
 
+    def reconnect(self, why):
+        # mqtt_as has no public call for it: _reconnect() is what its own
+        # checks call on a dead link (it closes the socket and its tasks, and
+        # its _keep_connected task connects again). Our _on_link hears of it.
+        self.log("mqtt reconnecting (mqtt_as): " + why)
+        self._c._reconnect()
+
     def stats(self):
         return (self.connects, self.published, self.pubacks, self.lost)
 

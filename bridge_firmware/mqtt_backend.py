@@ -8,6 +8,8 @@ Both backends give the bridge the same small interface:
                     msg may be a function returning the message, called when it
                     can go out (the status describes the moment it is sent)
   await run()       the connection task: connect, keep connected, reconnect; forever
+  reconnect(why)    drop the broker link now and connect again (the bridge's
+                    liveness check: why it gave up on the link, for the log)
   stats()           (connects, published, pubacks, lost)
   name              "builtin" or "mqtt_as"
   manages_wifi      True when the backend (re)connects WiFi itself

@@ -4,7 +4,7 @@ Mechanism only: CONNECT (clean session, username/password, retained LWT,
 keepalive), PUBLISH QoS 0 and 1, PINGREQ, and a run() task that reconnects with
 exponential backoff. It never subscribes. The interface (see mqtt_backend.py):
 `up`/`down` events, `isconnected()`, `await publish(topic, msg, retain, qos)`,
-`await run()`, counters.
+`await run()`, `reconnect(why)`, counters.
 
 QoS 1 keeps at most max_inflight PUBLISHes unacknowledged; publish() waits while
 the window is full. The default window (48) holds a whole telegram's values
@@ -324,7 +324,10 @@ class MQTTClient:
                 pass
         self._s = None
 
-    def _broken(self, why):
+    def reconnect(self, why):
+        """Drop the link and connect again (at once, not after a backoff; while
+        the link is down run() is trying already); why is logged with the drop.
+        Also how the client's own checks give up on a link."""
         if self._fail_why is None:
             self._fail_why = why
         self._fail.set()
@@ -382,7 +385,7 @@ class MQTTClient:
                     # length that takes a second byte is at least 128) is a broken
                     # or hostile peer: drop the link rather than read or buffer it.
                     if n & 0x80 or n > _RX_MAX - 2 or (kind != _PUBACK and kind != _PINGRESP):
-                        self._broken("unexpected packet from broker: type %02x, %s%d bytes"
+                        self.reconnect("unexpected packet from broker: type %02x, %s%d bytes"
                                      % (b[i], "at least " if n & 0x80 else "", 128 if n & 0x80 else n))
                         return
                     if have - i < 2 + n:
@@ -397,7 +400,7 @@ class MQTTClient:
                         b[j] = b[i + j]
         except (OSError, EOFError) as e:
             if s is self._s:  # not our own _drop() closing it
-                self._broken("connection lost (%s)" % (type(e).__name__,))
+                self.reconnect("connection lost (%s)" % (type(e).__name__,))
 
     # -- sending ------------------------------------------------------------------
     async def _send(self, data):
@@ -414,10 +417,10 @@ class MQTTClient:
             if await self._write_on(s, data, more):
                 return s is self._s
             if s is self._s:  # else it was dropped meanwhile, for a reason of its own
-                self._broken("write stalled for %d ms" % self.timeout_ms)
+                self.reconnect("write stalled for %d ms" % self.timeout_ms)
         except OSError as e:
             if s is self._s:
-                self._broken("write failed (%s)" % e)
+                self.reconnect("write failed (%s)" % e)
         return False
 
     async def _write_on(self, s, data, more):
@@ -521,7 +524,7 @@ class MQTTClient:
         except OSError as e:
             ok = False
             if s is self._s:
-                self._broken("write failed (%s)" % e)
+                self.reconnect("write failed (%s)" % e)
         if ok:
             self.published += 1
         else:
@@ -533,4 +536,4 @@ class MQTTClient:
         self._closing = True
         if self._connected:
             await self._send(_DISCONNECT)
-            self._broken("disconnect requested")
+            self.reconnect("disconnect requested")

@@ -4,7 +4,7 @@ One active item (zabbix_agent2's ``mqtt.get``) per name the bridge publishes, re
 from bridge_firmware/obis.py's TABLE; the status JSON as a master item with one
 dependent item per key, read from bridge_firmware/bridge.py's _STATUS; ``online``;
 macros for the broker, the credentials and the base topic; triggers for offline,
-stale values and rising CRC errors. Both tables are read with ast (the host never
+stale values, rising CRC errors and a stalled bridge (liveness). Both tables are read with ast (the host never
 imports firmware code), so the template cannot drift from what the bridge
 publishes: `hil zabbix-template` writes it, and a test checks that the copy in
 integrations/zabbix/ is what this module makes now.
@@ -188,6 +188,11 @@ def build(table=None, status=None) -> dict:
             dep["triggers"] = [_trigger(f"change({ref}{status_key(field)})>0",
                                         "P1 bridge: CRC errors on the P1 line are rising", "WARNING",
                                         "Telegrams arrive damaged: check the adapter, the cable and its length.")]
+        if field == "liveness":
+            dep["triggers"] = [_trigger(f'last({ref}{status_key(field)})<>"ok"',
+                                        "P1 bridge: stalled (no telegram or no publish for liveness_s)", "WARNING",
+                                        "The bridge reconnected MQTT and resets itself if nothing gets through for "
+                                        "another liveness_s; the value says what stalled (bridge_firmware/README.md).")]
         items.append(dep)
 
     template = {

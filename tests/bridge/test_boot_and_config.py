@@ -83,19 +83,21 @@ def test_new_keys_defaults_and_ranges():
     minimal = {"wifi": {"ssid": "n"}, "mqtt": {"host": "h"}}
     good = {"wifi": {"ssid": "n"}, "mqtt": {"host": "h", "qos": 0, "max_inflight": 16, "timeout_ms": 500,
                                             "backoff_max_ms": 600000, "backend": "mqtt_as"},
-            "telegram_timeout_ms": 50, "status_interval_s": 1}
+            "telegram_timeout_ms": 50, "status_interval_s": 1, "liveness_s": 0}
     bad = {"wifi": {"ssid": "n"}, "mqtt": {"host": "h", "qos": 2, "max_inflight": 0, "timeout_ms": 100,
                                            "backoff_max_ms": "4000", "backend": "paho"},
-           "telegram_timeout_ms": 10, "status_interval_s": 0}
+           "telegram_timeout_ms": 10, "status_interval_s": 0, "liveness_s": -1}
     ok, g, b = validate(minimal, good, bad)
     assert ok["problems"] == [] and g["problems"] == []
     m = ok["cfg"]["mqtt"]
     assert (m["qos"], m["max_inflight"], m["timeout_ms"], m["backoff_max_ms"], m["backend"]) == (1, None, 10000, 4000, "auto")
     assert ok["cfg"]["telegram_timeout_ms"] == 1000 and ok["cfg"]["status_interval_s"] == 60
+    assert ok["cfg"]["liveness_s"] == 300 and g["cfg"]["liveness_s"] == 0
     text = "\n".join(b["problems"])
     for frag in ("mqtt.qos: 2 is outside 0..1", "mqtt.max_inflight: 0 is outside 1..64",
                  "mqtt.timeout_ms: 100 is outside", "mqtt.backoff_max_ms: must be an integer",
                  "mqtt.backend: 'paho' is not one of auto, builtin, mqtt_as",
-                 "telegram_timeout_ms: 10 is outside", "status_interval_s: 0 is outside 1..86400"):
+                 "telegram_timeout_ms: 10 is outside", "status_interval_s: 0 is outside 1..86400",
+                 "liveness_s: -1 is outside 0..86400"):
         assert frag in text, f"{frag!r} not reported in:\n{text}"
-    assert len(b["problems"]) == 7
+    assert len(b["problems"]) == 8

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timing  # how soon the bridge notices a missing PUBACK
 VOLTAGE_L1 = "1-0:32.7.0"
 STATUS_KEYS = {"version", "mqtt_backend", "reader", "uptime_s", "reset_cause", "heap_free", "heap_min_free", "telegrams_ok",
                "crc_errors", "truncated", "framing", "garbage", "overlong", "bad_values", "superseded",
-               "mqtt_connects", "mqtt_reconnects", "published", "pubacks", "mqtt_lost", "wifi_reconnects"}
+               "mqtt_connects", "mqtt_reconnects", "published", "pubacks", "mqtt_lost", "wifi_reconnects", "liveness"}
 
 
 def marked(i: int) -> bytes:

@@ -1,5 +1,6 @@
 """The status JSON: built without allocating, and its buffer holds the longest
-one the counters can give (every counter at the largest small int)."""
+one the counters can give (every counter at the largest small int, the longest
+liveness text)."""
 import json
 
 from conftest import run_mpy
@@ -13,5 +14,6 @@ def test_status_json_allocates_nothing_and_fits_its_buffer_at_the_largest_counte
     assert status["telegrams_ok"] == status["mqtt_lost"] == 1073741823
     assert status["mqtt_reconnects"] == 1073741822 and status["reset_cause"] == 4
     assert status["version"] and status["mqtt_backend"] == "builtin"
+    assert status["liveness"] == "no telegram"
     assert len(text) <= int(size), (len(text), size)
     assert int(allocated) == 0, f"status_json() allocated {allocated} B"
