@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_three_ways_and_what_follows_from_each():
     assert DEFAULT is Deploy.ROMFS
     assert [d for d in Deploy if d.bytecode_in_flash] == [Deploy.ROMFS, Deploy.FROZEN]
-    assert (Deploy.FROZEN.heap_floor, Deploy.ROMFS.heap_floor, Deploy.MPY.heap_floor) == (15872, 8 * 1024, 8 * 1024)
+    assert (Deploy.FROZEN.heap_floor, Deploy.ROMFS.heap_floor, Deploy.MPY.heap_floor) == (15 * 1024, 8 * 1024, 8 * 1024)
     assert Deploy.parse("frozen") is Deploy.FROZEN and Deploy.parse(Deploy.MPY) is Deploy.MPY
     with pytest.raises(DeployError, match="'flash'.*romfs.*frozen.*mpy"):
         Deploy.parse("flash")
