@@ -32,8 +32,7 @@ print("RESET CAUSE", machine.reset_cause())
 sta = network.WLAN(network.STA_IF)
 sta.active(True)
 sta.connect("ap", "secret")
-if %(wdt)r:
-    wdt = machine.WDT()
+wdt = machine.WDT() if %(wdt)r else None
 ticks = 0
 
 async def tick():
@@ -44,6 +43,10 @@ async def tick():
 
 async def main():
     asyncio.create_task(tick())
+    while not sta.isconnected():  # association takes the chip's time (hal/network.py)
+        if wdt:
+            wdt.feed()
+        await asyncio.sleep_ms(100)
     await asyncio.sleep_ms(350)
     for host in %(hosts)r:
         before = ticks
@@ -136,7 +139,9 @@ def test_the_watchdog_is_not_fed_during_a_lookup_so_the_board_resets(board):
     log.wait_for(r"RESET CAUSE 6")
     started = time.monotonic()
     log.wait_for(r"RESET CAUSE 3", timeout=15)  # REASON_SOFT_WDT_RST
-    assert time.monotonic() - started < 6.0
+    # association (2,964 ms, hal/network.py), 350 ms, then the 3.2 s watchdog
+    # during the lookup: the lookup's own 6-7 s never end
+    assert time.monotonic() - started < 9.0
     assert f"LOOKUP {NAME}" not in log.text, log.text
 
 
