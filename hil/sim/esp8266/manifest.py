@@ -2,5 +2,5 @@
 # firmware, and the HAL that stands in for the chip's C modules. A bridge
 # frozen into the image adds its own manifest (FROZEN_MANIFEST, see docs).
 include("$(MPY_DIR)/extmod/asyncio")
-for name in ("machine.py", "network.py", "socket.py", "esp.py", "_simlink.py", "_simboot.py"):
+for name in ("machine.py", "network.py", "socket.py", "esp.py", "_simlink.py", "_chipc.py", "_simboot.py"):
     module(name, base_path="../hal", opt=3)

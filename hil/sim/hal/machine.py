@@ -29,19 +29,10 @@ try:
     from _vboard import fionread as _fionread, heap_low as _heap_low
 except ImportError:  # the approximate board: no collection hook, any() peeks
     _fionread = _heap_low = None
+from _chipc import C as _C  # the HAL is C on the chip: its time is not the chip's computing
 try:
-    # The HAL is C on the chip: its time here is not counted as the chip's
-    # computing, and entering it pays what the board owes (cmod/vboard/vboard_clock.c).
-    from _vboard import chip_c as _C, clock_freq as _clock_freq
+    from _vboard import clock_freq as _clock_freq
 except ImportError:  # the approximate board: no chip clock
-    class _NoClock:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return None
-
-    _C = _NoClock()
     _clock_freq = None
 
 PWRON_RESET = 0

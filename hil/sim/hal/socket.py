@@ -26,18 +26,7 @@ import usocket as _s
 import os as _os
 import time as _time
 
-try:
-    # The HAL is C on the chip: its time is not the chip's computing.
-    from _vboard import chip_c as _C
-except ImportError:  # the approximate board: no chip clock
-    class _NoClock:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return None
-
-    _C = _NoClock()
+from _chipc import C as _C  # the HAL is C on the chip: its time is not the chip's computing
 
 _DNS_PORT = int(_os.getenv("HIL_SIM_DNS_PORT") or 0)
 _TMR_MS = 1000  # DNS_TMR_INTERVAL
