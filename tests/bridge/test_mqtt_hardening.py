@@ -12,6 +12,29 @@ import pytest
 from test_mqtt import Bridge
 
 
+def read_packet(conn) -> tuple[int, bytes]:
+    """One MQTT packet from a blocking socket: (first byte, the rest after the
+    remaining length). EOFError when the peer closes first."""
+    def recv(n):
+        data = conn.recv(n)
+        if not data:
+            raise EOFError
+        return data
+
+    first = recv(1)[0]
+    n, shift = 0, 0
+    while True:
+        b = recv(1)[0]
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            break
+    body = b""
+    while len(body) < n:
+        body += recv(n - len(body))
+    return first, body
+
+
 class HostileBroker:
     """Accepts MQTT connections; answers each CONNECT with CONNACK and then `evil`.
     Records, per connection, whether the client closed it."""
@@ -39,14 +62,7 @@ class HostileBroker:
         self.closed_by_client.append(closed)
         conn.settimeout(30)
         try:
-            hdr = conn.recv(2)
-            n, shift, b = hdr[1] & 0x7F, 7, hdr[1]
-            while b & 0x80:
-                b = conn.recv(1)[0]
-                n |= (b & 0x7F) << shift
-                shift += 7
-            while n:
-                n -= len(conn.recv(n))
+            read_packet(conn)  # CONNECT
             conn.sendall(b"\x20\x02\x00\x00" + self.evil)
             self.connections.release()
             while conn.recv(512):
@@ -54,8 +70,8 @@ class HostileBroker:
             closed.set()
         except ConnectionResetError:
             closed.set()  # closed with our bytes unread: the kernel answers with a reset
-        except OSError:
-            pass  # a timeout: the client kept the connection open
+        except (OSError, EOFError):
+            pass  # a timeout (the client kept the connection open), or it closed before CONNECT
         finally:
             conn.close()
 

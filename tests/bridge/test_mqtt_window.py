@@ -9,6 +9,7 @@ import subprocess
 import threading
 
 from conftest import ROOT, mpy_cmd, mpy_env
+from test_mqtt_hardening import read_packet
 
 
 class ScriptedBroker:
@@ -22,35 +23,15 @@ class ScriptedBroker:
         self.received: list[int] = []
         threading.Thread(target=self._serve, daemon=True).start()
 
-    @staticmethod
-    def _packet(conn) -> tuple[int, bytes]:
-        head = conn.recv(1)
-        if not head:
-            raise EOFError
-        n, shift = 0, 0
-        while True:
-            b = conn.recv(1)[0]
-            n |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        body = b""
-        while len(body) < n:
-            chunk = conn.recv(n - len(body))
-            if not chunk:
-                raise EOFError
-            body += chunk
-        return head[0], body
-
     def _serve(self):
         conn, _ = self.srv.accept()
         conn.settimeout(30)
         try:
-            self._packet(conn)  # CONNECT
+            read_packet(conn)  # CONNECT
             conn.sendall(b"\x20\x02\x00\x00")
             pending = []
             while True:
-                kind, body = self._packet(conn)
+                kind, body = read_packet(conn)
                 if kind & 0xF0 != 0x30:
                     continue
                 tl = body[0] << 8 | body[1]
