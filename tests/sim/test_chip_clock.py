@@ -74,19 +74,23 @@ def loop():
 def test_160_mhz_halves_the_time_as_on_the_chip():
     # The chip's time the board counted for the same loop (clock_stats[0]), not
     # the wall clock: one late wake-up of the host at the end of a run would
-    # show in a wall-clock figure and say nothing about the clock.
+    # show in a wall-clock figure and say nothing about the clock. The loop's
+    # host CPU time is about 1 ms, so one cold cache on a loaded host can move a
+    # single run by a third: the medians of five rounds at each clock are compared.
     out = _run(_LOOP + """
-for hz in (80000000, 160000000, 80000000):
-    machine.freq(hz)
-    _vboard.clock_stats(st); c0 = st[0]
-    loop()
-    _vboard.clock_stats(st)
-    print(machine.freq(), (st[0] - c0) // 1000)
+for r in range(5):
+    for hz in (80000000, 160000000):
+        machine.freq(hz)
+        _vboard.clock_stats(st); c0 = st[0]
+        loop()
+        _vboard.clock_stats(st)
+        print(machine.freq(), (st[0] - c0) // 1000)
 """)
-    times = [int(line.split()[1]) for line in out.split("\n") if line.strip()]
-    assert [int(line.split()[0]) for line in out.split("\n") if line.strip()] == [80000000, 160000000, 80000000]
-    at80 = (times[0] + times[2]) / 2
-    assert 0.4 <= times[1] / at80 <= 0.6, f"80 MHz: {times[0]}, {times[2]} ms; 160 MHz: {times[1]} ms"
+    rows = [tuple(int(x) for x in line.split()) for line in out.split("\n") if line.strip()]
+    assert [hz for hz, _ in rows] == [80000000, 160000000] * 5
+    at80 = statistics.median(ms for hz, ms in rows if hz == 80000000)
+    at160 = statistics.median(ms for hz, ms in rows if hz == 160000000)
+    assert 0.4 <= at160 / at80 <= 0.6, f"80 MHz: {at80} ms; 160 MHz: {at160} ms (medians of {rows})"
 
 
 def test_machine_freq_takes_only_the_chips_two_clocks():
