@@ -28,7 +28,7 @@ from hil.rig.rig import BRIDGE_FIRMWARE, RigError
 from .rig.session import (KINDS, ROLES, RigSpec, RigUsageError, board_ports, bridge_manifest, check_template,
                           open_rig)
 from hil.sim.model import board_model, describe_rig
-from hil.sim.clock import DEFAULT_SPEED, SPEEDS
+from hil.sim.clock import DEFAULT_SPEED, SPEEDS, ClockError
 
 BYO_DOC = "docs/bring-your-own-bridge.md"
 
@@ -146,8 +146,11 @@ def pytest_configure(config):
     except RigError as e:
         what = f"--bridge-config {config.getoption('--bridge-config')}: " if not isinstance(e, RigUsageError) else ""
         raise pytest.UsageError(f"{what}{e}") from e
-    config.stash[BOARD_LINES] = describe_rig(spec.kind, spec.bridge_deploy, str(manifest) if manifest else None,
-                                             board_speed=spec.board_speed)
+    try:
+        config.stash[BOARD_LINES] = describe_rig(spec.kind, spec.bridge_deploy, str(manifest) if manifest else None,
+                                                 board_speed=spec.board_speed)
+    except ClockError as e:  # a calibration file that cannot be used: before any board starts
+        raise pytest.UsageError(str(e)) from e
 
 
 def pytest_report_header(config):

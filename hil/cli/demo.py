@@ -65,9 +65,14 @@ def cmd_demo(args) -> int:
     except CaptureError as e:
         return fail(str(e))
     summary = {"sent": 0, "received": 0, "values": 0, "matched": 0, "latency": []}
+    from ..sim.clock import ClockError
     from ..sim.model import describe_rig
 
-    for line in describe_rig("sim", args.bridge_deploy, board_speed=args.board_speed):
+    try:
+        board_lines = describe_rig("sim", args.bridge_deploy, board_speed=args.board_speed)
+    except ClockError as e:  # a calibration file that cannot be used
+        return fail(str(e))
+    for line in board_lines:
         console.print(f"[cyan]…[/] {line.strip()}")
     template = None
     if args.bridge_config:

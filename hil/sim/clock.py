@@ -15,15 +15,25 @@ Hinch's micropython-async (`v3/as_demos/rate.py`: 1,495 us per switch of 100
 minimal tasks on an ESP8266 at its standard clock). One program calibrates; the
 others show how far one factor holds for other work (docs/FIDELITY.md gives the
 spread).
+
+A user with an ESP8266 measures their own chip with `hil calibrate --port PORT`
+(hil/cli/calibrate.py), which writes a calibration file. ChipFigures says which
+figures count: HIL_CHIP_CALIBRATION names the file (or `published`), else the
+file at calibration_file() counts when it exists, else the published figures.
+Nothing else reads the file.
 """
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import os
 import statistics
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
 
 SPEEDS = ("chip", "host")
 # Until the bridge keeps up with the line at the chip's speed, the suite runs at
@@ -126,6 +136,7 @@ PROGRAMS = (
                 ASYNCIO_SOURCE),
 )
 BY_NAME = {p.name: p for p in PROGRAMS}
+NAMES = tuple(BY_NAME)
 # The calibration program: plain bytecode, what a firmware's own code is made of.
 CALIBRATION = BY_NAME["int_add"]
 # Runs of the calibration program; the median counts.
@@ -133,7 +144,107 @@ _CALIBRATION_RUNS = 5
 
 
 class ClockError(Exception):
-    pass
+    """The chip's figures or a program's run on a board failed; the message says what to do."""
+
+
+# --- where the chip's figures come from ---
+
+CALIBRATION_ENV = "HIL_CHIP_CALIBRATION"  # a calibration file, or `published`
+CALIBRATION_FORMAT = "p1-hil chip calibration 1"
+
+
+def calibration_file() -> Path:
+    """Where `hil calibrate` writes by default and the virtual boards look: the
+    user's config directory, as the build cache sits in the user's cache directory."""
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "p1-hil" / "chip-calibration.json"
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: hashable by identity, so chip_factor can cache on it
+class ChipFigures:
+    """The chip's time for each program and where it comes from: the published
+    figures, or a board `hil calibrate` measured."""
+
+    ms: Mapping[str, float] = field(default_factory=dict)  # by program; a program not here keeps its published ms
+    port: str = ""  # the measured board's port; "" for the published figures
+    date: str = ""  # when it was measured (ISO 8601, UTC)
+    board: Mapping = field(default_factory=dict)  # what the board said it is (hil.rig.calibrate.BoardIdentity)
+    path: Path | None = None  # the calibration file these came from
+
+    @property
+    def source(self) -> str:
+        """Where the figures come from, in the words the headers print."""
+        if not self.port:
+            return "published figures (cited in hil/sim/clock.py)"
+        return f"your board on {self.port}, {self.date[:10]}"
+
+    def chip_ms(self, program: ChipProgram) -> float:
+        return self.ms.get(program.name, program.chip_ms)
+
+    def source_of(self, program: ChipProgram) -> str:
+        return self.source if program.name in self.ms else program.source
+
+    @classmethod
+    def load(cls, path: Path) -> "ChipFigures":
+        """The figures of a calibration file `hil calibrate` wrote."""
+        redo = f"run `hil calibrate --port PORT --out {path}` again, or set {CALIBRATION_ENV}=published"
+        try:
+            data = json.loads(Path(path).read_text())
+        except OSError as e:
+            raise ClockError(f"cannot read the calibration file {path}: {e.strerror or e}; {redo}") from e
+        except ValueError as e:
+            raise ClockError(f"the calibration file {path} is not valid JSON ({e}); {redo}") from e
+        if not isinstance(data, dict) or data.get("format") != CALIBRATION_FORMAT:
+            raise ClockError(f"{path} is not a calibration file of this rig (no \"format\": "
+                             f"\"{CALIBRATION_FORMAT}\"); {redo}")
+        ms = {name: float(row["ms"]) for name, row in (data.get("programs") or {}).items()
+              if name in BY_NAME and isinstance(row, dict) and isinstance(row.get("ms"), (int, float)) and row["ms"] > 0}
+        if CALIBRATION.name not in ms:
+            raise ClockError(f"the calibration file {path} has no time for {CALIBRATION.name}, the program the "
+                             f"factor is calibrated on; {redo}")
+        measured = data.get("measured") or {}
+        return cls(MappingProxyType(ms), str(measured.get("port") or "?"), str(measured.get("date") or "?"),
+                   MappingProxyType(data.get("board") or {}), Path(path))
+
+    def save(self, path: Path, runs: Mapping[str, list[float]]) -> None:
+        """Write these figures as a calibration file, each program's runs
+        (ms) beside its median and its published figure."""
+        programs = {name: {"ms": ms, "runs_ms": runs[name], "what": BY_NAME[name].what,
+                           "published_ms": BY_NAME[name].chip_ms, "published_source": BY_NAME[name].source}
+                    for name, ms in self.ms.items()}
+        data = {"format": CALIBRATION_FORMAT,
+                "measured": {"port": self.port, "date": self.date, "by": "hil calibrate (hil/cli/calibrate.py)",
+                             "how": "the board's own time.ticks_ms() around each run at 80 MHz; ms is the median"},
+                "board": dict(self.board), "programs": programs}
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=1) + "\n")
+
+
+PUBLISHED = ChipFigures()
+
+
+@functools.cache
+def chip_figures() -> ChipFigures:
+    """The figures this process's virtual boards are calibrated to, decided
+    once: HIL_CHIP_CALIBRATION, else the file at calibration_file(), else the
+    published ones. The rig's own process inherits the environment, so it
+    decides the same."""
+    named = os.environ.get(CALIBRATION_ENV)
+    if named == "published":
+        return PUBLISHED
+    if named:
+        return ChipFigures.load(Path(named))
+    default = calibration_file()
+    return ChipFigures.load(default) if default.exists() else PUBLISHED
+
+
+def parse_runs(output: str) -> list[tuple[float, float, float]] | None:
+    """The runs a program's script printed (ChipProgram.script), None if it printed none."""
+    for line in output.splitlines():
+        if line.startswith("CHIP-PROGRAM "):
+            return [tuple(run) for run in json.loads(line.split(" ", 1)[1].replace("(", "[").replace(")", "]"))]
+    return None
 
 
 def run_program(interpreter: str, program: ChipProgram, env: dict[str, str] | None = None,
@@ -142,18 +253,23 @@ def run_program(interpreter: str, program: ChipProgram, env: dict[str, str] | No
     CPU ms, and the CPU ms its clock counted as computing."""
     done = subprocess.run([interpreter, "-X", "heapsize=38k", "-c", program.script(repeat)],
                           capture_output=True, text=True, timeout=timeout, env=dict(os.environ, **(env or {})))
-    for line in done.stdout.splitlines():
-        if line.startswith("CHIP-PROGRAM "):
-            return [tuple(run) for run in json.loads(line.split(" ", 1)[1].replace("(", "[").replace(")", "]"))]
+    runs = parse_runs(done.stdout)
+    if runs is not None:
+        return runs
     raise ClockError(f"{program.name} did not finish on {interpreter} (exit {done.returncode}): "
                      f"{(done.stderr or done.stdout).strip()[-500:]}")
 
 
+def chip_factor(interpreter: str, figures: ChipFigures | None = None) -> float:
+    """The chip's time per CPU time of this host for the calibration program
+    (its time in `figures`, default chip_figures()), measured on `interpreter`
+    (the virtual ESP8266 binary) as the board counts it at the chip's speed."""
+    return _factor(interpreter, figures or chip_figures())
+
+
 @functools.cache
-def chip_factor(interpreter: str) -> float:
-    """The chip's time per CPU time of this host for the calibration program,
-    measured on `interpreter` (the virtual ESP8266 binary) as the board counts
-    it at the chip's speed. Twice: first counted without sleeping (factor 1),
+def _factor(interpreter: str, figures: ChipFigures) -> float:
+    """chip_factor, measured once per binary and figures. Twice: first counted without sleeping (factor 1),
     then at that factor, sleeping as the board does, because a process that
     sleeps a few hundred times a second finds the host's caches cold and
     computes slower than one that never sleeps."""
@@ -164,7 +280,7 @@ def chip_factor(interpreter: str) -> float:
         counted_ms = statistics.median(counted for _, _, counted in runs)
         if counted_ms <= 0:
             raise ClockError(f"{interpreter} has no CPU clock (_vboard.clock_stats): not the virtual ESP8266")
-        factor = CALIBRATION.chip_ms / counted_ms
+        factor = figures.chip_ms(CALIBRATION) / counted_ms
     return factor
 
 
@@ -182,35 +298,50 @@ def describe(speed: str, faithful: bool) -> str:
     if not faithful:
         return "host speed (the approximate board has no chip clock)"
     if speed == "chip":
+        figures = chip_figures()
         return (f"the chip's speed: an 80 MHz ESP8266, calibrated on {CALIBRATION.what} "
-                f"({CALIBRATION.chip_ms:,.0f} ms on the chip)")
+                f"({figures.chip_ms(CALIBRATION):,.0f} ms on the chip; chip figures: {figures.source})")
     return "host speed: hundreds of times faster than the chip; timing figures are the host's"
 
 
-def calibration_report(interpreter: str) -> list[dict]:
-    """Every program at chip speed on this host: its time against the chip's."""
-    factor = chip_factor(interpreter)
+def calibration_report(interpreter: str, figures: ChipFigures | None = None,
+                       programs: tuple[ChipProgram, ...] = PROGRAMS) -> list[dict]:
+    """Each program at chip speed on this host: its time against the chip's in `figures`."""
+    figures = figures or chip_figures()
+    factor = chip_factor(interpreter, figures)
     rows = []
-    for program in PROGRAMS:
+    for program in programs:
         runs = run_program(interpreter, program, env={"HIL_SIM_CPU_FACTOR": f"{factor:.3f}"}, repeat=3)
         wall_ms = statistics.median(run[0] for run in runs)
-        rows.append({"program": program.name, "what": program.what, "chip_ms": program.chip_ms,
-                     "virtual_ms": wall_ms, "ratio": wall_ms / program.chip_ms,
+        chip_ms = figures.chip_ms(program)
+        rows.append({"program": program.name, "what": program.what, "chip_ms": chip_ms,
+                     "source": figures.source_of(program), "virtual_ms": wall_ms, "ratio": wall_ms / chip_ms,
                      "calibration": program is CALIBRATION})
     return rows
 
 
 def main(argv=None) -> int:
-    """`python -m hil.sim.clock`: every program's time at chip speed against the chip's."""
+    """`python -m hil.sim.clock`: each program's time at chip speed against the chip's."""
     from .model import board_model
 
+    parser = argparse.ArgumentParser(prog="python -m hil.sim.clock", description=main.__doc__)
+    parser.add_argument("--program", action="append", choices=NAMES, metavar="NAME",
+                        help=f"only this program (repeatable; default all: {', '.join(NAMES)})")
+    args = parser.parse_args(argv)
     model = board_model()
     if not model.faithful:
         print("the approximate board has no chip clock: build the virtual ESP8266 first")
         return 1
-    print(f"factor {chip_factor(model.interpreter):.1f}: chip time per host CPU time, calibrated on "
-          f"{CALIBRATION.name} ({CALIBRATION.source})")
-    for row in calibration_report(model.interpreter):
+    try:
+        figures = chip_figures()
+        print(f"chip figures: {figures.source}" + (f" ({figures.path})" if figures.path else ""))
+        print(f"factor {chip_factor(model.interpreter, figures):.1f}: chip time per host CPU time, calibrated on "
+              f"{CALIBRATION.name} ({figures.source_of(CALIBRATION)})")
+        rows = calibration_report(model.interpreter, figures, tuple(BY_NAME[n] for n in args.program or NAMES))
+    except ClockError as e:
+        print(f"error: {e}")
+        return 2
+    for row in rows:
         mark = " (calibration)" if row["calibration"] else ""
         print(f"{row['program']:10} chip {row['chip_ms']:8,.0f} ms  virtual {row['virtual_ms']:8,.0f} ms  "
               f"ratio {row['ratio']:.2f}{mark}")
