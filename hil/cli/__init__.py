@@ -5,6 +5,7 @@
     hil captures   validate, import, anonymise, synthesize, upload captures
     hil capture    record telegrams from a real meter through a USB-UART adapter
     hil boards | flash | deploy | play | monitor   work with real boards
+    hil calibrate  time the chip programs on your ESP8266; the virtual boards then keep its time
     hil adapter-check   error rate through the P1 adapter (virtual: from component values)
     hil report     render a test run's report again from its saved data
     hil zabbix-template | zabbix-check   the Zabbix template, checked through a real zabbix_agent2
@@ -20,11 +21,11 @@ import sys
 
 
 def main(argv=None) -> int:
-    from . import adapter, bench, captures, demo, report, zabbix
+    from . import adapter, bench, calibrate, captures, demo, report, zabbix
 
     parser = argparse.ArgumentParser(prog="hil", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (demo, captures, bench, adapter, report, zabbix):
+    for group in (demo, captures, bench, calibrate, adapter, report, zabbix):
         group.add_parsers(sub)
     args = parser.parse_args(argv)
     return args.func(args)

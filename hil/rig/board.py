@@ -170,6 +170,10 @@ class Board:
             # A read timeout: mpremote reads ptys without checking in_waiting.
             transport = SerialTransport(device, baudrate=115200, timeout=0.5)
         except TransportError as e:
+            # mpremote's error drops the OSError; a port we may not open is told apart here.
+            if os.path.exists(device) and not os.access(device, os.R_OK | os.W_OK):
+                raise BoardError(f"{self.role}: no permission to open {self.port}: add yourself to the group "
+                                 "that owns it (sudo usermod -aG dialout $USER, then log in again)") from e
             raise BoardError(f"{self.role}: cannot open {self.port}: {e}. Is the board plugged in "
                              "and no other program (miniterm, mpremote, Thonny) holding the port?") from e
         transport.serial = _LoggedSerial(transport.serial, self.log, self._port_failed)
