@@ -31,6 +31,7 @@ from hil.oracle.expected import expected_sequence  # noqa: E402
 from hil.p1.captures import sx631  # noqa: E402
 from hil.rig.mqtt import Subscriber  # noqa: E402
 from hil.rig.session import RigSpec, open_rig  # noqa: E402
+from hil.sim.clock import chip_figures  # noqa: E402
 from hil.sim.line import telegram_spans  # noqa: E402
 
 # This project's bridge, function by function: which part of the work each is.
@@ -75,7 +76,8 @@ def main(argv=None) -> int:
     capture = sx631()
     telegram = expected_sequence(capture.data, "all")[0]
     spec = RigSpec(base_topic="p1bench", board_speed="chip")
-    print(f"bridge at the chip's speed: {args.telegrams} x {capture.file} every {args.interval_ms} ms", flush=True)
+    print(f"bridge at the chip's speed: {args.telegrams} x {capture.file} every {args.interval_ms} ms; "
+          f"chip figures: {chip_figures().source}", flush=True)
     with open_rig(spec, progress=lambda m: print(f"  {m}", flush=True)) as session:
         rig, broker, sim = session.rig, session.broker, session.sim
         with Subscriber(broker.host, broker.port, broker.user, broker.password, rig.base_topic) as sub:
