@@ -5,8 +5,7 @@ documents it), read by the `hil` commands and by pytest's --rig-config.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from ..jsonfile import read_json
 
 
 class RigConfigError(Exception):
@@ -16,12 +15,7 @@ class RigConfigError(Exception):
 def load_rig_config(path: str | None) -> dict:
     if not path:
         return {}
-    try:
-        cfg = json.loads(Path(path).read_text())
-    except OSError as e:
-        raise RigConfigError(f"cannot read the rig config {path}: {e.strerror or e}") from e
-    except ValueError as e:
-        raise RigConfigError(f"the rig config {path} is not valid JSON: {e}") from e
+    cfg = read_json(path, "the rig config", RigConfigError)
     if not isinstance(cfg, dict):
         raise RigConfigError(f"the rig config {path} must hold a JSON object (see rig.example.json)")
     return cfg

@@ -35,6 +35,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
+from ..jsonfile import read_json
+
 SPEEDS = ("chip", "host")
 # Until the bridge keeps up with the line at the chip's speed, the suite runs at
 # the host's by default (issue #26); --board-speed chip runs the chip's.
@@ -188,12 +190,7 @@ class ChipFigures:
     def load(cls, path: Path) -> "ChipFigures":
         """The figures of a calibration file `hil calibrate` wrote."""
         redo = f"run `hil calibrate --port PORT --out {path}` again, or set {CALIBRATION_ENV}=published"
-        try:
-            data = json.loads(Path(path).read_text())
-        except OSError as e:
-            raise ClockError(f"cannot read the calibration file {path}: {e.strerror or e}; {redo}") from e
-        except ValueError as e:
-            raise ClockError(f"the calibration file {path} is not valid JSON ({e}); {redo}") from e
+        data = read_json(path, "the calibration file", ClockError, redo)
         if not isinstance(data, dict) or data.get("format") != CALIBRATION_FORMAT:
             raise ClockError(f"{path} is not a calibration file of this rig (no \"format\": "
                              f"\"{CALIBRATION_FORMAT}\"); {redo}")
