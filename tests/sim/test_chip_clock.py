@@ -96,6 +96,27 @@ for r in range(5):
     assert 0.4 <= at160 / at80 <= 0.6, f"80 MHz: {at80} ms; 160 MHz: {at160} ms (medians of {rows})"
 
 
+def test_ticks_ms_reads_the_chips_clock_not_the_hosts():
+    # Collections are C: no VM hook runs inside them, so the board sleeps off
+    # their time only later. A firmware timing its own work (the publisher's
+    # 20 ms turn) must still see it at once, as the chip's ticks_ms would.
+    out = _run(_LOOP + """
+import gc
+keep = [bytearray(8) for i in range(600)]
+_vboard.clock_stats(st); c0 = st[0]
+t0 = time.ticks_us()
+for i in range(10):
+    gc.collect()
+t1 = time.ticks_us()
+_vboard.clock_stats(st)
+print(time.ticks_diff(t1, t0), st[0] - c0)
+""")
+    ticks_us, counted_us = (int(x) for x in out.split())
+    assert counted_us > 20000, f"10 collections counted {counted_us} us of the chip's time"
+    assert 0.8 * counted_us <= ticks_us <= 1.2 * counted_us + 2000, \
+        f"ticks_us moved {ticks_us} us while the board counted {counted_us} us of computing"
+
+
 def test_machine_freq_takes_only_the_chips_two_clocks():
     out = _run(_LOOP + """
 try:

@@ -114,4 +114,12 @@
         vboard_clock_tick(code_state); \
 }
 #define MICROPY_VM_HOOK_LOOP            MICROPY_VM_HOOK_POLL
+// ticks_ms()/ticks_us() read the chip's clock, not the host's: the host's time
+// plus what the board still owes (below the ~20 ms it sleeps off at once), so a
+// firmware that times its own work (a turn of 20 ms) sees the chip's figure.
+#include <stdint.h>
+uintptr_t vboard_ticks_ms(void);
+uintptr_t vboard_ticks_us(void);
+#define mp_hal_ticks_ms                 vboard_ticks_ms
+#define mp_hal_ticks_us                 vboard_ticks_us
 #define MICROPY_VM_HOOK_RETURN          MICROPY_VM_HOOK_POLL

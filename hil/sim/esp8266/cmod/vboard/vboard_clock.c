@@ -214,6 +214,28 @@ void vboard_clock_enter(void) {
     }
 }
 
+// The chip's clock, as ticks_ms()/ticks_us() read it (mpconfigvariant.h): the
+// host's time, or later by what the board owes for its computing so far. The
+// deadline never moves back, so the clock never does either.
+static int64_t chip_now_ns(void) {
+    int64_t now = wall_ns();
+    if (clock_factor > 0) {
+        clock_accrue();
+        if (clock_deadline > now) {
+            return clock_deadline;
+        }
+    }
+    return now;
+}
+
+uintptr_t vboard_ticks_ms(void) {
+    return (uintptr_t)(chip_now_ns() / 1000000);
+}
+
+uintptr_t vboard_ticks_us(void) {
+    return (uintptr_t)(chip_now_ns() / 1000);
+}
+
 // clock_factor(f): the chip's time per host CPU time at 80 MHz (0: host speed).
 static mp_obj_t vboard_clock_factor(mp_obj_t factor_in) {
     clock_factor = mp_obj_get_float_to_d(factor_in);
