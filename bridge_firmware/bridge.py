@@ -106,6 +106,7 @@ _STATUS = (b'{"version":"', b'","mqtt_backend":"', b'","reader":"', b'","uptime_
 _NTEXTS = const(3)
 _NCOUNTERS = const(18)
 _YIELD_MS = const(20)  # the publisher's longest turn: 230 bytes at 115200 baud, a quarter of the UART ring
+_RX_WAITING = const(128)  # bytes in the UART ring that end the publisher's turn at once: the reader's chunk
 # What "liveness" says, by the stall the last check found (0: none). A const:
 # no module global for it.
 _LIVE = const((b"ok", b"no telegram", b"no publish"))
@@ -319,8 +320,13 @@ class Bridge:
         return False
 
     # -- values ----------------------------------------------------------------------
-    async def publisher(self):
+    async def publisher(self, line=None):
+        """Publish the snapshot's pending values. line: the reader's stream;
+        while bytes wait in it (a UART's any(), the driver's C: a few us on the
+        chip) the publisher lets the reader in. A stream without any() (a
+        socket) gets turns of _YIELD_MS only."""
         snap = self.snapshot
+        waiting = getattr(line, "any", None)
         names = memoryview(obis.NAMES)
         at = self._name_at
         tbuf = self._topic
@@ -344,11 +350,15 @@ class Bridge:
                 # meanwhile the reader keeps overwriting the snapshot, so only
                 # the newest values go out.
                 await publish(topic[:e], payload[:n], False, qos)
-                if time.ticks_diff(time.ticks_ms(), turn) > _YIELD_MS:
+                if (time.ticks_diff(time.ticks_ms(), turn) > _YIELD_MS
+                        or waiting is not None and waiting() >= _RX_WAITING):
                     # A publish that needs no PUBACK wait never yields: at the
                     # chip's speed a telegram's values take ~250 ms, while the
-                    # next telegram fills the 1 KB UART ring in ~90 ms. Let the
-                    # reader empty it.
+                    # next telegram fills the 1 KB UART ring in ~90 ms, and a
+                    # round of the other tasks takes the chip 50-100 ms under
+                    # load. So the reader comes first whenever bytes wait;
+                    # between telegrams nothing waits and the values go out in
+                    # turns of _YIELD_MS.
                     await asyncio.sleep_ms(0)
                     turn = time.ticks_ms()
                 slot = snap.pending(slot + 1)
@@ -360,4 +370,4 @@ class Bridge:
     async def run(self, uart, *more):
         """Run all tasks, and the caller's `more` coroutines beside them, until one
         fails (the caller decides what then). One gather for all: each costs heap."""
-        await asyncio.gather(self.reader.run(uart), self.publisher(), self.health(), self.client.run(), *more)
+        await asyncio.gather(self.reader.run(uart), self.publisher(uart), self.health(), self.client.run(), *more)

@@ -18,6 +18,7 @@ DEFAULTS = {
     "telegram_timeout_ms": 1000,
     "status_interval_s": 60,
     "liveness_s": 300,
+    "cpu_mhz": 160,
 }
 
 BACKENDS = ("auto", "builtin", "mqtt_as")
@@ -45,6 +46,7 @@ _RULES = (
     (None, "telegram_timeout_ms", int, False, 50, 60000),
     (None, "status_interval_s", int, False, 1, 86400),
     (None, "liveness_s", int, False, 0, 86400),  # 0: off; 2 x 86400 s stays within ticks_diff's range
+    (None, "cpu_mhz", int, False, 80, 160),  # and one of the chip's two clocks (validate())
 )
 
 
@@ -96,6 +98,9 @@ def validate(raw):
     t = cfg["base_topic"]
     if isinstance(t, str) and ("+" in t or "#" in t or t.startswith("/") or t.endswith("/")):
         problems.append("base_topic: %r must not contain + or # nor start/end with /" % t)
+    c = cfg["cpu_mhz"]
+    if type(c) is int and 80 < c < 160:  # outside 80..160 the rule above said so
+        problems.append("cpu_mhz: %d is not 80 or 160 (the ESP8266's two clocks)" % c)
     m = cfg["mqtt"]
     if isinstance(m["backend"], str) and m["backend"] not in BACKENDS:
         problems.append("mqtt.backend: %r is not one of %s" % (m["backend"], ", ".join(BACKENDS)))

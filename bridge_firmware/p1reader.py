@@ -21,7 +21,8 @@ import obismap as obis  # generated from obis.TABLE; see obis.py for why
 VMAX = const(16)  # longest number text kept (obis.NUMBER_MAX)
 TELEGRAM_MAX = const(16384)  # bytes from '/' to '!': beyond that it is not a telegram
 TIMEOUT_MS = const(1000)  # default: silence inside a telegram longer than this truncates it
-_BUSY_MS = const(2)  # run(): poll period inside a telegram (between telegrams: idle_ms)
+_BUSY_MS = const(10)  # run(): poll period inside a telegram: 115 B at 115200 baud
+_TURN_MS = const(20)  # run(): the longest the reader reads before it lets the other tasks in
 
 _S_HUNT = const(0)  # between telegrams: waiting for '/'
 _S_HEADER = const(1)  # the /XXX5 identification line
@@ -580,9 +581,19 @@ class P1Reader:
         while True:
             n = stream.readinto(buf)
             if n:
+                # Empty the UART ring, not one chunk per turn: at the chip's
+                # speed a turn of the other tasks takes tens of ms, and one
+                # 128 B chunk per turn let the 1 KB ring overflow. Parsing is
+                # ~10 times faster than the line, so this ends when the ring is
+                # empty; the turn limit is for a stream faster than the line.
+                turn = self._last_rx = time.ticks_ms()
+                while n:
+                    self.feed(buf, n)
+                    if time.ticks_diff(time.ticks_ms(), turn) > _TURN_MS:
+                        break
+                    n = stream.readinto(buf)
                 self._last_rx = time.ticks_ms()
-                self.feed(buf, n)
-                await asyncio.sleep_ms(0)  # let the other tasks in between chunks
+                await asyncio.sleep_ms(0 if n else _BUSY_MS)
                 continue
             # None: nothing there yet; 0: end of file (a stream that is always readable).
             if w[_W_ST] != _S_HUNT:

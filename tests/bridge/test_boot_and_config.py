@@ -76,6 +76,8 @@ def test_good_config_detaches_repl_then_opens_uart(tmp_path):
     out = r.stdout
     assert "bridge: boot window 0 ms" in out
     assert out.index("fake: dupterm(None, 1)") < out.index("fake: UART(0, baudrate=115200, rxbuf=2048)")
+    # The chip's faster clock before the line opens (config cpu_mhz, default 160).
+    assert out.index("fake: freq(160000000)") < out.index("fake: UART(0,")
     assert r.returncode == 3, out + r.stderr
 
 
@@ -101,3 +103,14 @@ def test_new_keys_defaults_and_ranges():
                  "liveness_s: -1 is outside 0..86400"):
         assert frag in text, f"{frag!r} not reported in:\n{text}"
     assert len(b["problems"]) == 8
+
+
+def test_cpu_mhz_is_one_of_the_chips_two_clocks():
+    base = {"wifi": {"ssid": "n"}, "mqtt": {"host": "h"}}
+    ok, slow, odd, fast, flag = validate(base, dict(base, cpu_mhz=80), dict(base, cpu_mhz=120),
+                                         dict(base, cpu_mhz=240), dict(base, cpu_mhz=True))
+    assert ok["cfg"]["cpu_mhz"] == 160 and ok["problems"] == []
+    assert slow["cfg"]["cpu_mhz"] == 80 and slow["problems"] == []
+    assert odd["problems"] == ["cpu_mhz: 120 is not 80 or 160 (the ESP8266's two clocks)"]
+    assert fast["problems"] == ["cpu_mhz: 240 is outside 80..160"]
+    assert flag["problems"] == ["cpu_mhz: must be an integer, got True"]

@@ -4,7 +4,8 @@
 #   1. the stream is quiet for idle_ms: readinto calls meanwhile (a reader
 #      polling every 10 ms makes ~idle_ms/10, one that waits 1);
 #   2. the telegram arrives in one piece: it must be read and committed;
-#   3. the first half of it arrives, then nothing for silence_ms: the reader
+#   3. a whole telegram at once: the reader must take it all in one turn;
+#   4. the first half of it arrives, then nothing for silence_ms: the reader
 #      must expire() the telegram by itself (truncated) after its timeout.
 import sys
 import io
@@ -68,6 +69,14 @@ async def main():
     while r.telegrams_ok == 0 and time.ticks_diff(time.ticks_ms(), t0) < 2000:
         await asyncio.sleep_ms(5)  # the test's own clock: the reader has no event to give
     out["ok_after_idle"] = r.telegrams_ok
+    # 3. a whole telegram waits at once (a full UART ring, as after a long turn
+    #    of the other tasks): how much is left after the reader's next turn.
+    await asyncio.sleep_ms(50)  # the reader back at its wait
+    line.put(telegram)
+    for _ in range(3):  # the reader's wake-up is queued behind this task's own
+        await asyncio.sleep_ms(0)
+    out["left_after_a_turn"] = len(line.data)
+    out["ok_after_a_turn"] = r.telegrams_ok
     line.put(telegram[:len(telegram) // 2])
     await asyncio.sleep_ms(silence_ms)
     out["truncated"] = r.truncated

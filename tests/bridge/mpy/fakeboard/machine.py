@@ -19,6 +19,13 @@ def unique_id():
     return b"\x01\x02\x03\x04"
 
 
+def freq(hz=None):
+    if hz is None:
+        return 80000000
+    calls.append(("freq", hz))
+    print("fake: freq(%d)" % hz)
+
+
 def reset():
     print("fake: machine.reset()")
     sys.exit(4)
@@ -46,6 +53,12 @@ class UART(io.IOBase):
         self._s = socket.socket()
         self._s.connect(socket.getaddrinfo(P1[0], P1[1])[0][-1])
         self._s.setblocking(False)
+
+    def any(self):
+        try:
+            return len(self._s.recv(1024, 2))  # MSG_PEEK: what the ring holds
+        except OSError:
+            return 0
 
     def readinto(self, buf):
         n = self._s.readinto(buf)
