@@ -212,6 +212,10 @@ void vboard_clock_enter(void) {
     if (clock_factor > 0 && clock_c_depth == 0) {
         clock_resume();
     }
+    // A timer that came due during the call (its signal may be what ended it)
+    // is scheduled before the caller runs the pending callbacks (vboard_timer.c).
+    extern void vboard_timer_poll(void);
+    vboard_timer_poll();
 }
 
 // clock_factor(f): the chip's time per host CPU time at 80 MHz (0: host speed).
