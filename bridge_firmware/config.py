@@ -18,6 +18,7 @@ DEFAULTS = {
     "telegram_timeout_ms": 1000,
     "status_interval_s": 60,
     "liveness_s": 300,
+    "repl_idle_s": 300,
 }
 
 BACKENDS = ("auto", "builtin", "mqtt_as")
@@ -45,6 +46,7 @@ _RULES = (
     (None, "telegram_timeout_ms", int, False, 50, 60000),
     (None, "status_interval_s", int, False, 1, 86400),
     (None, "liveness_s", int, False, 0, 86400),  # 0: off; 2 x 86400 s stays within ticks_diff's range
+    (None, "repl_idle_s", int, False, 0, 86400),  # 0: off; the timer's period in ms stays a small int
 )
 
 

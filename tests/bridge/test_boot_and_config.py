@@ -101,3 +101,19 @@ def test_new_keys_defaults_and_ranges():
                  "liveness_s: -1 is outside 0..86400"):
         assert frag in text, f"{frag!r} not reported in:\n{text}"
     assert len(b["problems"]) == 8
+
+
+def test_repl_idle_s_default_range_and_type():
+    """repl_idle_s: seconds a board left at the REPL waits before it resets
+    into the bridge (0: never). Anything else is a problem, as for every key."""
+    minimal = {"wifi": {"ssid": "n"}, "mqtt": {"host": "h"}}
+    docs = [minimal] + [dict(minimal, repl_idle_s=v) for v in (0, 86400, -1, 86401, "300", True, 2.5)]
+    default, off, longest, negative, too_long, text, boolean, fraction = validate(*docs)
+    assert default["problems"] == [] and default["cfg"]["repl_idle_s"] == 300
+    assert off["problems"] == [] and off["cfg"]["repl_idle_s"] == 0
+    assert longest["problems"] == [] and longest["cfg"]["repl_idle_s"] == 86400
+    assert negative["problems"] == ["repl_idle_s: -1 is outside 0..86400"]
+    assert too_long["problems"] == ["repl_idle_s: 86401 is outside 0..86400"]
+    assert text["problems"] == ["repl_idle_s: must be an integer, got '300'"]
+    assert boolean["problems"] == ["repl_idle_s: must be an integer, got True"]
+    assert fraction["problems"] == ["repl_idle_s: must be an integer, got 2.5"]
