@@ -117,3 +117,21 @@ def test_repl_idle_s_default_range_and_type():
     assert text["problems"] == ["repl_idle_s: must be an integer, got '300'"]
     assert boolean["problems"] == ["repl_idle_s: must be an integer, got True"]
     assert fraction["problems"] == ["repl_idle_s: must be an integer, got 2.5"]
+
+
+def test_a_start_up_stopped_at_the_repl_arms_the_reset_into_the_bridge(tmp_path):
+    """However start-up stops at the REPL, a one-shot timer resets the board
+    after repl_idle_s (its own value, or the default where config.json gives
+    none that passes), and stay() is at the prompt; 0 arms nothing."""
+    line = "bridge: at the REPL: the board resets into the bridge in %d s; stay() keeps the REPL"
+    problem = dict(GOOD, mqtt={"host": "h", "port": 0}, repl_idle_s=42)
+    r = _boot(tmp_path, json.dumps(problem))
+    assert "fake: Timer(mode=0, period=42000)" in r.stdout and line % 42 in r.stdout, r.stdout + r.stderr
+    assert r.stdout.index("bridge: not started") < r.stdout.index(line % 42)
+    for cfg_text in (None, "{not json", json.dumps(dict(problem, repl_idle_s=-5))):
+        (tmp_path / "config.json").unlink(missing_ok=True)
+        r = _boot(tmp_path, cfg_text)
+        assert "fake: Timer(mode=0, period=300000)" in r.stdout and line % 300 in r.stdout, r.stdout + r.stderr
+    r = _boot(tmp_path, json.dumps(dict(problem, repl_idle_s=0)))
+    assert "Timer" not in r.stdout and "bridge: at the REPL (repl_idle_s 0: it stays there)" in r.stdout, r.stdout
+    assert "fake: main.py returned to the REPL, stay() at the prompt" in r.stdout, r.stdout
