@@ -3,8 +3,8 @@
 Boot: startup.boot() (banner, boot window, config.json check; then unloaded) ->
 detach the REPL from UART0 -> UART + WiFi -> the watchdog -> asyncio tasks under
 a global exception handler that restarts the application instead of the board.
-Any way out of run() leaves the board at the REPL: replidle.arm() resets it into
-the bridge after repl_idle_s unless a user types stay() there.
+Whatever ends run() leaves the board at the REPL, where replidle.py resets it
+into the bridge after repl_idle_s unless a user types stay().
 
 The watchdog (machine.WDT: the ESP8266 resets about 3.2 s after the last feed)
 is fed by the WiFi task, once a second, so a task that blocks the event loop
@@ -106,69 +106,65 @@ def _reload_config(backend, log):
 
 
 def run():
-    cause = machine.reset_cause()
-    idle = None  # repl_idle_s, once config.json is read
     try:
-        import startup
-
-        cfg, idle = startup.boot(bridge.VERSION, cause)
-        del startup
-        _unload("startup", "config")  # config's code alone is ~3 KB
-        if cfg is None:
-            return
-        print("bridge: config ok; detaching REPL from UART0, logging there as 'bridge: ...'")
-        os.dupterm(None, 1)  # from here on UART0 RX carries P1 data, not REPL input
-        uart = machine.UART(0, baudrate=_UART_BAUD, rxbuf=cfg["uart_rxbuf"])
-        log = bridge.make_log(uart)
-        wlan = network.WLAN(network.STA_IF)
-        wlan.active(True)
-        wlan.connect(cfg["wifi"]["ssid"], cfg["wifi"]["password"])
-        wdt = machine.WDT()  # from here on the board resets if the event loop stops
-        crashes = 0
-        backend = cfg["mqtt"]["backend"]
-        while True:
-            started = time.ticks_ms()
-            failure = None
-            box = []
-            try:
-                if cfg is None:  # a restart: reading it can fail like the application itself
-                    cfg = _reload_config(backend, log)
-                box.append(cfg)  # _app takes it out, so that nothing here keeps it
-                cfg = None
-                asyncio.run(_app(box, uart, wlan, log, cause, wdt))
-            except KeyboardInterrupt:
-                log("stopped by KeyboardInterrupt")
-                return
-            except Exception as e:  # noqa: BLE001 - global handler: bad input or the network never reboot the board
-                failure = e  # nothing allocated yet: a MemoryError's heap is still full of the old tasks
-            asyncio.new_event_loop()  # drops the old loop and its tasks
-            if box and isinstance(box[-1], str):  # what _app left: the backend it used
-                backend = box.pop()
-            gc.collect()
-            if failure is not None:
-                ran = time.ticks_diff(time.ticks_ms(), started)
-                crashes = crashes + 1 if ran < _STABLE_MS else 1
-                if crashes >= _CRASHES_BEFORE_RESET:
-                    log("application crashed %d times in a row, last: %s %s; resetting the board"
-                        % (crashes, type(failure).__name__, failure))
-                    machine.reset()
-                log("application crashed: %s %s; restarting in %d ms" % (type(failure).__name__, failure,
-                                                                           _RESTART_DELAY_MS))
-                failure = None
-            gc.collect()
-            _sleep_fed(wdt, _RESTART_DELAY_MS)
+        _run()
     finally:
-        # Whatever ends start-up or the bridge leaves the board at the REPL, whose
-        # input on the chip is the P1 line: no user may ever come (replidle.py).
-        # The window left Ctrl-C on, and a third 0x03 must not cut this short.
-        while True:
-            try:
-                import micropython
+        # Start-up stopped, or the bridge ended: the REPL it leaves the board at
+        # has the P1 line for its input on the chip, and no user may ever come.
+        # A wrapper, not a try in _run(): that would make _run's frame, which
+        # the running bridge holds, one exception level deeper (16 B more).
+        import replidle
 
-                micropython.kbd_intr(-1)
-                import replidle
+        replidle.arm()
 
-                replidle.arm(idle)
-                break
-            except KeyboardInterrupt:
-                pass
+
+def _run():
+    cause = machine.reset_cause()
+    import startup
+
+    cfg = startup.boot(bridge.VERSION, cause)
+    del startup
+    _unload("startup", "config")  # config's code alone is ~3 KB
+    if cfg is None:
+        return
+    print("bridge: config ok; detaching REPL from UART0, logging there as 'bridge: ...'")
+    os.dupterm(None, 1)  # from here on UART0 RX carries P1 data, not REPL input
+    uart = machine.UART(0, baudrate=_UART_BAUD, rxbuf=cfg["uart_rxbuf"])
+    log = bridge.make_log(uart)
+    wlan = network.WLAN(network.STA_IF)
+    wlan.active(True)
+    wlan.connect(cfg["wifi"]["ssid"], cfg["wifi"]["password"])
+    wdt = machine.WDT()  # from here on the board resets if the event loop stops
+    crashes = 0
+    backend = cfg["mqtt"]["backend"]
+    while True:
+        started = time.ticks_ms()
+        failure = None
+        box = []
+        try:
+            if cfg is None:  # a restart: reading it can fail like the application itself
+                cfg = _reload_config(backend, log)
+            box.append(cfg)  # _app takes it out, so that nothing here keeps it
+            cfg = None
+            asyncio.run(_app(box, uart, wlan, log, cause, wdt))
+        except KeyboardInterrupt:
+            log("stopped by KeyboardInterrupt")
+            return
+        except Exception as e:  # noqa: BLE001 - global handler: bad input or the network never reboot the board
+            failure = e  # nothing allocated yet: a MemoryError's heap is still full of the old tasks
+        asyncio.new_event_loop()  # drops the old loop and its tasks
+        if box and isinstance(box[-1], str):  # what _app left: the backend it used
+            backend = box.pop()
+        gc.collect()
+        if failure is not None:
+            ran = time.ticks_diff(time.ticks_ms(), started)
+            crashes = crashes + 1 if ran < _STABLE_MS else 1
+            if crashes >= _CRASHES_BEFORE_RESET:
+                log("application crashed %d times in a row, last: %s %s; resetting the board"
+                    % (crashes, type(failure).__name__, failure))
+                machine.reset()
+            log("application crashed: %s %s; restarting in %d ms" % (type(failure).__name__, failure,
+                                                                       _RESTART_DELAY_MS))
+            failure = None
+        gc.collect()
+        _sleep_fed(wdt, _RESTART_DELAY_MS)

@@ -11,8 +11,8 @@ can send: the telegram's lines are OBIS codes, never that call.
 The timer's callback runs while the REPL waits for a key: the ESP8266 port's
 mp_hal_stdin_rx_chr() (ports/esp8266/esp_mphal.c) loops on mp_hal_delay_us(),
 which runs mp_event_handle_nowait() and so the scheduled callbacks
-(py/scheduler.c). bridge_main imports this module only when run() ends without
-a running bridge: it costs the running bridge no heap.
+(py/scheduler.c). bridge_main.run() imports this module only once start-up or
+the bridge has ended: it costs the running bridge no heap.
 """
 import machine
 
@@ -33,17 +33,24 @@ def stay():
     print("bridge: staying at the REPL; machine.reset() starts the bridge")
 
 
-def arm(seconds):
-    """Put stay() at the prompt and reset after `seconds` (None: config.json
-    was not read, its default; 0: never)."""
+def _seconds():
+    # config.json's repl_idle_s where it passed the check, else the default:
+    # a config.json with problems is what may have stopped start-up here.
+    from config import DEFAULTS, load
+
+    cfg, problems = load("config.json")
+    if cfg is None or any(p.startswith("repl_idle_s:") for p in problems):
+        return DEFAULTS["repl_idle_s"]
+    return cfg["repl_idle_s"]
+
+
+def arm():
+    """Put stay() at the prompt and reset after repl_idle_s (0: never)."""
     global _timer
     import __main__
 
     __main__.stay = stay  # the REPL's globals are __main__'s, where main.py ran
-    if seconds is None:
-        from config import DEFAULTS
-
-        seconds = DEFAULTS["repl_idle_s"]
+    seconds = _seconds()
     if not seconds:
         print("bridge: at the REPL (repl_idle_s 0: it stays there)")
         return

@@ -1,8 +1,8 @@
 """What the bridge does once at power-on, before the application exists.
 
 Banner, boot window (two Ctrl-C keep the REPL), config.json check (problems are
-printed and start-up stops at the REPL, no reboot; replidle.py then resets into
-the bridge after repl_idle_s unless a user stays), the per-board default
+printed and start-up stops at the REPL, no reboot; replidle.py then resets
+into the bridge after repl_idle_s unless a user stays), the per-board default
 client id. Ctrl-C is off (main.py turned it off) except inside the boot window:
 only there is a 0x03 on UART0 RX taken for a user's. bridge_main imports this module, calls boot() and unloads it (and
 config) before it builds the application, and again for load_config() at an
@@ -35,10 +35,19 @@ def _boot_window(ms):
     print("bridge: boot window %d ms: press Ctrl-C twice to stay at the REPL" % ms)
     t0 = time.ticks_ms()
     first = None
+    stopped = False
     if ms > 0:
         micropython.kbd_intr(3)
     while True:
         try:
+            if stopped:
+                # Off again, a pending 0x03 raised by the sleep inside the try:
+                # a third one (noise, a tool's own Ctrl-C) must not cut short
+                # what follows, the REPL's reset timer above all (replidle.py).
+                micropython.kbd_intr(-1)
+                time.sleep_ms(1)
+                print("bridge: start-up stopped by Ctrl-C; REPL left attached, bridge not running")
+                return False
             now = time.ticks_ms()
             if first is not None and time.ticks_diff(now, first) > _CONFIRM_MS:
                 print("bridge: a single Ctrl-C in the boot window (P1 noise?); starting")
@@ -54,8 +63,8 @@ def _boot_window(ms):
             time.sleep_ms(20)
         except KeyboardInterrupt:
             if first is not None:
-                print("bridge: start-up stopped by Ctrl-C; REPL left attached, bridge not running")
-                return False
+                stopped = True
+                continue
             first = time.ticks_ms()
             print("bridge: Ctrl-C in the boot window: again within %d ms to stay at the REPL" % _CONFIRM_MS)
 
@@ -70,27 +79,21 @@ def load_config():
     return cfg, problems
 
 
-def _sound(cfg, problems, key):
-    # A config.json with problems still has its say where its own value passed.
-    if cfg is None or any(p.startswith(key + ":") for p in problems):
-        return config.DEFAULTS[key]
-    return cfg[key]
-
-
 def boot(version, cause):
-    """Banner, boot window, config check. Returns (config, repl_idle_s): the
-    config is None when start-up stops at the REPL (Ctrl-C twice, or config
-    problems); repl_idle_s is for that REPL (replidle.py)."""
+    """Banner, boot window, config check. Returns the validated config, or None
+    when start-up stops at the REPL (Ctrl-C twice, or config problems)."""
     print("bridge: p1 -> mqtt bridge %s, reset cause %d (%s), free %d"
           % (version, cause, _CAUSES[cause] if 0 <= cause < len(_CAUSES) else "?", gc.mem_free()))
     cfg, problems = load_config()
-    idle = _sound(cfg, problems, "repl_idle_s")
-    if not _boot_window(_sound(cfg, problems, "boot_window_ms")):
-        return None, idle
+    window = config.DEFAULTS["boot_window_ms"]
+    if cfg is not None and isinstance(cfg["boot_window_ms"], int) and 0 <= cfg["boot_window_ms"] <= 60000:
+        window = cfg["boot_window_ms"]
+    if not _boot_window(window):
+        return None
     if problems:
         for p in problems:
             print("bridge: config problem: " + p)
-        # Not Ctrl-D: on the chip a soft reset leaves the REPL's armed timer armed.
+        # Not Ctrl-D: on the chip a soft reset leaves the REPL's armed timer armed (replidle.py).
         print("bridge: not started; fix config.json, then machine.reset()")
-        return None, idle
-    return cfg, idle
+        return None
+    return cfg
