@@ -32,14 +32,21 @@ def _boot_window(ms):
     # Ctrl-C is on only for the window (main.py turned it off before the
     # imports), so a 0x03 before or after it is a plain byte, never a
     # KeyboardInterrupt in the banner, the config parse or the imports.
-    print("bridge: boot window %d ms: press Ctrl-C twice to stay at the REPL" % ms)
     t0 = time.ticks_ms()
     first = None
     stopped = False
+    # What the window says is said inside the try, once Ctrl-C is on: a tool
+    # answers a line with its Ctrl-C at once, and a Ctrl-C in the middle of a
+    # print must count, not escape (on the virtual board on a busy host it
+    # came before the next line of code here).
+    say = "bridge: boot window %d ms: press Ctrl-C twice to stay at the REPL" % ms
     if ms > 0:
         micropython.kbd_intr(3)
     while True:
         try:
+            if say is not None:
+                line, say = say, None
+                print(line)
             if stopped:
                 # Off again, a pending 0x03 raised by the sleep inside the try:
                 # a third one (noise, a tool's own Ctrl-C) must not cut short
@@ -50,8 +57,8 @@ def _boot_window(ms):
                 return False
             now = time.ticks_ms()
             if first is not None and time.ticks_diff(now, first) > _CONFIRM_MS:
-                print("bridge: a single Ctrl-C in the boot window (P1 noise?); starting")
                 first = None
+                print("bridge: a single Ctrl-C in the boot window (P1 noise?); starting")
             if first is None and time.ticks_diff(now, t0) >= ms:
                 micropython.kbd_intr(-1)
                 # A 0x03 that came in just before the line above is still
@@ -64,9 +71,9 @@ def _boot_window(ms):
         except KeyboardInterrupt:
             if first is not None:
                 stopped = True
-                continue
-            first = time.ticks_ms()
-            print("bridge: Ctrl-C in the boot window: again within %d ms to stay at the REPL" % _CONFIRM_MS)
+            else:
+                first = time.ticks_ms()
+                say = "bridge: Ctrl-C in the boot window: again within %d ms to stay at the REPL" % _CONFIRM_MS
 
 
 def load_config():

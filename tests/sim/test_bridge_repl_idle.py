@@ -5,22 +5,19 @@ board in the meter cupboard at the REPL for good. After repl_idle_s it resets
 (machine.reset(), reset cause 4) unless a user typed stay() at the prompt.
 
 Each test runs the production bridge on its own virtual rig with a short
-repl_idle_s and reads the board's serial log from outside, as the rig does.
+repl_idle_s and reads the board's serial log from outside, as the rig does
+(a rig deploys onto a board only with a longer one: it takes seconds).
 """
 from __future__ import annotations
 
 import re
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from hil.rig.board import Board, BoardTimeout
-from hil.rig.broker import Mosquitto
+from hil.rig.board import BoardTimeout
 from hil.rig.deploy import DEFAULT as DEFAULT_DEPLOY
-from hil.rig.rig import BrokerAccess, Rig
+from hil.rig.session import RigSpec, open_rig
 from hil.sim.model import board_model
-from hil.sim.process import VirtualRig
 
 MODEL = board_model()
 pytestmark = pytest.mark.skipif(not MODEL.faithful, reason=f"{MODEL.name}: its machine.Timer never fires")
@@ -36,20 +33,15 @@ def bridge(tmp_path):
     """bridge(**config overrides) deploys the bridge with repl_idle_s IDLE_S on a
     fresh virtual rig; returns (rig, sim). A config with problems is not waited
     for: it never connects."""
-    with tempfile.TemporaryDirectory() as work, Mosquitto(workdir=Path(work) / "broker") as broker, \
-            VirtualRig(Path(work) / "sim") as sim:
-        boards = [Board(role, sim.ports[role], tmp_path / f"{role}.log").open() for role in ("emulator", "bridge")]
-        rig = Rig(*boards, BrokerAccess(broker.host, broker.port, broker.user, broker.password),
-                  base_topic="replidle", build_dir=Path(work) / "build",
-                  reset_bridge=lambda: sim.reset("bridge"))
+    with open_rig(RigSpec(workdir=tmp_path)) as session:
+        rig = session.rig
 
         def deploy(**overrides):
             config = rig.bridge_config(repl_idle_s=IDLE_S, **overrides)
             rig.deploy_bridge(config=config, wait_connected=not overrides, deploy=MODEL.takes(DEFAULT_DEPLOY))
-            return rig, sim
+            return rig, session.sim
 
         yield deploy
-        rig.close()
 
 
 def _line(rig, pattern: str, since: int, timeout: float) -> int:
