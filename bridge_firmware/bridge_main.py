@@ -3,6 +3,8 @@
 Boot: startup.boot() (banner, boot window, config.json check; then unloaded) ->
 detach the REPL from UART0 -> UART + WiFi -> the watchdog -> asyncio tasks under
 a global exception handler that restarts the application instead of the board.
+Whatever ends run() leaves the board at the REPL, where replidle.py resets it
+into the bridge after repl_idle_s unless a user types stay().
 
 The watchdog (machine.WDT: the ESP8266 resets about 3.2 s after the last feed)
 is fed by the WiFi task, once a second, so a task that blocks the event loop
@@ -104,6 +106,19 @@ def _reload_config(backend, log):
 
 
 def run():
+    try:
+        _run()
+    finally:
+        # Start-up stopped, or the bridge ended: the REPL it leaves the board at
+        # has the P1 line for its input on the chip, and no user may ever come.
+        # A wrapper, not a try in _run(): that would make _run's frame, which
+        # the running bridge holds, one exception level deeper (16 B more).
+        import replidle
+
+        replidle.arm()
+
+
+def _run():
     cause = machine.reset_cause()
     import startup
 

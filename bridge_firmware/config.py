@@ -19,6 +19,7 @@ DEFAULTS = {
     "status_interval_s": 60,
     "liveness_s": 300,
     "cpu_mhz": 160,
+    "repl_idle_s": 300,
 }
 
 BACKENDS = ("auto", "builtin", "mqtt_as")
@@ -47,6 +48,7 @@ _RULES = (
     (None, "status_interval_s", int, False, 1, 86400),
     (None, "liveness_s", int, False, 0, 86400),  # 0: off; 2 x 86400 s stays within ticks_diff's range
     (None, "cpu_mhz", int, False, 80, 160),  # and one of the chip's two clocks (validate())
+    (None, "repl_idle_s", int, False, 0, 86400),  # 0: off; the timer's period in ms stays a small int
 )
 
 

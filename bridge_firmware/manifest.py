@@ -10,5 +10,5 @@
 # build with manifest_mqtt_as.py instead (it includes this one).
 include("$(BOARD_DIR)/manifest.py")
 for name in ("bridge_main.py", "startup.py", "bridge.py", "config.py", "obismap.py", "p1reader.py", "p1reader_portable.py",
-             "snapshot.py", "snapshot_portable.py", "mqtt_backend.py", "mqtt_min.py", "dnsq.py", "mqtt_as_adapter.py"):
+             "snapshot.py", "snapshot_portable.py", "mqtt_backend.py", "mqtt_min.py", "dnsq.py", "mqtt_as_adapter.py", "replidle.py"):
     module(name)

@@ -1,7 +1,8 @@
 """What the bridge does once at power-on, before the application exists.
 
 Banner, boot window (two Ctrl-C keep the REPL), config.json check (problems are
-printed and start-up stops at the REPL, no reboot), the per-board default
+printed and start-up stops at the REPL, no reboot; replidle.py then resets
+into the bridge after repl_idle_s unless a user stays), the per-board default
 client id. Ctrl-C is off (main.py turned it off) except inside the boot window:
 only there is a 0x03 on UART0 RX taken for a user's. bridge_main imports this module, calls boot() and unloads it (and
 config) before it builds the application, and again for load_config() at an
@@ -31,17 +32,33 @@ def _boot_window(ms):
     # Ctrl-C is on only for the window (main.py turned it off before the
     # imports), so a 0x03 before or after it is a plain byte, never a
     # KeyboardInterrupt in the banner, the config parse or the imports.
-    print("bridge: boot window %d ms: press Ctrl-C twice to stay at the REPL" % ms)
     t0 = time.ticks_ms()
     first = None
+    stopped = False
+    # What the window says is said inside the try, once Ctrl-C is on: a tool
+    # answers a line with its Ctrl-C at once, and a Ctrl-C in the middle of a
+    # print must count, not escape (on the virtual board on a busy host it
+    # came before the next line of code here).
+    say = "bridge: boot window %d ms: press Ctrl-C twice to stay at the REPL" % ms
     if ms > 0:
         micropython.kbd_intr(3)
     while True:
         try:
+            if say is not None:
+                line, say = say, None
+                print(line)
+            if stopped:
+                # Off again, a pending 0x03 raised by the sleep inside the try:
+                # a third one (noise, a tool's own Ctrl-C) must not cut short
+                # what follows, the REPL's reset timer above all (replidle.py).
+                micropython.kbd_intr(-1)
+                time.sleep_ms(1)
+                print("bridge: start-up stopped by Ctrl-C; REPL left attached, bridge not running")
+                return False
             now = time.ticks_ms()
             if first is not None and time.ticks_diff(now, first) > _CONFIRM_MS:
-                print("bridge: a single Ctrl-C in the boot window (P1 noise?); starting")
                 first = None
+                print("bridge: a single Ctrl-C in the boot window (P1 noise?); starting")
             if first is None and time.ticks_diff(now, t0) >= ms:
                 micropython.kbd_intr(-1)
                 # A 0x03 that came in just before the line above is still
@@ -53,10 +70,10 @@ def _boot_window(ms):
             time.sleep_ms(20)
         except KeyboardInterrupt:
             if first is not None:
-                print("bridge: start-up stopped by Ctrl-C; REPL left attached, bridge not running")
-                return False
-            first = time.ticks_ms()
-            print("bridge: Ctrl-C in the boot window: again within %d ms to stay at the REPL" % _CONFIRM_MS)
+                stopped = True
+            else:
+                first = time.ticks_ms()
+                say = "bridge: Ctrl-C in the boot window: again within %d ms to stay at the REPL" % _CONFIRM_MS
 
 
 def load_config():
@@ -83,6 +100,7 @@ def boot(version, cause):
     if problems:
         for p in problems:
             print("bridge: config problem: " + p)
-        print("bridge: not started; fix config.json and press Ctrl-D")
+        # Not Ctrl-D: on the chip a soft reset leaves the REPL's armed timer armed (replidle.py).
+        print("bridge: not started; fix config.json, then machine.reset()")
         return None
     return cfg

@@ -260,16 +260,19 @@ def run_program(interpreter: str, program: ChipProgram, env: dict[str, str] | No
 def chip_factor(interpreter: str, figures: ChipFigures | None = None) -> float:
     """The chip's time per CPU time of this host for the calibration program
     (its time in `figures`, default chip_figures()), measured on `interpreter`
-    (the virtual ESP8266 binary) as the board counts it at the chip's speed."""
+    (the virtual ESP8266 binary) as the board counts it at the chip's speed,
+    once per process (measure_factor measures afresh)."""
     return _factor(interpreter, figures or chip_figures())
 
 
-@functools.cache
-def _factor(interpreter: str, figures: ChipFigures) -> float:
-    """chip_factor, measured once per binary and figures. Twice: first counted without sleeping (factor 1),
-    then at that factor, sleeping as the board does, because a process that
-    sleeps a few hundred times a second finds the host's caches cold and
-    computes slower than one that never sleeps."""
+def measure_factor(interpreter: str, figures: ChipFigures | None = None) -> float:
+    """chip_factor, measured now: what the host's state is at this moment (a
+    busy neighbour, cold caches) shows in it as in a program run right after.
+    Twice: first counted without sleeping (factor 1), then at that factor,
+    sleeping as the board does, because a process that sleeps a few hundred
+    times a second finds the host's caches cold and computes slower than one
+    that never sleeps."""
+    figures = figures or chip_figures()
     factor = 1.0
     for _ in range(2):
         runs = run_program(interpreter, CALIBRATION, env={"HIL_SIM_CPU_FACTOR": f"{factor:.3f}"},
@@ -279,6 +282,9 @@ def _factor(interpreter: str, figures: ChipFigures) -> float:
             raise ClockError(f"{interpreter} has no CPU clock (_vboard.clock_stats): not the virtual ESP8266")
         factor = figures.chip_ms(CALIBRATION) / counted_ms
     return factor
+
+
+_factor = functools.cache(measure_factor)
 
 
 def board_env(speed: str, interpreter: str, faithful: bool) -> dict[str, str]:

@@ -114,3 +114,37 @@ def test_cpu_mhz_is_one_of_the_chips_two_clocks():
     assert odd["problems"] == ["cpu_mhz: 120 is not 80 or 160 (the ESP8266's two clocks)"]
     assert fast["problems"] == ["cpu_mhz: 240 is outside 80..160"]
     assert flag["problems"] == ["cpu_mhz: must be an integer, got True"]
+
+
+def test_repl_idle_s_default_range_and_type():
+    """repl_idle_s: seconds a board left at the REPL waits before it resets
+    into the bridge (0: never). Anything else is a problem, as for every key."""
+    minimal = {"wifi": {"ssid": "n"}, "mqtt": {"host": "h"}}
+    docs = [minimal] + [dict(minimal, repl_idle_s=v) for v in (0, 86400, -1, 86401, "300", True, 2.5)]
+    default, off, longest, negative, too_long, text, boolean, fraction = validate(*docs)
+    assert default["problems"] == [] and default["cfg"]["repl_idle_s"] == 300
+    assert off["problems"] == [] and off["cfg"]["repl_idle_s"] == 0
+    assert longest["problems"] == [] and longest["cfg"]["repl_idle_s"] == 86400
+    assert negative["problems"] == ["repl_idle_s: -1 is outside 0..86400"]
+    assert too_long["problems"] == ["repl_idle_s: 86401 is outside 0..86400"]
+    assert text["problems"] == ["repl_idle_s: must be an integer, got '300'"]
+    assert boolean["problems"] == ["repl_idle_s: must be an integer, got True"]
+    assert fraction["problems"] == ["repl_idle_s: must be an integer, got 2.5"]
+
+
+def test_a_start_up_stopped_at_the_repl_arms_the_reset_into_the_bridge(tmp_path):
+    """However start-up stops at the REPL, a one-shot timer resets the board
+    after repl_idle_s (its own value, or the default where config.json gives
+    none that passes), and stay() is at the prompt; 0 arms nothing."""
+    line = "bridge: at the REPL: the board resets into the bridge in %d s; stay() keeps the REPL"
+    problem = dict(GOOD, mqtt={"host": "h", "port": 0}, repl_idle_s=42)
+    r = _boot(tmp_path, json.dumps(problem))
+    assert "fake: Timer(mode=0, period=42000)" in r.stdout and line % 42 in r.stdout, r.stdout + r.stderr
+    assert r.stdout.index("bridge: not started") < r.stdout.index(line % 42)
+    for cfg_text in (None, "{not json", json.dumps(dict(problem, repl_idle_s=-5))):
+        (tmp_path / "config.json").unlink(missing_ok=True)
+        r = _boot(tmp_path, cfg_text)
+        assert "fake: Timer(mode=0, period=300000)" in r.stdout and line % 300 in r.stdout, r.stdout + r.stderr
+    r = _boot(tmp_path, json.dumps(dict(problem, repl_idle_s=0)))
+    assert "Timer" not in r.stdout and "bridge: at the REPL (repl_idle_s 0: it stays there)" in r.stdout, r.stdout
+    assert "fake: main.py returned to the REPL, stay() at the prompt" in r.stdout, r.stdout

@@ -37,16 +37,29 @@ def _chip_env() -> dict[str, str]:
 def test_a_program_not_used_for_calibration_takes_the_chips_time(name):
     program = clock.BY_NAME[name]
     assert program is not clock.CALIBRATION
-    runs = clock.run_program(MODEL.interpreter, program, env=_chip_env(), repeat=3)
-    wall_ms = statistics.median(run[0] for run in runs)
+    # The host's own speed drifts by a quarter over minutes (what ran just
+    # before, caches, a neighbour): the calibration program runs in turn with
+    # this one, and this one's time counts against the chip's as the
+    # calibration's does in the same minute, which is what the board's factor
+    # does when it is calibrated at a rig's start.
+    factor = clock.measure_factor(MODEL.interpreter)
+    env = {"HIL_SIM_CPU_FACTOR": f"{factor:.3f}"}
+    walls: dict[str, list[float]] = {"calibration": [], name: []}
+    for _ in range(3):
+        walls["calibration"].append(clock.run_program(MODEL.interpreter, clock.CALIBRATION, env=env)[0][0])
+        walls[name].append(clock.run_program(MODEL.interpreter, program, env=env)[0][0])
     # The figures the boards are calibrated to: the published ones, or a user's board's (hil calibrate).
     figures = clock.chip_figures()
     chip_ms = figures.chip_ms(program)
-    ratio = wall_ms / chip_ms
-    print(f"{name}: {wall_ms:.0f} ms at chip speed, {chip_ms:.0f} ms on the chip ({ratio:.2f})")
+    wall_ms = statistics.median(walls[name])
+    drift = statistics.median(walls["calibration"]) / figures.chip_ms(clock.CALIBRATION)
+    ratio = wall_ms / chip_ms / drift
+    print(f"{name}: {wall_ms:.0f} ms at chip speed, {chip_ms:.0f} ms on the chip ({wall_ms / chip_ms:.2f}; "
+          f"{ratio:.2f} against the calibration program's {drift:.2f} in the same minute)")
     high = WIDER.get(name, 1.35)
-    assert 0.65 <= ratio <= high, (f"{name} took {wall_ms:.0f} ms at chip speed; the chip takes "
-                                   f"{chip_ms:.0f} ms ({figures.source_of(program)})")
+    assert 0.65 <= ratio <= high, (f"{name} took {wall_ms:.0f} ms at chip speed, {ratio:.2f} times the chip's "
+                                   f"{chip_ms:.0f} ms ({figures.source_of(program)}) against the calibration "
+                                   f"program's {drift:.2f} in the same minute")
 
 
 @pytest.mark.parametrize("name", VALIDATION)

@@ -6,6 +6,7 @@ as a user would on a real board.
 """
 from __future__ import annotations
 
+import ast
 import os
 import re
 import time
@@ -374,3 +375,98 @@ def test_polling_uart0_allocates_nothing_as_on_the_chip(board):
     log = board({"main.py": UART_ALLOC_MAIN})
     allocated = int(log.wait_for(r"ALLOCATED (\d+)").group(1))
     assert allocated <= 32, f"200 polls of UART0 allocated {allocated} B of heap"
+
+
+TIMER_MAIN = """\
+import machine
+import time
+
+t0 = time.ticks_ms()
+fired = []
+
+
+def note(name):
+    def callback(timer):
+        fired.append((name, time.ticks_diff(time.ticks_ms(), t0)))
+    return callback
+
+
+periodic = machine.Timer(-1)
+periodic.init(mode=machine.Timer.PERIODIC, period=100, callback=note("periodic"))
+once = machine.Timer(-1)
+once.init(mode=machine.Timer.ONE_SHOT, period=250, callback=note("once"))
+n = 0
+while time.ticks_diff(time.ticks_ms(), t0) < 1050:  # bytecode only: no wait for a timer to cut short
+    n += 1
+periodic.deinit()
+time.sleep_ms(300)  # a deinit timer stays quiet
+print("FIRED", fired)
+"""
+
+
+@needs_virtual_esp8266
+@pytest.mark.parametrize("speed", ["host", "chip"])
+def test_timers_fire_while_bytecode_runs_by_the_firmwares_ticks(tmp_path, speed):
+    """machine.Timer(-1) as on the ESP8266: callbacks scheduled between bytecodes,
+    no earlier than time.ticks_ms() says, at the host's speed and the chip's."""
+    with VirtualRig(tmp_path / "sim", board_speed=speed) as sim:
+        (sim.flash["emulator"] / "main.py").write_text(TIMER_MAIN)
+        log = SerialLog(os.path.realpath(sim.ports["emulator"]))
+        try:
+            sim.reset("emulator")
+            fired = ast.literal_eval(log.wait_for(r"FIRED (\[.*\])", timeout=30).group(1))
+        finally:
+            log.close()
+    periodic = [ms for name, ms in fired if name == "periodic"]
+    once = [ms for name, ms in fired if name == "once"]
+    assert len(once) == 1 and 250 <= once[0] < 400, fired
+    assert len(periodic) == 10, fired
+    assert all(ms >= 100 * k for k, ms in enumerate(periodic, 1)), fired
+    assert all(ms < 100 * k + 150 for k, ms in enumerate(periodic, 1)), fired
+
+
+TIMER_AT_REPL_MAIN = """\
+import machine
+import time
+
+t0 = time.ticks_ms()
+count = 0
+
+
+def tick(timer):
+    global count
+    count += 1
+    print("TICK %d AT %d MS" % (count, time.ticks_diff(time.ticks_ms(), t0)))
+    if count == 3:
+        timer.deinit()
+
+
+def once(timer):
+    print("ONCE AT %d MS" % time.ticks_diff(time.ticks_ms(), t0))
+
+
+once_timer = machine.Timer(-1)  # kept: the chip's SDK timer lives in this object
+once_timer.init(mode=machine.Timer.ONE_SHOT, period=1000, callback=once)
+ticker = machine.Timer(-1)
+ticker.init(mode=machine.Timer.PERIODIC, period=400, callback=tick)
+print("TO THE REPL")
+"""
+
+
+@needs_virtual_esp8266
+def test_timers_fire_while_the_board_waits_at_the_repl(board):
+    """On the chip the REPL's wait for a key runs the event poll hook, and
+    with it the scheduled callbacks (esp_mphal.c mp_hal_stdin_rx_chr ->
+    mp_hal_delay_us -> mp_event_handle_nowait): a timer fires at an idle prompt."""
+    log = board({"main.py": TIMER_AT_REPL_MAIN})
+    log.wait_for(r"(?s)TO THE REPL\r\n.*>>> ", timeout=20)
+    at_prompt = len(log.text)
+    log.wait_for(r"TICK 3 AT \d+ MS", timeout=10)
+    log.wait_for(r"ONCE AT \d+ MS", timeout=10)
+    after = log.text[at_prompt:]
+    ticks = [int(ms) for ms in re.findall(r"TICK \d AT (\d+) MS", after)]
+    once = [int(ms) for ms in re.findall(r"ONCE AT (\d+) MS", after)]
+    assert len(ticks) == 3 and all(400 * k <= ms < 400 * k + 200 for k, ms in enumerate(ticks, 1)), after
+    assert len(once) == 1 and 1000 <= once[0] < 1200, after
+    with pytest.raises(AssertionError):  # deinit in its own callback: no fourth
+        log.wait_for(r"TICK 4", timeout=1.5)

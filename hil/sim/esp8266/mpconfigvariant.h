@@ -101,6 +101,8 @@
 #define MICROPY_HW_MCU_NAME             "ESP8266"
 #define MICROPY_BANNER_MACHINE          MICROPY_HW_BOARD_NAME " with " MICROPY_HW_MCU_NAME
 
+// machine.Timer (cmod/vboard/vboard_timer.c): from the same hook, a timer that
+// came due is handed to the scheduler, as the chip's event poll hook does.
 // The chip's time (cmod/vboard/vboard_clock.c): the VM counts its computing
 // every 64 jumps and returns, as the ESP8266 port polls its event loop from
 // the same hooks; the build routes MP_THREAD_GIL_EXIT/ENTER, which bracket
@@ -112,6 +114,11 @@
         vboard_clock_divisor = MICROPY_VBOARD_CLOCK_DIVISOR; \
         extern void vboard_clock_tick(const void *); \
         vboard_clock_tick(code_state); \
+        extern volatile int vboard_timer_signalled; \
+        if (vboard_timer_signalled) { \
+            extern void vboard_timer_poll(void); \
+            vboard_timer_poll(); \
+        } \
 }
 #define MICROPY_VM_HOOK_LOOP            MICROPY_VM_HOOK_POLL
 // ticks_ms()/ticks_us() read the chip's clock, not the host's: the host's time

@@ -1,5 +1,6 @@
 """ESP8266 `machine` for the virtual rig: UART over the rig's P1 line, register
-file for the UART inversion bits, resets. Hardware only: no rig policy here.
+file for the UART inversion bits, resets, watchdog, timers. Hardware only: no
+rig policy here.
 
 While the firmware reads UART0, the board reports its heap to the rig every
 HEAP_EVERY_MS (free now, lowest free after a collection since the last
@@ -368,6 +369,37 @@ class WDT:
         if _watchdog is not None:
             with _C:
                 _watchdog(_SOFT_WDT_MS)
+
+
+try:
+    from _vboard import timer_arm as _timer_arm, timer_disarm as _timer_disarm
+except ImportError:  # the approximate board: its timers never fire
+    _timer_arm = _timer_disarm = None
+
+
+class Timer:
+    """machine.Timer as on the ESP8266: every id is an SDK virtual (os) timer
+    (ports/esp8266/modmachine.c ignores it); init() takes its arguments by
+    keyword only and starts the timer afresh; the callback gets the timer and
+    runs as a scheduled callback (micropython.schedule), while code runs and
+    while the REPL waits for input (cmod/vboard/vboard_timer.c). Only the
+    period in milliseconds: no freq, tick_hz or hard callbacks."""
+
+    ONE_SHOT = 0
+    PERIODIC = 1
+
+    def __init__(self, id):
+        pass
+
+    def init(self, *, mode=PERIODIC, period=-1, callback=None):
+        if _timer_arm is not None:
+            with _C:
+                _timer_arm(self, callback, period, mode)
+
+    def deinit(self):
+        if _timer_disarm is not None:
+            with _C:
+                _timer_disarm(self)
 
 
 class Pin:

@@ -2,4 +2,4 @@
 # the cwd holds config.json.
 import main  # noqa: F401  (runs the boot flow)
 
-print("fake: main.py returned to the REPL")
+print("fake: main.py returned to the REPL%s" % (", stay() at the prompt" if callable(globals().get("stay")) else ""))

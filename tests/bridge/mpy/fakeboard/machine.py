@@ -77,3 +77,20 @@ class UART(io.IOBase):
 
     def write(self, b):  # UART0 TX: the bridge's log
         sys.stdout.buffer.write(b)
+
+
+class Timer:
+    # Records what the REPL path arms; it never fires here (the boot-flow
+    # tests end at the REPL; tests/sim runs the real thing).
+    ONE_SHOT = 0
+    PERIODIC = 1
+
+    def __init__(self, id):
+        pass
+
+    def init(self, *, mode=PERIODIC, period=-1, callback=None):
+        calls.append(("Timer", mode, period))
+        print("fake: Timer(mode=%d, period=%d)" % (mode, period))
+
+    def deinit(self):
+        print("fake: Timer deinit")

@@ -212,12 +212,16 @@ void vboard_clock_enter(void) {
     if (clock_factor > 0 && clock_c_depth == 0) {
         clock_resume();
     }
+    // A timer that came due during the call (its signal may be what ended it)
+    // is scheduled before the caller runs the pending callbacks (vboard_timer.c).
+    extern void vboard_timer_poll(void);
+    vboard_timer_poll();
 }
 
 // The chip's clock, as ticks_ms()/ticks_us() read it (mpconfigvariant.h): the
 // host's time, or later by what the board owes for its computing so far. The
 // deadline never moves back, so the clock never does either.
-static int64_t chip_now_ns(void) {
+int64_t vboard_chip_now_ns(void) {
     int64_t now = wall_ns();
     if (clock_factor > 0) {
         clock_accrue();
@@ -229,11 +233,11 @@ static int64_t chip_now_ns(void) {
 }
 
 uintptr_t vboard_ticks_ms(void) {
-    return (uintptr_t)(chip_now_ns() / 1000000);
+    return (uintptr_t)(vboard_chip_now_ns() / 1000000);
 }
 
 uintptr_t vboard_ticks_us(void) {
-    return (uintptr_t)(chip_now_ns() / 1000);
+    return (uintptr_t)(vboard_chip_now_ns() / 1000);
 }
 
 // clock_factor(f): the chip's time per host CPU time at 80 MHz (0: host speed).
