@@ -145,7 +145,7 @@ class Server:
                                 await asyncio.sleep_ms(wait)
                             due = time.ticks_add(due, interval)
                         at = offset
-                        record, faults, offset = await self.emu.send(path, offset)
+                        record, faults, offset = await self.emu.send(path, offset, drain=interval != 0)
                         _reply({"event": "sent", "seq": record[0], "start": record[1], "end": record[2],
                                 "bytes": record[3], "file": path, "offset": at, "faults": faults})
                         if not offset:
@@ -154,6 +154,7 @@ class Server:
                 self.playing["round"] = rounds
         finally:
             self.playing = None
+            self.emu.uart.flush()  # back to back the last bytes may still be in the FIFO: "done" is after them
             _reply({"event": "done", "telegrams": self.emu.telegrams, "bytes": self.emu.bytes})
 
     def _line(self, args):

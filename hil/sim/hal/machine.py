@@ -31,6 +31,7 @@ try:
 except ImportError:  # the approximate board: no collection hook, any() peeks
     _fionread = _heap_low = None
 from _chipc import C as _C  # the HAL is C on the chip: its time is not the chip's computing
+from _chipc import LINE as _LINE  # UART TX: the bytes leave when the chip hands them over
 try:
     from _vboard import clock_freq as _clock_freq
 except ImportError:  # the approximate board: no chip clock
@@ -237,7 +238,7 @@ class UART(io.IOBase):
 
     # --- transmit ---
     def write(self, buf):
-        with _C:
+        with _LINE if self._id == 1 else _C:
             return self._write(buf)
 
     def _write(self, buf):

@@ -398,6 +398,7 @@ static MP_DEFINE_CONST_FUN_OBJ_1(vboard_heap_low_obj, vboard_heap_low);
 // The chip's time (vboard_clock.c).
 extern const mp_obj_fun_builtin_fixed_t vboard_clock_factor_obj, vboard_clock_freq_obj, vboard_clock_stats_obj;
 extern const mp_obj_base_t vboard_chip_c_obj;
+extern const mp_obj_base_t vboard_chip_c_line_obj;
 // machine.Timer's clock (vboard_timer.c).
 extern const mp_obj_fun_builtin_fixed_t vboard_timer_disarm_obj;
 extern const mp_obj_fun_builtin_var_t vboard_timer_arm_obj;
@@ -407,6 +408,7 @@ static const mp_rom_map_elem_t vboard_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_clock_freq), MP_ROM_PTR(&vboard_clock_freq_obj) },
     { MP_ROM_QSTR(MP_QSTR_clock_stats), MP_ROM_PTR(&vboard_clock_stats_obj) },
     { MP_ROM_QSTR(MP_QSTR_chip_c), MP_ROM_PTR(&vboard_chip_c_obj) },
+    { MP_ROM_QSTR(MP_QSTR_chip_c_line), MP_ROM_PTR(&vboard_chip_c_line_obj) },
     { MP_ROM_QSTR(MP_QSTR_timer_arm), MP_ROM_PTR(&vboard_timer_arm_obj) },
     { MP_ROM_QSTR(MP_QSTR_timer_disarm), MP_ROM_PTR(&vboard_timer_disarm_obj) },
     { MP_ROM_QSTR(MP_QSTR_heap_low), MP_ROM_PTR(&vboard_heap_low_obj) },

@@ -171,9 +171,9 @@ static void clock_pay(int64_t at_least) {
 // owed, so the call happens when the chip would make it, and note when that is.
 static int64_t call_wall, call_deadline;
 
-static void clock_suspend(void) {
+static void clock_suspend(int64_t at_least) {
     clock_accrue();
-    clock_pay(VBOARD_CLOCK_IO_NS);
+    clock_pay(at_least);
     call_wall = wall_ns();
     call_deadline = clock_deadline;
 }
@@ -204,7 +204,7 @@ void vboard_clock_tick(const void *state) {
 
 void vboard_clock_leave(void) {
     if (clock_factor > 0 && clock_c_depth == 0) {
-        clock_suspend();
+        clock_suspend(VBOARD_CLOCK_IO_NS);
     }
 }
 
@@ -296,9 +296,14 @@ MP_DEFINE_CONST_FUN_OBJ_1(vboard_clock_stats_obj, vboard_clock_stats);
 // chip_c: a context manager for code that is the chip's C (the HAL): its time
 // is not counted. Entering pays what the board owes, as the HAL talks to the
 // outside world (the UART's ring, the rig). It nests and allocates nothing.
+typedef struct {
+    mp_obj_base_t base;
+    int64_t at_least;  // the debt entering pays: from VBOARD_CLOCK_IO_NS up, or all of it
+} chip_c_t;
+
 static mp_obj_t chip_c_enter(mp_obj_t self_in) {
     if (clock_c_depth == 0 && clock_factor > 0) {
-        clock_suspend();
+        clock_suspend(((chip_c_t *)MP_OBJ_TO_PTR(self_in))->at_least);
     }
     clock_c_depth++;
     return self_in;
@@ -326,4 +331,11 @@ static MP_DEFINE_CONST_OBJ_TYPE(
     locals_dict, &chip_c_locals
     );
 
-const mp_obj_base_t vboard_chip_c_obj = {&vboard_chip_c_type};
+const chip_c_t vboard_chip_c_obj = {{&vboard_chip_c_type}, VBOARD_CLOCK_IO_NS};
+// chip_c_line: the same for what puts bytes on a line the rig times to the bit
+// (UART TX): entering pays all the board owes, not only a debt of 20 ms and
+// up, so the bytes leave when the chip would hand them to its FIFO. A debt
+// left owed through the wait for FIFO room would come on top of that wait,
+// where on the chip the computing and the FIFO's draining overlap: the line
+// went idle for up to 20 ms every few chunks of a telegram.
+const chip_c_t vboard_chip_c_line_obj = {{&vboard_chip_c_type}, 1};
