@@ -197,6 +197,16 @@ def rig_kind(pytestconfig) -> str:
 
 
 @pytest.fixture(scope="session")
+def chip_speed(pytestconfig) -> bool:
+    """Whether the bridge computes at an ESP8266's speed: real boards, or the
+    virtual ESP8266 at --board-speed chip. Verdicts that depend on speed (can
+    the bridge publish every telegram back to back?) differ by it."""
+    if pytestconfig.getoption("--rig") != "sim":
+        return True
+    return pytestconfig.getoption("--board-speed") == "chip" and board_model().faithful
+
+
+@pytest.fixture(scope="session")
 def expect(pytestconfig) -> str:
     """--expect: which names the bridge is held to (hil.oracle.expected.EXPECT)."""
     return pytestconfig.getoption("--expect")

@@ -60,7 +60,13 @@ def _heap_creep(base: scenario.Baseline, bridge_board, subscriber) -> str | None
 
 
 def _back_to_back(rig, subscriber, why, sequence_file, bridge_board, report_data, request, rounds: int,
-                  line_telegrams, expect, heap_drop_max, heap_floor=None):
+                  line_telegrams, expect, heap_drop_max, chip_speed, heap_floor=None):
+    """Telegrams back to back at line rate. At the host's speed every one is
+    published. At the chip's, a bridge busy with one telegram's values when the
+    next is committed may skip the rest for the newer ones (superseded, the
+    design): then no telegram may be lost, late or stale (the outside
+    judgement), each value that goes out must be right, and the line itself
+    must lose nothing (no CRC error: the UART ring kept up)."""
     template, remote = sequence_file
     base = scenario.baseline(rig, subscriber, bridge_board)
 
@@ -75,15 +81,16 @@ def _back_to_back(rig, subscriber, why, sequence_file, bridge_board, report_data
     by_name = {name: [m for m in msgs if m.at > base.t0] for name, msgs in subscriber.values().items()}
     problems = scenario.delivery(subscriber, template, scenario.played(template, sent, line_telegrams(sent)), base)
     seen = Counter(synth.index_of(template, m.text) for m in by_name.get(marker, []))
-    if seen != Counter({i: rounds for i in range(CYCLE)}):
-        missing = {i: rounds - seen[i] for i in range(CYCLE) if seen[i] != rounds}
-        problems.append(f"{marker}: each of {CYCLE} telegrams should arrive {rounds} times; off: {missing}")
+    off = {i: rounds - seen[i] for i in range(CYCLE) if seen[i] > rounds or not chip_speed and seen[i] != rounds}
+    if off:
+        problems.append(f"{marker}: each of {CYCLE} telegrams should arrive {rounds} times"
+                        f"{' at most' if chip_speed else ''}; off: {off}")
     expected = expected_payloads(template, expect)
     del expected[marker]
-    problems += compare(expected, by_name, times=total).problems
+    problems += compare(expected, by_name, times=total, superseded_ok=chip_speed).problems
     problems += scenario.health_problems(rig, base, bridge_board, heap_floor, status_after=after,
                                          drop_max=heap_drop_max)
-    problems += scenario.status_problems(base, after, len(sent), superseded=False)
+    problems += scenario.status_problems(base, after, len(sent), superseded=None if chip_speed else False)
     creep = _heap_creep(base, bridge_board, subscriber)
     if creep:
         problems.append(creep)
@@ -93,28 +100,28 @@ def _back_to_back(rig, subscriber, why, sequence_file, bridge_board, report_data
 
 def test_200_telegrams_back_to_back_all_published(rig, subscriber, why, sequence_file, bridge_board,
                                                   report_data, request, heap_floor, line_telegrams, expect,
-                                                  heap_drop_max):
+                                                  heap_drop_max, chip_speed):
     _back_to_back(rig, subscriber, why, sequence_file, bridge_board, report_data, request, rounds=4,
                   line_telegrams=line_telegrams, expect=expect, heap_drop_max=heap_drop_max,
-                  heap_floor=heap_floor)
+                  chip_speed=chip_speed, heap_floor=heap_floor)
 
 
 @pytest.mark.long
 @pytest.mark.soak
 def test_soak_many_telegrams_back_to_back_heap_flat(rig, subscriber, why, sequence_file, bridge_board,
                                                     report_data, request, pytestconfig, heap_floor,
-                                                    line_telegrams, expect, heap_drop_max):
+                                                    line_telegrams, expect, heap_drop_max, chip_speed):
     """The soak: --soak-telegrams (default 2000, ~7 min) at line rate, every
     one published, free heap as high at the end as at the start."""
     rounds = max(1, pytestconfig.getoption("--soak-telegrams") // CYCLE)
     _back_to_back(rig, subscriber, why, sequence_file, bridge_board, report_data, request, rounds=rounds,
                   line_telegrams=line_telegrams, expect=expect, heap_drop_max=heap_drop_max,
-                  heap_floor=heap_floor)
+                  chip_speed=chip_speed, heap_floor=heap_floor)
 
 
 def test_stalled_broker_bounded_supersedes_and_recovers(rig, subscriber, broker, why, sequence_file,
                                                         bridge_board, report_data, request, heap_floor,
-                                                        line_telegrams, expect, heap_drop_max):
+                                                        line_telegrams, expect, heap_drop_max, chip_speed):
     """SIGSTOP the broker for 60 s while telegrams arrive back to back."""
     template, remote = sequence_file
     stall = 60.0

@@ -32,6 +32,20 @@ def test_one_telegram_played_three_times():
     assert not short and "instantaneous_voltage_in_phase_L1: expected 3 message(s) of 230.1, got 2" in short.problems[1]
 
 
+def test_superseded_ok_takes_fewer_messages_but_each_right_and_at_least_one():
+    expected = {VOLTAGE: Decimal("230.1"), "breaker_state": "ON"}
+    fewer = _published([expected] * 2)
+    assert compare(expected, fewer, times=3, superseded_ok=True).matched == 4
+    wrong = _published([expected, dict(expected, breaker_state="OFF")])
+    assert "breaker_state: expected ON, got payload 'OFF'" in compare(expected, wrong, times=3,
+                                                                     superseded_ok=True).problems[0]
+    none = {VOLTAGE: fewer[VOLTAGE]}
+    assert compare(expected, none, times=3, superseded_ok=True).problems == [
+        "breaker_state: expected 3 message(s) of ON, got 0: []"]
+    more = _published([expected] * 4)
+    assert len(compare(expected, more, times=3, superseded_ok=True).problems) == 2
+
+
 def test_a_sequence_is_compared_telegram_by_telegram():
     sequence = expected_sequence(b"".join(synthesize(SX631, 10)))
     assert len(sequence) == 10
