@@ -586,7 +586,7 @@ class P1Reader:
                 # 128 B chunk per turn let the 1 KB ring overflow. Parsing is
                 # ~10 times faster than the line, so this ends when the ring is
                 # empty; the turn limit is for a stream faster than the line.
-                turn = self._last_rx = time.ticks_ms()
+                turn = time.ticks_ms()
                 while n:
                     self.feed(buf, n)
                     if time.ticks_diff(time.ticks_ms(), turn) > _TURN_MS:

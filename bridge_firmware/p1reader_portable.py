@@ -463,7 +463,7 @@ class P1Reader:
         while True:
             n = stream.readinto(buf)
             if n:
-                turn = self._last_rx = time.ticks_ms()
+                turn = time.ticks_ms()
                 while n:
                     self.feed(buf, n)
                     if time.ticks_diff(time.ticks_ms(), turn) > _TURN_MS:

@@ -121,7 +121,7 @@ def test_soak_many_telegrams_back_to_back_heap_flat(rig, subscriber, why, sequen
 
 def test_stalled_broker_bounded_supersedes_and_recovers(rig, subscriber, broker, why, sequence_file,
                                                         bridge_board, report_data, request, heap_floor,
-                                                        line_telegrams, expect, heap_drop_max, chip_speed):
+                                                        line_telegrams, expect, heap_drop_max):
     """SIGSTOP the broker for 60 s while telegrams arrive back to back."""
     template, remote = sequence_file
     stall = 60.0
