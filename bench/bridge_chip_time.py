@@ -22,7 +22,6 @@ import argparse
 import statistics
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,39 +30,9 @@ from hil.oracle.expected import expected_sequence  # noqa: E402
 from hil.p1.captures import sx631  # noqa: E402
 from hil.rig.mqtt import Subscriber  # noqa: E402
 from hil.rig.session import RigSpec, open_rig  # noqa: E402
+from hil.sim.chip_time import PARTS, by_part, part_of, spent  # noqa: E402
 from hil.sim.clock import chip_figures  # noqa: E402
 from hil.sim.line import telegram_spans  # noqa: E402
-
-# This project's bridge, function by function: which part of the work each is.
-# Functions not named here count by module; anything else is "the rest".
-PARTS_BY_FUNCTION = {
-    ("bridge.py", "publisher"): "publishing",
-    ("bridge.py", "health"): "status",
-    ("bridge.py", "status_json"): "status",
-    ("bridge.py", "status_message"): "status",
-    ("bridge.py", "_int"): "status",
-    ("bridge.py", "_lit"): "status",
-    ("bridge.py", "uptime_s"): "status",
-    ("bridge.py", "sample_heap"): "reading and parsing",  # called at every commit
-    ("bridge.py", "reader"): "reading and parsing",
-}
-PARTS_BY_MODULE = {
-    "p1reader.py": "reading and parsing", "p1reader_portable.py": "reading and parsing",
-    "snapshot.py": "reading and parsing", "snapshot_portable.py": "reading and parsing",
-    "obismap.py": "reading and parsing",
-    "mqtt_min.py": "publishing", "mqtt_as.py": "publishing", "mqtt_as_adapter.py": "publishing",
-    "mqtt_backend.py": "publishing",
-    "asyncio/core.py": "event loop", "asyncio/event.py": "event loop", "asyncio/funcs.py": "event loop",
-    "asyncio/stream.py": "event loop", "asyncio/lock.py": "event loop", "asyncio/__init__.py": "event loop",
-    "bridge_main.py": "event loop",
-}
-PARTS = ("reading and parsing", "publishing", "status", "event loop", "the rest")
-
-
-def part_of(file: str, function: str) -> str:
-    name = file.rsplit("/rom/", 1)[-1].rsplit("/lib/", 1)[-1].lstrip("/")
-    return PARTS_BY_FUNCTION.get((name, function)) or PARTS_BY_MODULE.get(name) or "the rest"
-
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,7 +53,8 @@ def main(argv=None) -> int:
             remote = rig.upload_capture(capture.file, capture.data)
             time.sleep(2.5)  # the profile file is rewritten about once a second: take a fresh one
             before = sim.clock_profile("bridge")
-            overflow_before = sim.line().rx_overflow
+            line_before = sim.line()
+            overflow_before, waiting_before = line_before.rx_overflow, line_before.rx_overflow_waiting
             sub.clear()
             sent = rig.play([remote], args.interval_ms, args.telegrams,
                             on_sent=lambda t: print(f"  telegram {t.seq} sent", flush=True))
@@ -106,10 +76,8 @@ def main(argv=None) -> int:
         if len(arrivals) == len(telegram):
             latency.append(max(arrivals) - end)
     n = max(1, len(sent))
-    used = {k: (after[k][0] - before.get(k, (0, 0))[0], after[k][1] - before.get(k, (0, 0))[1]) for k in after}
-    parts: dict[str, int] = defaultdict(int)
-    for (file, function), (chip_us, _host_us) in used.items():
-        parts[part_of(file, function)] += chip_us
+    used = spent(before, after)
+    parts = by_part(used)
     total = sum(parts.values())
     print(f"\nthe bridge's computing per telegram at the chip's speed ({len(sent)} telegrams, "
           f"every {args.interval_ms} ms; status every 2 s as the rig configures it)")
@@ -127,7 +95,9 @@ def main(argv=None) -> int:
               f"max {max(latency) * 1000:.0f} ms")
     else:
         print("end of telegram -> last value: n/a (no telegram arrived whole)")
-    print(f"bytes the bridge's UART0 ring dropped: {line.rx_overflow - overflow_before}")
+    print(f"bytes the bridge's UART0 ring dropped: {line.rx_overflow - overflow_before} "
+          f"(the host's load explains {line.rx_overflow_waiting - waiting_before}); "
+          f"the most it held: {line.rx_peak} B (its uart_rxbuf: 1,024 B unless config.json says otherwise)")
     return 0
 
 

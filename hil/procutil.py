@@ -14,6 +14,18 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
     ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, sig)
 
 
+def sched_times_ns(pid: int) -> tuple[int, int] | None:
+    """(time on a CPU, time runnable but waiting for one) of process `pid` since
+    it started, in ns, from the kernel's /proc/PID/schedstat; None if it is gone.
+    A wait is added when it ends (the process gets a CPU), not while it lasts."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            ran, waited = f.read().split()[:2]
+        return int(ran), int(waited)
+    except (OSError, ValueError):
+        return None
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody uses on `host`, for a server started a moment later.
     The race is tiny; the servers the rig starts report a bind failure with their log."""

@@ -134,6 +134,12 @@ class VirtualBoard:
         self.usb_port = ""
 
     @property
+    def pid(self) -> int | None:
+        """The interpreter's process id while it runs."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.returncode is None else None
+
+    @property
     def plugged(self) -> bool:
         return self.usb_master is not None
 

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,10 @@ class LineStats:
     busy_samples: int
     bursts: list[tuple[float, float, int]]  # (first bit, last bit, bytes), host monotonic seconds, oldest first
     rx_overflow: int  # bytes the bridge's UART0 ring dropped because it was full
+    # Of those, bytes the host can explain: the kernel kept the bridge waiting
+    # for a CPU long enough, while its ring filled, to have read them (hil/sim/rig.py).
+    rx_overflow_waiting: int = 0
+    rx_peak: int = 0  # the most bytes the bridge's UART0 ring has held since the rig started
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class BoardState:
     reset_at: list[float]  # host monotonic time of each start
     repl_attached: bool  # UART0 still belongs to the REPL (the firmware has not detached it)
     usb_port: str | None  # None while unplugged
+    pid: int | None = None  # its interpreter's process on the host, while it runs
 
 
 @dataclass(frozen=True)
@@ -130,9 +136,11 @@ class VirtualRig:
         line = got["line"]
         return RigStats(
             LineStats(line["bytes_sent"], line["bytes_received"], line["framing_errors"], line["busy_samples"],
-                      [tuple(b) for b in line["bursts"]], got["rx_overflow"]),
+                      [tuple(b) for b in line["bursts"]], got["rx_overflow"], got["rx_overflow_waiting"],
+                      got["rx_peak"]),
             UartSetting(**got["tx"]), UartSetting(**got["rx"]), AdapterSetting(**got["adapter"]),
-            {role: BoardState(got["resets"][role], got["reset_at"][role], got["repl_attached"][role], got["usb"][role])
+            {role: BoardState(got["resets"][role], got["reset_at"][role], got["repl_attached"][role], got["usb"][role],
+                              got["pid"][role])
              for role in got["resets"]})
 
     def line(self) -> LineStats:
@@ -176,11 +184,17 @@ class VirtualRig:
         """The port on which the virtual bridge reaches host:port through its WiFi (hil.sim.lan)."""
         return self._control(cmd="lan", broker=f"{host}:{port}")["port"]
 
-    def clock_profile(self, role: str) -> dict[tuple[str, str], tuple[int, int]]:
+    def clock_profile(self, role: str, fresh_within: float = 0.0) -> dict[tuple[str, str], tuple[int, int]]:
         """Where board `role` spent its computing at chip speed, as it last wrote it
-        (about once a second): (source file, function) -> (chip us, host CPU us);
-        empty at host speed. See cmod/vboard/vboard_clock.c."""
+        (about once a second, while it computes): (source file, function) -> (chip us,
+        host CPU us); empty at host speed. With `fresh_within`, first waits up to that
+        many seconds for the board to write it anew. See cmod/vboard/vboard_clock.c."""
         path = self.workdir / f"{role}.clock-profile"
+        if fresh_within:
+            asked = time.time()
+            deadline = time.monotonic() + fresh_within
+            while time.monotonic() < deadline and (not path.exists() or path.stat().st_mtime < asked):
+                time.sleep(0.05)  # a file the board rewrites: nothing to wait on but its mtime
         rows: dict[tuple[str, str], tuple[int, int]] = {}
         if path.exists():
             for line in path.read_text().splitlines():

@@ -6,6 +6,12 @@ control socket for the host (reset a board, drop WiFi, adapter faults, stats,
 each board's heap as its HAL reports it).
 The bridge's UART0 RX ring is modelled here: the line only hands the HAL as
 many bytes as `rxbuf` leaves room for, and drops (and counts) the rest.
+
+The line keeps the host's time; a board keeps the chip's only while the host
+gives it a CPU when it asks for one. So each drop is checked against the
+bridge's run delay (how long the kernel kept it runnable but waiting, over the
+time the ring takes to fill): drops that delay alone can explain are counted
+apart, as the rig's, not the firmware's.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from ..procutil import sched_times_ns
 from .board import VirtualBoard, open_pty
 from .clock import DEFAULT_SPEED, board_env
 from .dns import DnsServer
@@ -26,6 +33,7 @@ from .line import ADAPTER_MODES, SAMPLE_RATE, P1Line
 from .model import CHIP_FREE_AT_MAIN, board_model, frozen_image
 
 TICK_S = 0.004  # pacing granularity: 4 ms of line time per step
+WAIT_HISTORY = 256  # the bridge's run delay, sampled each tick: ~1 s, more than any ring takes to fill
 
 
 class _Uart:
@@ -57,6 +65,11 @@ class VirtualRigServer:
         self.lan = Lan()  # the bridge's WiFi to the broker
         self.dns = DnsServer(reachable=lambda: self.lan.up)  # the LAN's resolver (hil/sim/hal/socket.py)
         self.rx_overflow = 0  # bytes lost because the bridge's RX ring was full
+        self.rx_overflow_waiting = 0  # of those, bytes the bridge's wait for a host CPU can explain
+        self.rx_peak = 0  # the most bytes the bridge's RX ring has held
+        self._waits: collections.deque = collections.deque(maxlen=WAIT_HISTORY)  # (time, pid, ran ns, waited ns)
+        self._drops: collections.deque = collections.deque()  # to judge: (time, bytes, pid, ran ns, window s)
+        self._explained: collections.deque = collections.deque(maxlen=WAIT_HISTORY)  # (time, bytes)
         self._uarts: dict[tuple[str, str], _Uart] = {}
         self.boards: dict[str, VirtualBoard] = {}
         # What each board's HAL reports of its heap: (host time, free, lowest free
@@ -132,6 +145,7 @@ class VirtualRigServer:
     async def _pace(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
+            self._sample_bridge_wait()
             decoded, sent = self.line.advance(self._now())
             tx = self._uarts.get(("emulator", "1"))
             if sent and tx is not None:
@@ -153,11 +167,53 @@ class VirtualRigServer:
         rx = self._uarts.get(("bridge", "0"))
         room = rx.rxbuf - rx.in_ring if rx is not None else 0
         if room < len(data):
-            self.rx_overflow += len(data) - max(room, 0)
+            lost = len(data) - max(room, 0)
+            self.rx_overflow += lost
+            if rx is not None:
+                self._note_drop(lost, rx)
             data = data[:max(room, 0)]
         if data:
             rx.writer.write(data)
             rx.delivered += len(data)
+            self.rx_peak = max(self.rx_peak, rx.in_ring)
+
+    def _sample_bridge_wait(self) -> None:
+        pid = self.boards["bridge"].pid
+        times = sched_times_ns(pid) if pid is not None else None
+        if times is None:
+            return
+        now = time.monotonic()
+        self._waits.append((now, pid, *times))
+        # A wait is counted when it ends, so a drop is judged once the bridge has run since.
+        while self._drops and (self._drops[0][2] != pid or times[0] > self._drops[0][3]):
+            at, lost, drop_pid, _ran, window = self._drops.popleft()
+            if drop_pid == pid and self._waited_bytes(at - window, pid) >= lost + self._explained_in(at - window):
+                self.rx_overflow_waiting += lost
+                self._explained.append((at, lost))
+
+    def _note_drop(self, lost: int, rx: _Uart) -> None:
+        """Keep a drop to judge later: could the bridge have read those bytes had
+        the host given it a CPU whenever it was ready to run, over the time its
+        ring takes to fill? One wait explains each byte once."""
+        pid = self.boards["bridge"].pid
+        times = sched_times_ns(pid) if pid is not None else None
+        if times is not None:
+            window = rx.rxbuf * 10 / rx.baud + 2 * TICK_S
+            self._drops.append((time.monotonic(), lost, pid, times[0], window))
+
+    def _waited_bytes(self, since: float, pid: int) -> float:
+        """Line bytes that passed while the bridge waited for a CPU from `since` until now."""
+        base = None
+        for at, p, _ran, waited in self._waits:
+            if p == pid and (base is None or at <= since):
+                base = waited
+        latest = next((w[3] for w in reversed(self._waits) if w[1] == pid), None)
+        if base is None or latest is None:
+            return 0.0
+        return (latest - base) / 1e9 * self.line.rx_baud / 10
+
+    def _explained_in(self, since: float) -> int:
+        return sum(n for at, n in self._explained if at >= since)
 
     # --- HAL links ---
     async def _serve_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -231,6 +287,7 @@ class VirtualRigServer:
             stats["bursts"] = [[self._t0 + a / SAMPLE_RATE, self._t0 + b / SAMPLE_RATE, n]
                                for a, b, n in self.line.stats.bursts]
             return {"ok": True, "line": stats, "rx_overflow": self.rx_overflow,
+                    "rx_overflow_waiting": self.rx_overflow_waiting, "rx_peak": self.rx_peak,
                     "tx": {"baud": self.line.tx.baud, "invert": self.line.tx.invert},
                     "rx": {"baud": self.line.rx_baud, "invert": self.line.rx_invert},
                     "adapter": {"mode": self.line.adapter, "rise_us": self.line.rise_delay_s * 1e6,
@@ -238,7 +295,8 @@ class VirtualRigServer:
                     "repl_attached": {n: b.repl_attached for n, b in self.boards.items()},
                     "resets": {n: b.resets for n, b in self.boards.items()},
                     "reset_at": {n: b.reset_at for n, b in self.boards.items()},
-                    "usb": {n: b.usb_port for n, b in self.boards.items()}}
+                    "usb": {n: b.usb_port for n, b in self.boards.items()},
+                    "pid": {n: b.pid for n, b in self.boards.items()}}
         if cmd == "heap":
             since = float(msg.get("since", 0))
             return {"ok": True, "samples": [list(x) for x in self.heap[msg["board"]] if x[0] > since]}

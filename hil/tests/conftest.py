@@ -16,11 +16,28 @@ from .scenario import HEAP_DROP_MAX
 
 @pytest.fixture
 def why(rig, broker):
-    """why(problems) → failure text with the boards' and the broker's logs."""
+    """why(problems) → failure text with the boards' and the broker's logs and,
+    on the virtual rig, what its P1 line dropped during the test and whether
+    the host's load can explain it."""
+    sim = getattr(rig, "sim", None)
+    before = sim.line() if sim is not None else None
+
     def _why(problems: list[str]) -> str:
-        return explain(problems, *rig.evidence(),
-                       (f"broker log ({broker.log_path})", broker.log_tail(15)))
+        sources = list(rig.evidence())
+        if sim is not None:
+            sources.insert(0, ("the virtual P1 line during this test", _line_drops(before, sim.line())))
+        return explain(problems, *sources, (f"broker log ({broker.log_path})", broker.log_tail(15)))
     return _why
+
+
+def _line_drops(before, after) -> str:
+    lost = after.rx_overflow - before.rx_overflow
+    waiting = after.rx_overflow_waiting - before.rx_overflow_waiting
+    text = f"the bridge's UART0 ring dropped {lost} B (the most it has held: {after.rx_peak} B)"
+    if waiting:
+        text += (f"; {waiting} B of that while the host kept the virtual bridge waiting for a CPU long enough "
+                 "to explain it: a loss of the rig's, not the firmware's (run again on a less busy machine)")
+    return text
 
 
 @pytest.fixture
@@ -30,6 +47,16 @@ def virtual_rig_stats(request, rig_kind):
         return lambda: None
     sim = request.getfixturevalue("virtual_rig")
     return lambda: sim.line().framing_errors
+
+
+@pytest.fixture
+def bridge_chip_time(request, rig_kind, chip_speed):
+    """(fresh_within=0) → where the virtual bridge's chip time went so far
+    (hil.sim.chip_time.Profile); {} on real boards and at host speed."""
+    if rig_kind != "sim" or not chip_speed:
+        return lambda fresh_within=0.0: {}
+    sim = request.getfixturevalue("virtual_rig")
+    return lambda fresh_within=0.0: sim.clock_profile("bridge", fresh_within)
 
 
 @pytest.fixture

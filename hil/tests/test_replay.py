@@ -15,19 +15,22 @@ from hil.cli.captures import main as captures_main
 from ..p1.captures import load_index, sx631
 from ..oracle.expected import expected_sequence
 from ..oracle.verdict import compare
+from ..sim.chip_time import by_part, spent
 
 REPEATS = 3
 SEQUENCE = 10  # telegrams in the synthesized capture
 
 
 def _replay(rig, subscriber, why, name: str, data: bytes, repeats: int, *, telegram_end_times, rig_kind, expect,
-            node=None, interval_ms: int = 1000):
+            node=None, interval_ms: int = 1000, chip_time=None, report_data=None):
     """Play a capture `repeats` times and hold every value of every telegram
-    to the oracle, telegram by telegram; then the end-to-end latency."""
+    to the oracle, telegram by telegram; then the end-to-end latency and, at
+    the chip's speed, the bridge's computing per telegram by part."""
     telegrams = expected_sequence(data, expect)
     played = len(telegrams) * repeats
     remote = rig.upload_capture(name, data)
     since = rig.bridge.mark()
+    profile_before = chip_time() if chip_time is not None else {}
 
     sent = rig.play([remote], interval_ms=interval_ms, count=repeats)
 
@@ -48,6 +51,13 @@ def _replay(rig, subscriber, why, name: str, data: bytes, repeats: int, *, teleg
         latencies.append(last - end)
     if node is not None:  # for the report; record_property would warn under pytest's default junit_family
         node.user_properties.append(("latency_ms", [round(x * 1000, 1) for x in latencies]))
+    if profile_before and report_data is not None and node is not None:
+        parts = by_part(spent(profile_before, chip_time(fresh_within=3.0)))
+        for part, chip_us in {**parts, "total": sum(parts.values())}.items():
+            report_data.add_figure(f"bridge computing per telegram at chip speed, {part} ({name})",
+                                   round(chip_us / played / 1000, 1), "ms", test_id=node.nodeid)
+        print(f"{name}: the bridge's computing per telegram at chip speed: "
+              + ", ".join(f"{p} {us / played / 1000:.0f} ms" for p, us in parts.items()))
     print(f"{name}: {played} telegrams; end of telegram → last value at subscriber: "
           f"median {statistics.median(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")
     # On real boards the end time is when the emulator's report arrived over
@@ -58,9 +68,11 @@ def _replay(rig, subscriber, why, name: str, data: bytes, repeats: int, *, teleg
 
 @pytest.mark.parametrize("capture", load_index(), ids=lambda c: c.file)
 def test_each_capture_replayed_three_times_matches_oracle(rig, subscriber, why, capture, request,
-                                                          telegram_end_times, rig_kind, expect):
+                                                          telegram_end_times, rig_kind, expect, bridge_chip_time,
+                                                          report_data):
     _replay(rig, subscriber, why, capture.file, capture.data, REPEATS, node=request.node,
-            telegram_end_times=telegram_end_times, rig_kind=rig_kind, expect=expect)
+            telegram_end_times=telegram_end_times, rig_kind=rig_kind, expect=expect,
+            chip_time=bridge_chip_time, report_data=report_data)
 
 
 def test_a_synthesized_sequence_matches_oracle_telegram_by_telegram(rig, subscriber, why, tmp_path,
