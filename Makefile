@@ -1,5 +1,7 @@
 # The two things a user does: watch the virtual rig work, and run the test suite.
-# Both set themselves up first (scripts/bootstrap: mosquitto + .venv).
+# Both set themselves up first (scripts/bootstrap: mosquitto + .venv). .venv gets the
+# Python requirements.lock was tested with (3.11) where there is one, else the newest of
+# 3.13 and 3.12; `PYTHON=/path/to/python3.X make test` takes another (scripts/pick-python).
 
 .PHONY: demo test setup clean
 

@@ -8,6 +8,7 @@
     hil calibrate  time the chip programs on your ESP8266; the virtual boards then keep its time
     hil adapter-check   error rate through the P1 adapter (virtual: from component values)
     hil report     render a test run's report again from its saved data
+    hil doctor     can the rig run here? each finding with its fix
     hil zabbix-template | zabbix-check   the Zabbix template, checked through a real zabbix_agent2
 """
 from __future__ import annotations
@@ -21,11 +22,11 @@ import sys
 
 
 def main(argv=None) -> int:
-    from . import adapter, bench, calibrate, captures, demo, report, zabbix
+    from . import adapter, bench, calibrate, captures, demo, doctor, report, zabbix
 
     parser = argparse.ArgumentParser(prog="hil", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (demo, captures, bench, calibrate, adapter, report, zabbix):
+    for group in (demo, captures, bench, calibrate, adapter, report, zabbix, doctor):
         group.add_parsers(sub)
     args = parser.parse_args(argv)
     return args.func(args)

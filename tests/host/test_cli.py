@@ -4,7 +4,7 @@ import pytest
 from hil.cli import main
 
 COMMANDS = ["demo", "sim", "captures", "capture", "boards", "flash", "deploy", "play", "monitor",
-            "adapter-check", "report"]
+            "adapter-check", "report", "doctor"]
 
 
 @pytest.mark.parametrize("argv", [["--help"]] + [[c, "--help"] for c in COMMANDS], ids=lambda a: " ".join(a))
