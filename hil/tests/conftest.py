@@ -33,10 +33,12 @@ def why(rig, broker):
 def _line_drops(before, after) -> str:
     lost = after.rx_overflow - before.rx_overflow
     waiting = after.rx_overflow_waiting - before.rx_overflow_waiting
-    text = f"the bridge's UART0 ring dropped {lost} B (the most it has held: {after.rx_peak} B)"
+    text = f"the bridge's UART0 ring dropped {lost} B (the most it has held since the rig started: {after.rx_peak} B)"
     if waiting:
-        text += (f"; {waiting} B of that while the host kept the virtual bridge waiting for a CPU long enough "
-                 "to explain it: a loss of the rig's, not the firmware's (run again on a less busy machine)")
+        text += (f"; {waiting} B of it while the host kept the virtual bridge waiting for a CPU long enough to "
+                 "explain them: those are the rig's loss, not the firmware's")
+        if waiting == lost:
+            text += " (run again on a less busy machine)"
     return text
 
 

@@ -58,7 +58,8 @@ def mqtt_as_session(request, rig_kind, tmp_path_factory):
         pytest.skip(f"no {manifest}: the firmware under test has no manifest that freezes mqtt_as")
     with open_rig(RigSpec(workdir=tmp_path_factory.mktemp("mqtt_as"), bridge_deploy=Deploy.FROZEN,
                           bridge_manifest=manifest, bridge_path_vars={"MQTT_AS_DIR": mqtt_as},
-                          bridge_mqtt={"backend": "mqtt_as"})) as session:
+                          bridge_mqtt={"backend": "mqtt_as"},
+                          board_speed=request.config.getoption("--board-speed"))) as session:
         yield session.rig, session.broker
 
 

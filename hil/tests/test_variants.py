@@ -8,7 +8,12 @@ replay test and the four overflow and network scenarios run against it in a
 rig of their own (pytest in pytest, as a user would run them), judged only
 from outside (hil/tests/scenario.py):
 
-- the replay passes with --expect contract on a clean line;
+- the replay fails, and its text shows the bridge's UART ring dropping bytes
+  of the line that the host's load does not explain: readline, `re` and a
+  queue per line do not keep up with 115200 baud on an 80 MHz ESP8266
+  (docs/FIDELITY.md gives the figures). So the inner run is always at the
+  chip's speed, whatever --board-speed the outer run has; at the host's the
+  same replay passes (tests/sim/test_bridge_repository_ci.py runs it there);
 - each scenario fails, and its text names what was seen from outside, with times.
 
 The bridge runs from ROMFS at the chip's heap (as mqtt_as needs on an ESP8266).
@@ -28,6 +33,7 @@ from pathlib import Path
 import pytest
 
 from hil.rig.deploy import DEFAULT as DEFAULT_DEPLOY
+from hil.sim.model import board_model
 
 # Timing and heap figures: under pytest -n these run in one worker of their own (hil/pytest_plugin.py).
 pytestmark = pytest.mark.timing  # the scenarios against other bridges
@@ -64,6 +70,13 @@ def _mqtt_as_only(tmp_path: Path) -> Path:
     return lib
 
 
+def _firmwares_drops(failure: str) -> int:
+    """Bytes the bridge's UART ring dropped that the host's load does not explain,
+    as a failing HIL test's text gives them (hil/tests/conftest.py: why)."""
+    found = re.search(r"ring dropped (\d+) B(?:.*?; (\d+) B of it)?", failure)
+    return int(found[1]) - int(found[2] or 0) if found else 0
+
+
 def _outcomes(junit: Path) -> dict[str, str]:
     """Test id → "" when it passed, else its failure text, from a JUnit XML file."""
     out = {}
@@ -87,10 +100,13 @@ def test_the_seed_style_bridge_says_nothing_the_rig_knows():
 
 
 @pytest.mark.timeout(1500)
-def test_replay_passes_and_every_scenario_fails_from_outside_on_a_seed_style_bridge(tmp_path, rig_kind,
-                                                                                     pytestconfig):
+def test_a_seed_style_bridge_loses_bytes_at_the_chips_speed_and_fails_every_scenario_from_outside(
+        tmp_path, rig_kind, pytestconfig):
     if rig_kind != "sim":
         pytest.skip("runs a virtual rig of its own")
+    if not board_model().faithful:
+        pytest.skip(f"{board_model().name}: has no chip clock, so a bridge too slow for the chip keeps up there; "
+                    "run scripts/bootstrap with MICROPYTHON_SRC set to build the virtual ESP8266")
     if pytestconfig.getoption("--bridge-deploy") is not DEFAULT_DEPLOY:
         pytest.skip("runs in the default pass of the suite only: it deploys its own bridge its own way")
     lib = _mqtt_as_only(tmp_path)
@@ -101,7 +117,7 @@ def test_replay_passes_and_every_scenario_fails_from_outside_on_a_seed_style_bri
          "-k", " or ".join(REPLAYS + tuple(s.split("::")[1] for s in SCENARIOS)),
          "--bridge-firmware", str(VARIANT), "--bridge-lib", str(lib), "--bridge-deploy", "romfs",
          "--bridge-config", str(VARIANT / "config.template.json"), "--expect", "contract",
-         "--basetemp", str(tmp_path / "inner"), "--report-dir", str(report)],
+         "--basetemp", str(tmp_path / "inner"), "--report-dir", str(report), "--board-speed", "chip"],
         cwd=ROOT, capture_output=True, text=True, timeout=1400)
     out = (result.stdout + result.stderr)[-4000:]
     outcomes = _outcomes(report / "junit.xml") if (report / "junit.xml").is_file() else {}
@@ -110,9 +126,13 @@ def test_replay_passes_and_every_scenario_fails_from_outside_on_a_seed_style_bri
     if len(replays) != 3:
         problems.append(f"expected the replay of both captures and of a sequence, got {sorted(replays)}")
     for name, text in replays.items():
-        if text:
-            problems.append(f"{name}: the seed-style bridge publishes every contract value of a clean "
-                            f"replay, but the replay failed:\n{text[:1500]}")
+        dropped = _firmwares_drops(text)
+        if not text or dropped <= 0:
+            problems.append(f"{name}: at the chip's speed the seed-style bridge's ring drops bytes of the line, "
+                            f"but the replay {'passed' if not text else 'failed without naming them'}:\n"
+                            f"{text[:1500]}")
+        else:
+            print(f"{name} failed at the chip's speed: the bridge's UART ring dropped {dropped} B of the line")
     for scenario in SCENARIOS:
         name = scenario.split("::")[1]
         text = outcomes.get(name)

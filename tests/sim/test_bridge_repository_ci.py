@@ -109,10 +109,15 @@ def test_the_ci_recipe_runs_the_replay_green_in_a_bridge_repository(version, whe
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTEST_ADDOPTS", "GITHUB_OUTPUT") and not k.startswith("PYTEST_XDIST")}
     env.update(HIL_RIG=str(wheel), HIL_REQUIREMENTS="requirements-dev.txt", PYTHON=python,
-               HIL_PYTEST_ARGS=f"--bridge-lib lib --bridge-config config.template.json -k {REPLAY}")
+               # At the chip's speed the seed-style reference does not keep up with the line (its ring
+               # drops bytes: hil/tests/test_variants.py); this test is about the recipe, not that bridge.
+               HIL_PYTEST_ARGS=f"--bridge-lib lib --bridge-config config.template.json -k {REPLAY} "
+                               "--board-speed host")
     result = subprocess.run(["bash", "ci/hil.sh"], cwd=repo, env=env, capture_output=True, text=True, timeout=540)
     out = result.stdout + result.stderr
-    assert result.returncode == 0, out[-6000:]
+    # pip's complaints about index folders this machine's pip.conf names and lacks say nothing here
+    shown = "\n".join(line for line in out.splitlines() if "WARNING: Location" not in line)
+    assert result.returncode == 0, shown[-6000:]
 
     venv = repo / ".hil-venv"
     got = subprocess.run([str(venv / "bin/python"), "-c",
