@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from . import mqtt_as_source
 from .oracle.expected import EXPECT
 from .rig.mqtt import Subscriber
 from hil import timing_lock
@@ -204,6 +205,18 @@ def chip_speed(pytestconfig) -> bool:
     if pytestconfig.getoption("--rig") != "sim":
         return True
     return pytestconfig.getoption("--board-speed") == "chip" and board_model().faithful
+
+
+@pytest.fixture(scope="session")
+def mqtt_as_dir() -> Path:
+    """The directory with the real mqtt_as.py (MQTT_AS_DIR). Without it the test
+    skips, unless the run was told to have it (hil.mqtt_as_source): then it fails."""
+    found = mqtt_as_source.locate()
+    if isinstance(found, mqtt_as_source.Missing):
+        if found.required:
+            pytest.fail(found.reason, pytrace=False)
+        pytest.skip(found.reason)
+    return found
 
 
 @pytest.fixture(scope="session")
