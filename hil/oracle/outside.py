@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from ..p1 import synth
 from ..rig.mqtt import Message
@@ -74,19 +74,28 @@ class Delivery:
         return "complete"
 
 
-def deliveries(played: Sequence[Played], messages: Iterable[Message], template: bytes) -> list[Delivery]:
-    """Each played telegram's fate, from the marker values that reached the subscriber."""
+def deliveries(played: Sequence[Played], messages: Iterable[Message], template: bytes, *,
+               topic: str = synth.MARKER_TOPIC, index_of: Callable[[Message], int | None] | None = None
+               ) -> list[Delivery]:
+    """Each played telegram's fate, from the marker values that reached the
+    subscriber; or from another `topic` whose value names its telegram, with
+    `index_of` (message -> index in the sequence, None: no telegram's value)."""
     first: dict[int, float] = {}
     by_index: dict[int, list[Played]] = {}
     for p in played:
         by_index.setdefault(p.index, []).append(p)
     for m in messages:
-        if m.name != synth.MARKER_TOPIC or m.retain:
+        if m.name != topic or m.retain:
             continue
-        try:
-            index = synth.index_of(template, m.text)
-        except ArithmeticError:
-            continue  # not a value of this sequence
+        if index_of is not None:
+            index = index_of(m)
+            if index is None:
+                continue
+        else:
+            try:
+                index = synth.index_of(template, m.text)
+            except ArithmeticError:
+                continue  # not a value of this sequence
         begun = [p for p in by_index.get(index, ()) if p.start <= m.at]
         if begun:
             number = begun[-1].number

@@ -18,15 +18,23 @@ problem. Each problem is a sentence that says what was expected and what
 happened, with times from the scenario's start; the test hands the list to `why`.
 
 Telegrams come from hil.p1.synth.sequence: each carries its index in
-positive_energy_total, so a value on MQTT tells which telegram it came from.
+positive_energy_total, so a value on MQTT tells which telegram it came from;
+the tariff register, the L1 voltage and the clock differ per telegram too, so
+each of their values names its telegram as well. After an outage every value
+is held to the oracle's value for the telegram it claims to be (`recovered`,
+`value_problems`): a topic that arrives with an old or a wrong value fails.
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 
-from ..oracle.expected import expected_payloads
+from ..oracle.contract import published_table
+from ..oracle.expected import expected_payloads, matches
+from ..oracle.verdict import compare
 from ..p1 import synth
 from ..oracle.outside import LATE_S, RESET_CAUSES, Played, delivery_problems, deliveries, kb, serial_events
 from hil.rig.emulator import TelegramSent
@@ -246,9 +254,125 @@ def figures(request, base: Baseline, bridge_board) -> None:
           f"restarts: {len(bridge_board.restarts(after=base.t0))}")
 
 
-def recovered(subscriber, template: bytes, since: float, timeout: float, expect: str = "all") -> bool:
-    """Every expected field of the telegram published (not retained) after `since`."""
-    return subscriber.wait_for_names(expected_payloads(template, expect), timeout, since=since)
+def oracle(template: bytes, index: int, expect: str = "all") -> dict[str, Decimal | str | dict]:
+    """The oracle's values for telegram `index` of synth.sequence(template, ...) (a copy: the caller's to change)."""
+    return dict(_oracle(template, index, expect))
+
+
+@functools.cache
+def _oracle(template: bytes, index: int, expect: str) -> dict[str, Decimal | str | dict]:
+    return expected_payloads(synth.sequence(template, index + 1)[index], expect)
+
+
+def varied_topics(template: bytes, expect: str = "all") -> tuple[str, ...]:
+    """The topics whose value names its telegram (synth.varied), of those `expect` holds a bridge to."""
+    names = {obis: name for obis, name, _kind in published_table()}
+    held = oracle(template, 0, expect)
+    return tuple(names[o] for o in synth.varied(template) if names.get(o) in held)
+
+
+def _marker_indices(msgs, template: bytes, since: float) -> list[int]:
+    out = []
+    for m in msgs:
+        if m.name == synth.MARKER_TOPIC and not m.retain and m.at >= since:
+            try:
+                index = synth.index_of(template, m.text)
+            except ArithmeticError:
+                continue
+            if index >= 0 and index not in out:
+                out.append(index)
+    return out
+
+
+def recovered(subscriber, template: bytes, since: float, timeout: float, expect: str = "all",
+              index: int | None = None) -> list[str]:
+    """Waits until one telegram of the sequence has had every expected value
+    published (live) after `since`, each equal to the oracle's for that
+    telegram: telegram `index`, or (None) any a marker value published after
+    `since` names. [] once it has; else the problem: the last value of each
+    topic against the oracle's for the telegram last named."""
+    matched: dict[int, set[str]] = {}  # telegram index -> names seen with its value
+    seen = [0]  # messages looked at so far (the list only grows)
+
+    def match(msgs, i, names):
+        want = oracle(template, i, expect)
+        for m in msgs:
+            if not m.retain and m.at >= since and m.name in want and m.name not in names \
+                    and matches(m.payload, want[m.name]):
+                names.add(m.name)
+
+    def whole(msgs) -> bool:
+        for i in [index] if index is not None else _marker_indices(msgs, template, since):
+            if i not in matched:
+                matched[i] = set()
+                match(msgs[:seen[0]], i, matched[i])
+        for i, names in matched.items():
+            match(msgs[seen[0]:], i, names)
+        seen[0] = len(msgs)
+        return any(names >= set(oracle(template, i, expect)) for i, names in matched.items())
+
+    if subscriber.wait_for(whole, timeout):
+        return []
+    msgs = subscriber.snapshot()
+    named = [index] if index is not None else _marker_indices(msgs, template, since)
+    if not named:
+        return [f"no value of {synth.MARKER_TOPIC} was published within {timeout} s"]
+    latest = {}
+    for m in msgs:
+        if not m.retain and m.at >= since:
+            latest[m.name] = [m]
+    want = oracle(template, named[-1], expect)
+    missing = compare(want, {name: latest.get(name, []) for name in want}).problems
+    return [f"telegram {named[-1] + 1} of the sequence was not published whole within {timeout} s "
+            f"(the last value of each topic against the oracle's for it): " + "; ".join(missing[:12])]
+
+
+def value_problems(subscriber, template: bytes, telegrams: list[Played], base: Baseline, expect: str = "all",
+                   outage: tuple[float, float] | None = None, within: float = 0.0) -> list[str]:
+    """Every value published live during the scenario against the oracle: each
+    must be the value of a telegram the emulator had begun by then (on a topic
+    whose value names its telegram, synth.varied, that telegram's); and on
+    those topics, telegram by telegram, none lost, late or stale, judged as the
+    marker is (hil.oracle.outside.deliveries, the same outage allowances)."""
+    if not telegrams:
+        return []
+    tables = {i: oracle(template, i, expect) for i in sorted({t.index for t in telegrams})}
+    held = set(oracle(template, 0, expect))
+    live = [m for m in subscriber.snapshot() if not m.retain and m.at >= base.t0 and m.name in held]
+    first_start = {}
+    for t in telegrams:
+        first_start.setdefault(t.index, t.start)
+    holding: dict[tuple[str, bytes], set[int]] = {}  # (name, payload) -> telegrams holding that value
+    problems = []
+    wrong: dict[str, list[str]] = {}
+    for m in live:
+        key = (m.name, m.payload)
+        if key not in holding:
+            holding[key] = {i for i, table in tables.items() if matches(m.payload, table[m.name])}
+        if any(first_start[i] <= m.at for i in holding[key]):
+            continue
+        begun = [t for t in telegrams if t.start <= m.at]
+        said = (f"telegram {begun[-1].number}, the newest begun, holds {tables[begun[-1].index][m.name]}"
+                if begun else "no telegram had begun")
+        wrong.setdefault(m.name, []).append(f"{m.text!r} at {m.at - base.t0:.1f} s ({said})")
+    for name, shown in wrong.items():
+        problems.append(f"{name}: {len(shown)} value(s) that no telegram sent by then holds, e.g. "
+                        + "; ".join(shown[:3]))
+    for name in varied_topics(template, expect):
+        if name == synth.MARKER_TOPIC:
+            continue  # judged by delivery()
+        index_of = _indexer({i: table[name] for i, table in tables.items()})
+        found = deliveries(telegrams, live, template, topic=name, index_of=index_of)
+        problems += [f"{name}: {p}" for p in delivery_problems(found, base.t0, outage=outage, within=within)]
+    return problems
+
+
+def _indexer(values: dict[int, Decimal | str]):
+    """message -> the telegram index whose value it carries (None: none's)."""
+    @functools.cache
+    def of_payload(payload: bytes) -> int | None:
+        return next((i for i, want in values.items() if matches(payload, want)), None)
+    return lambda m: of_payload(m.payload)
 
 
 def report(report_data, request, subscriber, events: list[tuple[float, str]] = ()) -> None:
