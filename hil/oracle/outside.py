@@ -75,11 +75,18 @@ class Delivery:
 
 
 def deliveries(played: Sequence[Played], messages: Iterable[Message], template: bytes, *,
-               topic: str = synth.MARKER_TOPIC, index_of: Callable[[Message], int | None] | None = None
-               ) -> list[Delivery]:
+               topic: str = synth.MARKER_TOPIC, index_of: Callable[[Message], int | None] | None = None,
+               outage: tuple[float, float] | None = None, within: float = 0.0) -> list[Delivery]:
     """Each played telegram's fate, from the marker values that reached the
     subscriber; or from another `topic` whose value names its telegram, with
-    `index_of` (message -> index in the sequence, None: no telegram's value)."""
+    `index_of` (message -> index in the sequence, None: no telegram's value).
+
+    outage = (down, back), `within` as for delivery_problems: a value arriving
+    by back + within whose index is also that of a telegram that ended by
+    down + IN_FLIGHT_S, while the latest with it ended during the outage, is
+    taken for the earlier one: a value the bridge had on its way when the
+    network went and sends again once it is back (mqtt_as resends an
+    unacknowledged QoS 1 publish), not the later telegram's published late."""
     first: dict[int, float] = {}
     by_index: dict[int, list[Played]] = {}
     for p in played:
@@ -99,6 +106,10 @@ def deliveries(played: Sequence[Played], messages: Iterable[Message], template: 
         begun = [p for p in by_index.get(index, ()) if p.start <= m.at]
         if begun:
             number = begun[-1].number
+            if outage is not None and m.at <= outage[1] + within and begun[-1].end > outage[0] + IN_FLIGHT_S:
+                on_its_way = [p for p in begun if p.end <= outage[0] + IN_FLIGHT_S]
+                if on_its_way and begun[-1].end <= outage[1]:
+                    number = on_its_way[-1].number
             first[number] = min(first.get(number, m.at), m.at)
     out = []
     for p in played:
