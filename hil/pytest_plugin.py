@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from . import mqtt_as_source
 from .oracle.expected import EXPECT
 from .rig.mqtt import Subscriber
 from hil import timing_lock
@@ -207,6 +208,18 @@ def chip_speed(pytestconfig) -> bool:
 
 
 @pytest.fixture(scope="session")
+def mqtt_as_dir() -> Path:
+    """The directory with the real mqtt_as.py (MQTT_AS_DIR). Without it the test
+    skips, unless the run was told to have it (hil.mqtt_as_source): then it fails."""
+    found = mqtt_as_source.locate()
+    if isinstance(found, mqtt_as_source.Missing):
+        if found.required:
+            pytest.fail(found.reason, pytrace=False)
+        pytest.skip(found.reason)
+    return found
+
+
+@pytest.fixture(scope="session")
 def expect(pytestconfig) -> str:
     """--expect: which names the bridge is held to (hil.oracle.expected.EXPECT)."""
     return pytestconfig.getoption("--expect")
@@ -220,8 +233,15 @@ def rig_session(pytestconfig, tmp_path_factory):
     if spec.kind == "sim" and spec.bridge_deploy is Deploy.FROZEN and not board_model().faithful:
         pytest.skip(f"--bridge-deploy frozen needs the virtual ESP8266 to build the image, and this machine has the "
                     f"{board_model().name}: run scripts/bootstrap with MICROPYTHON_SRC set")
+    places = pytestconfig.stash.setdefault(_PLACE_LINES, [])
+
+    def progress(message: str) -> None:
+        # Which boards a labgrid run reached, and through which ports (rfc2217://...):
+        # the summary says so, where the output shows the run got at the boards.
+        if message.startswith(("labgrid place ", "released labgrid place ")):
+            places.append(message)
     try:
-        with open_rig(spec) as session:
+        with open_rig(spec, progress) as session:
             yield session
     except RigUsageError as e:
         if spec.kind == "labgrid":  # e.g. the place is taken: no test can run, say it once
@@ -231,11 +251,15 @@ def rig_session(pytestconfig, tmp_path_factory):
 
 
 _TEARDOWN_NOTES = pytest.StashKey[list]()
+_PLACE_LINES = pytest.StashKey[list]()
 SETTLE_S = 0.5  # the bridge publishes a telegram's values ms apart; half a second without one: done
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    """What became of the boards after the run (a real bridge's own config.json)."""
+    """Which labgrid place the run used, through which ports, and what became of
+    the boards after the run (a real bridge's own config.json)."""
+    for line in config.stash.get(_PLACE_LINES, []):
+        terminalreporter.write_line(f"hil: {line}")
     for note in config.stash.get(_TEARDOWN_NOTES, []):
         terminalreporter.write_line(f"hil: {note}", yellow=True)
 

@@ -44,7 +44,7 @@ def _table(result) -> Table:
     table.add_column("", no_wrap=True)
     table.add_column("item", max_width=28, overflow="ellipsis", no_wrap=True)
     table.add_column("type", no_wrap=True, min_width=8)
-    for col in ("agent sent", "Zabbix stores", "expected"):
+    for col in ("agent sent", "model stores", "expected"):
         table.add_column(col, no_wrap=True)
     for row in result.rows:
         sent = "(status JSON)" if row.item.type == "DEPENDENT" else _shown(row.delivered)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from ..p1 import synth
 from ..rig.mqtt import Message
@@ -74,22 +74,42 @@ class Delivery:
         return "complete"
 
 
-def deliveries(played: Sequence[Played], messages: Iterable[Message], template: bytes) -> list[Delivery]:
-    """Each played telegram's fate, from the marker values that reached the subscriber."""
+def deliveries(played: Sequence[Played], messages: Iterable[Message], template: bytes, *,
+               topic: str = synth.MARKER_TOPIC, index_of: Callable[[Message], int | None] | None = None,
+               outage: tuple[float, float] | None = None, within: float = 0.0) -> list[Delivery]:
+    """Each played telegram's fate, from the marker values that reached the
+    subscriber; or from another `topic` whose value names its telegram, with
+    `index_of` (message -> index in the sequence, None: no telegram's value).
+
+    outage = (down, back), `within` as for delivery_problems: a value arriving
+    by back + within whose index is also that of a telegram that ended by
+    down + IN_FLIGHT_S, while the latest with it ended during the outage, is
+    taken for the earlier one: a value the bridge had on its way when the
+    network went and sends again once it is back (mqtt_as resends an
+    unacknowledged QoS 1 publish), not the later telegram's published late."""
     first: dict[int, float] = {}
     by_index: dict[int, list[Played]] = {}
     for p in played:
         by_index.setdefault(p.index, []).append(p)
     for m in messages:
-        if m.name != synth.MARKER_TOPIC or m.retain:
+        if m.name != topic or m.retain:
             continue
-        try:
-            index = synth.index_of(template, m.text)
-        except ArithmeticError:
-            continue  # not a value of this sequence
+        if index_of is not None:
+            index = index_of(m)
+            if index is None:
+                continue
+        else:
+            try:
+                index = synth.index_of(template, m.text)
+            except ArithmeticError:
+                continue  # not a value of this sequence
         begun = [p for p in by_index.get(index, ()) if p.start <= m.at]
         if begun:
             number = begun[-1].number
+            if outage is not None and m.at <= outage[1] + within and begun[-1].end > outage[0] + IN_FLIGHT_S:
+                on_its_way = [p for p in begun if p.end <= outage[0] + IN_FLIGHT_S]
+                if on_its_way and begun[-1].end <= outage[1]:
+                    number = on_its_way[-1].number
             first[number] = min(first.get(number, m.at), m.at)
     out = []
     for p in played:

@@ -2,7 +2,10 @@
 
 Two kinds. :func:`sequence`: each telegram carries its own index in its
 energy register, so a value seen on MQTT tells which telegram it came from: what overflow and
-latency tests need to say "the latest telegram arrived". Values and CRCs are
+latency tests need to say "the latest telegram arrived". More fields than the
+marker differ from telegram to telegram (VARIED: the active tariff's register,
+the L1 voltage, the clock), so a bridge that publishes one telegram's marker
+with another's values shows on those topics too. Values and CRCs are
 rewritten with hil.p1.framing, never by hand.
 
 :func:`synthesize`: what a meter could really have sent, for `hil captures
@@ -23,7 +26,7 @@ MARKER_OBIS = "1-0:1.8.0"  # positive_energy_total
 MARKER_TOPIC = "positive_energy_total"
 _STEP = Decimal("0.001")
 
-__all__ = ["sequence", "index_of", "MARKER_TOPIC", "SynthError", "synthesize"]
+__all__ = ["sequence", "varied", "index_of", "MARKER_TOPIC", "SynthError", "synthesize"]
 
 
 def _marker_base(template: bytes) -> Decimal:
@@ -31,16 +34,55 @@ def _marker_base(template: bytes) -> Decimal:
     return Decimal(value.split(b"*")[0].decode())
 
 
+VOLTAGE_OBIS = "1-0:32.7.0"  # instantaneous_voltage_in_phase_L1
+CLOCK_OBIS = "0-0:1.0.0"  # timestamp
+TARIFF_OBIS = "0-0:96.14.0"
+VOLTAGE_STEP = Decimal("0.1")  # V per telegram; 50 telegrams span 5 V, inside a meter's range
+CLOCK_STEP_S = 10  # a meter's telegram interval
+
+
+def varied(template: bytes) -> tuple[str, ...]:
+    """The OBIS codes sequence(template, ...) writes a different value into for
+    every telegram: the marker, the active tariff's energy register, the L1
+    voltage and the clock, those of them the template has."""
+    values = p1.cosem_values(template)
+    out = [MARKER_OBIS]
+    if TARIFF_OBIS in values:
+        out.append("1-0:1.8.%d" % int(values[TARIFF_OBIS][0]))
+    out += [VOLTAGE_OBIS, CLOCK_OBIS]
+    return tuple(o for o in out if o in values)
+
+
+def _number(template: bytes, obis: str) -> tuple[Decimal, int, int]:
+    raw = p1.cosem_values(template)[obis][0].split(b"*")[0]
+    return Decimal(raw.decode()), len(raw), len(raw.split(b".")[1]) if b"." in raw else 0
+
+
 def sequence(template: bytes, count: int) -> list[bytes]:
-    """`count` telegrams like `template`, the i-th with positive_energy_total
-    raised by i Wh (monotonic, as a real register)."""
-    base = _marker_base(template)
-    raw = p1.cosem_values(template)[MARKER_OBIS][0].split(b"*")[0]
-    width, decimals = len(raw), len(raw.split(b".")[1]) if b"." in raw else 0
+    """`count` telegrams like `template`, each as long as the template (a
+    telegram's offset in the file names it). The i-th has positive_energy_total
+    and the active tariff's register raised by i Wh (monotonic, as real
+    registers, and 1.8.0 stays the sum of its tariffs), the L1 voltage raised by
+    i * 0.1 V (lowered where the template's width would overflow), and the
+    clock i * 10 s later."""
+    fields = varied(template)
     out = []
     for i in range(count):
-        value = base + _STEP * i
-        out.append(p1.replace_value(template, MARKER_OBIS, f"{value:0{width}.{decimals}f}"))
+        telegram = template
+        for obis in fields:
+            if obis == CLOCK_OBIS:
+                text = p1.cosem_values(template)[obis][0]
+                stamp = datetime.datetime.strptime(text[:12].decode(), "%y%m%d%H%M%S")
+                new = (stamp + datetime.timedelta(seconds=CLOCK_STEP_S * i)).strftime("%y%m%d%H%M%S") + text[12:].decode()
+            else:
+                base, width, decimals = _number(template, obis)
+                step = VOLTAGE_STEP if obis == VOLTAGE_OBIS else _STEP
+                value = base + step * i
+                if len(f"{value:0{width}.{decimals}f}") > width:
+                    value = base - step * i
+                new = f"{value:0{width}.{decimals}f}"
+            telegram = p1.replace_value(telegram, obis, new)
+        out.append(telegram)
     return out
 
 

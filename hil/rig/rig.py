@@ -268,6 +268,12 @@ class Rig:
         self.reset_bridge()
         self.bridge.expect_line(r"^bridge: config ok", timeout, since=since)
 
+    @property
+    def can_reset_bridge(self) -> bool:
+        """Whether this rig has a way to reset the bridge (the virtual rig's control
+        socket, DTR/RTS, a place's power switch): asked before a test that needs one."""
+        return self._reset_bridge is not None
+
     def reset_bridge(self) -> None:
         """Reset the bridge (its reset binding) and watch its log; returns at once."""
         if self._reset_bridge is None:

@@ -18,15 +18,23 @@ problem. Each problem is a sentence that says what was expected and what
 happened, with times from the scenario's start; the test hands the list to `why`.
 
 Telegrams come from hil.p1.synth.sequence: each carries its index in
-positive_energy_total, so a value on MQTT tells which telegram it came from.
+positive_energy_total, so a value on MQTT tells which telegram it came from;
+the tariff register, the L1 voltage and the clock differ per telegram too, so
+each of their values names its telegram as well. After an outage every value
+is held to the oracle's value for the telegram it claims to be (`recovered`,
+`value_problems`): a topic that arrives with an old or a wrong value fails.
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 
-from ..oracle.expected import expected_payloads
+from ..oracle.contract import published_table
+from ..oracle.expected import expected_payloads, matches
+from ..oracle.verdict import compare
 from ..p1 import synth
 from ..oracle.outside import LATE_S, RESET_CAUSES, Played, delivery_problems, deliveries, kb, serial_events
 from hil.rig.emulator import TelegramSent
@@ -246,9 +254,126 @@ def figures(request, base: Baseline, bridge_board) -> None:
           f"restarts: {len(bridge_board.restarts(after=base.t0))}")
 
 
-def recovered(subscriber, template: bytes, since: float, timeout: float, expect: str = "all") -> bool:
-    """Every expected field of the telegram published (not retained) after `since`."""
-    return subscriber.wait_for_names(expected_payloads(template, expect), timeout, since=since)
+def oracle(template: bytes, index: int, expect: str = "all") -> dict[str, Decimal | str | dict]:
+    """The oracle's values for telegram `index` of synth.sequence(template, ...) (a copy: the caller's to change)."""
+    return dict(_oracle(template, index, expect))
+
+
+@functools.cache
+def _oracle(template: bytes, index: int, expect: str) -> dict[str, Decimal | str | dict]:
+    return expected_payloads(synth.sequence(template, index + 1)[index], expect)
+
+
+def varied_topics(template: bytes, expect: str = "all") -> tuple[str, ...]:
+    """The topics whose value names its telegram (synth.varied), of those `expect` holds a bridge to."""
+    names = {obis: name for obis, name, _kind in published_table()}
+    held = oracle(template, 0, expect)
+    return tuple(names[o] for o in synth.varied(template) if names.get(o) in held)
+
+
+def _marker_indices(msgs, template: bytes, since: float) -> list[int]:
+    out = []
+    for m in msgs:
+        if m.name == synth.MARKER_TOPIC and not m.retain and m.at >= since:
+            try:
+                index = synth.index_of(template, m.text)
+            except ArithmeticError:
+                continue
+            if index >= 0 and index not in out:
+                out.append(index)
+    return out
+
+
+def recovered(subscriber, template: bytes, since: float, timeout: float, expect: str = "all",
+              index: int | None = None) -> list[str]:
+    """Waits until every expected topic has been published (live) after `since`
+    with the oracle's value for a telegram the bridge named after `since` (by
+    its marker values), or for telegram `index` when given: the values of what
+    the bridge read after the outage, not a backlog nor a wrong value. A bridge
+    that skips to a newer telegram's values mid-telegram (superseded, the
+    design) may mix telegrams; each value must still be one of theirs, and
+    value_problems() judges them telegram by telegram. [] once so; else the
+    problem: each topic without such a value, its last value against the
+    oracle's for the newest telegram named."""
+    right: set[str] = set()  # topics that arrived with a named telegram's value
+    waiting: list = []  # live messages after `since` of topics not yet right
+    seen = [0]  # messages looked at so far (the list only grows)
+    named: list[int] = [index] if index is not None else []
+    held = set(oracle(template, index or 0, expect))
+
+    def done(msgs) -> bool:
+        new = msgs[seen[0]:]
+        seen[0] = len(msgs)
+        if index is None:
+            named.extend(i for i in _marker_indices(new, template, since) if i not in named)
+        waiting.extend(m for m in new if not m.retain and m.at >= since and m.name in held)
+        for m in waiting:
+            if m.name not in right and any(matches(m.payload, oracle(template, i, expect)[m.name]) for i in named):
+                right.add(m.name)
+        waiting[:] = [m for m in waiting if m.name not in right]
+        return right >= held
+
+    if subscriber.wait_for(done, timeout):
+        return []
+    if not named:
+        return [f"no value of {synth.MARKER_TOPIC} was published within {timeout} s"]
+    latest = {}
+    for m in subscriber.snapshot():
+        if not m.retain and m.at >= since and m.name in held and m.name not in right:
+            latest[m.name] = [m]
+    want = {name: value for name, value in oracle(template, named[-1], expect).items() if name not in right}
+    missing = compare(want, {name: latest.get(name, []) for name in want}).problems
+    return [f"{len(want)} topic(s) without the value of a telegram named after it (by {synth.MARKER_TOPIC}) "
+            f"within {timeout} s; the last value of each against the oracle's for telegram {named[-1] + 1} of the "
+            f"sequence, the newest named: " + "; ".join(missing[:12])]
+
+
+def value_problems(subscriber, template: bytes, telegrams: list[Played], base: Baseline, expect: str = "all",
+                   outage: tuple[float, float] | None = None, within: float = 0.0) -> list[str]:
+    """Every value published live during the scenario against the oracle: each
+    must be the value of a telegram the emulator had begun by then (on a topic
+    whose value names its telegram, synth.varied, that telegram's); and on
+    those topics, telegram by telegram, none lost, late or stale, judged as the
+    marker is (hil.oracle.outside.deliveries, the same outage allowances)."""
+    if not telegrams:
+        return []
+    tables = {i: oracle(template, i, expect) for i in sorted({t.index for t in telegrams})}
+    held = set(oracle(template, 0, expect))
+    live = [m for m in subscriber.snapshot() if not m.retain and m.at >= base.t0 and m.name in held]
+    first_start = {}
+    for t in telegrams:
+        first_start.setdefault(t.index, t.start)
+    holding: dict[tuple[str, bytes], set[int]] = {}  # (name, payload) -> telegrams holding that value
+    problems = []
+    wrong: dict[str, list[str]] = {}
+    for m in live:
+        key = (m.name, m.payload)
+        if key not in holding:
+            holding[key] = {i for i, table in tables.items() if matches(m.payload, table[m.name])}
+        if any(first_start[i] <= m.at for i in holding[key]):
+            continue
+        begun = [t for t in telegrams if t.start <= m.at]
+        said = (f"telegram {begun[-1].number}, the newest begun, holds {tables[begun[-1].index][m.name]}"
+                if begun else "no telegram had begun")
+        wrong.setdefault(m.name, []).append(f"{m.text!r} at {m.at - base.t0:.1f} s ({said})")
+    for name, shown in wrong.items():
+        problems.append(f"{name}: {len(shown)} value(s) that no telegram sent by then holds, e.g. "
+                        + "; ".join(shown[:3]))
+    for name in varied_topics(template, expect):
+        if name == synth.MARKER_TOPIC:
+            continue  # judged by delivery()
+        index_of = _indexer({i: table[name] for i, table in tables.items()})
+        found = deliveries(telegrams, live, template, topic=name, index_of=index_of, outage=outage, within=within)
+        problems += [f"{name}: {p}" for p in delivery_problems(found, base.t0, outage=outage, within=within)]
+    return problems
+
+
+def _indexer(values: dict[int, Decimal | str]):
+    """message -> the telegram index whose value it carries (None: none's)."""
+    @functools.cache
+    def of_payload(payload: bytes) -> int | None:
+        return next((i for i, want in values.items() if matches(payload, want)), None)
+    return lambda m: of_payload(m.payload)
 
 
 def report(report_data, request, subscriber, events: list[tuple[float, str]] = ()) -> None:

@@ -6,12 +6,12 @@ very test functions the built-in client passes (imported below, so their checks
 are one code), plus a check that mqtt_as really is the backend in use.
 
 mqtt_as comes from MQTT_AS_DIR, a directory with mqtt_as.py (CI: ../shared/mqtt_as);
-without it these tests skip.
+without it these tests skip, unless the run was told to have it (MQTT_AS_DIR set,
+or CI set): then they fail (hil.mqtt_as_source).
 """
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -31,17 +31,6 @@ pytestmark = pytest.mark.timing  # the network and overflow scenarios again, wit
 MANIFEST = "manifest_mqtt_as.py"
 
 
-def _mqtt_as_dir() -> Path:
-    given = os.environ.get("MQTT_AS_DIR")
-    if not given:
-        pytest.skip("MQTT_AS_DIR is not set: point it at a directory with mqtt_as.py (mqtt_as 0.8.3, "
-                    "e.g. ../shared/mqtt_as as .ci/run sets it) to test the bridge with the real mqtt_as")
-    path = Path(given).expanduser().resolve()
-    if not (path / "mqtt_as.py").is_file():
-        pytest.skip(f"MQTT_AS_DIR={given} holds no mqtt_as.py: point it at the directory with mqtt_as.py")
-    return path
-
-
 @pytest.fixture(scope="module")
 def mqtt_as_session(request, rig_kind, tmp_path_factory):
     """Broker, virtual rig and both firmwares, the bridge board running the image
@@ -49,7 +38,7 @@ def mqtt_as_session(request, rig_kind, tmp_path_factory):
     if rig_kind != "sim":
         pytest.skip("builds a virtual rig of its own; on real boards flash the image of "
                     "bridge_firmware/manifest_mqtt_as.py and run the suite with --bridge-deploy frozen")
-    mqtt_as = _mqtt_as_dir()
+    mqtt_as = request.getfixturevalue("mqtt_as_dir")
     model = board_model()
     if not model.faithful:
         pytest.skip(f"{model.name}: a frozen image needs the virtual ESP8266 (scripts/bootstrap with MICROPYTHON_SRC)")

@@ -14,7 +14,6 @@ import pytest
 
 from ..p1 import synth
 from ..p1.captures import sx631
-from ..oracle.expected import expected_payloads
 from ..oracle.outside import Played
 
 from . import scenario
@@ -60,21 +59,18 @@ class _Player:
         self._thread.join()
 
 
-def _caught_up(subscriber, template, played: list[Played], expect) -> bool:
-    """Wait until the last telegram sent is published whole, so that nothing
-    of this test is still on its way when the next test subscribes."""
+def _caught_up(subscriber, template, played: list[Played], expect) -> list[str]:
+    """Wait until the last telegram sent is published whole, every value the
+    oracle's for it, so that nothing of this test is still on its way when the
+    next test subscribes."""
     if not played:
-        return True
-    names = set(expected_payloads(template, expect))
-
-    def done(msgs):
-        marks = [m.at for m in msgs if scenario.published_as(m, template, played[-1])]
-        return bool(marks) and {m.name for m in msgs if m.at >= marks[-1] - 1 and not m.retain} >= names
-    return subscriber.wait_for(done, timeout=20)
+        return []
+    return scenario.recovered(subscriber, template, played[-1].start, timeout=20, expect=expect,
+                              index=played[-1].index)
 
 
 def _aftermath(rig, subscriber, template, player: _Player, base: scenario.Baseline, problems: list[str], *,
-               down: float, back: float, recovered: bool, within: float, what: str, bridge_board,
+               down: float, back: float, recovered: list[str], within: float, what: str, bridge_board,
                line_telegrams, heap_floor, expect, request, heap_drop_max: int,
                restarts_expected: int = 0) -> list[str]:
     """What every scenario checks once the network is back and the line idle;
@@ -82,13 +78,16 @@ def _aftermath(rig, subscriber, template, player: _Player, base: scenario.Baseli
     player.join()
     t0 = base.t0
     played = scenario.played(template, player.sent, line_telegrams(player.sent))
-    if not _caught_up(subscriber, template, played, expect):
-        problems.append(f"the last telegram sent (ended at {played[-1].end - t0:.1f} s) was never published whole")
+    for problem in _caught_up(subscriber, template, played, expect):
+        problems.append(f"the last telegram sent (ended at {played[-1].end - t0:.1f} s) was never published "
+                        f"whole: {problem}")
     if player.errors:
         problems.append(f"emulator playback failed: {player.errors[0]}")
-    if not recovered:
-        problems.append(f"not every value was published within {within} s of {what} at {back - t0:.1f} s")
+    for problem in recovered:
+        problems.append(f"not every value was published within {within} s of {what} at {back - t0:.1f} s: {problem}")
     problems += scenario.delivery(subscriber, template, played, base, outage=(down, back), within=within)
+    problems += scenario.value_problems(subscriber, template, played, base, expect, outage=(down, back),
+                                        within=within)
     after = scenario.next_status(subscriber, after=time.monotonic()) if base.status is not None else None
     problems += scenario.health_problems(rig, base, bridge_board, heap_floor, status_after=after,
                                          restarts_expected=restarts_expected, drop_max=heap_drop_max)

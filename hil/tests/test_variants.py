@@ -22,7 +22,6 @@ run deploys this project's bridge does not matter to it).
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -58,15 +57,11 @@ FROM_STATUS = ("status counted", "superseded stayed", "uptime went back", "rose 
 RIG_WORDS = ("bridge:", "boot window", "telegram ok", "crc error", "truncated", "status")
 
 
-def _mqtt_as_only(tmp_path: Path) -> Path:
+def _mqtt_as_only(tmp_path: Path, mqtt_as_dir: Path) -> Path:
     """A --bridge-lib directory with mqtt_as.py alone (MQTT_AS_DIR also holds its demos)."""
-    given = os.environ.get("MQTT_AS_DIR")
-    if not given or not (Path(given) / "mqtt_as.py").is_file():
-        pytest.skip("MQTT_AS_DIR is not set to a directory with mqtt_as.py (e.g. ../shared/mqtt_as, as .ci/run "
-                    "sets it): the seed-style bridge runs on mqtt_as")
     lib = tmp_path / "lib"
     lib.mkdir()
-    shutil.copy(Path(given) / "mqtt_as.py", lib)
+    shutil.copy(mqtt_as_dir / "mqtt_as.py", lib)
     return lib
 
 
@@ -101,7 +96,7 @@ def test_the_seed_style_bridge_says_nothing_the_rig_knows():
 
 @pytest.mark.timeout(1500)
 def test_a_seed_style_bridge_loses_bytes_at_the_chips_speed_and_fails_every_scenario_from_outside(
-        tmp_path, rig_kind, pytestconfig):
+        tmp_path, rig_kind, pytestconfig, request):
     if rig_kind != "sim":
         pytest.skip("runs a virtual rig of its own")
     if not board_model().faithful:
@@ -109,7 +104,8 @@ def test_a_seed_style_bridge_loses_bytes_at_the_chips_speed_and_fails_every_scen
                     "run scripts/bootstrap with MICROPYTHON_SRC set to build the virtual ESP8266")
     if pytestconfig.getoption("--bridge-deploy") is not DEFAULT_DEPLOY:
         pytest.skip("runs in the default pass of the suite only: it deploys its own bridge its own way")
-    lib = _mqtt_as_only(tmp_path)
+    # The seed-style bridge runs on mqtt_as: skipped without it, failed where the run must have it.
+    lib = _mqtt_as_only(tmp_path, request.getfixturevalue("mqtt_as_dir"))
     report = tmp_path / "report"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--tb=short",

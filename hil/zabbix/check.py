@@ -1,14 +1,16 @@
 """The consumer check: the bridge's values through a real zabbix_agent2, held to
-the oracle as Zabbix would store them.
+the oracle as a model of the Zabbix 6.0 server would store them.
 
-A stand-in server (hil.zabbix.protocol) hands the agent the template's items with
+No Zabbix server runs here. A model of one (hil.zabbix.protocol speaks the
+agent's active-check protocol; `stored` and `preprocess` below keep values as the
+Zabbix 6.0 manual says a server does) hands the agent the template's items with
 the macros filled in for the rig's broker; the agent's MQTT plugin subscribes to
 the bridge's topics on the rig's mosquitto; the capture is replayed; every value
-the agent sends back is converted as a Zabbix 6.0 server converts it for the
+the agent sends back is converted as the model converts it for the
 item's value type, dependent items get their preprocessing, and each value is
 compared with the oracle (dsmr-parser's reading of the same bytes). Values no
 oracle holds (the status JSON, online) must equal what the rig's own subscriber
-received. A problem names the item (its name and key) and what Zabbix would do.
+received. A problem names the item (its name and key) and what the model says Zabbix would do.
 
     with ConsumerCheck(template_tree, broker, rig.base_topic, workdir) as check:
         ... replay ...
@@ -50,8 +52,20 @@ class NotStorable(ValueError):
 
 
 def stored(value_type: str, text: str):
-    """The value as a Zabbix 6.0 server stores it for an item of value_type:
-    float, int or str; NotStorable with Zabbix's reason otherwise."""
+    """The value as the model of a Zabbix 6.0 server stores it for an item of
+    value_type: float, int or str; NotStorable with Zabbix's reason otherwise.
+
+    The rules follow the Zabbix 6.0 manual's "Type of information"
+    (https://www.zabbix.com/documentation/6.0/en/manual/config/items/item):
+    Numeric (unsigned) is a 64-bit unsigned integer; Numeric (float) a 64-bit
+    float of about 15 digits within about +-1.79E+308, scientific notation
+    accepted; Character is short text and Text long text, kept in the history
+    tables the API documents per type
+    (https://www.zabbix.com/documentation/6.0/en/manual/api/reference/history/object).
+    Not from the manual, and so the model's own reading: the 255 and 65,535
+    character limits (the 6.0 database schema's history_str and history_text
+    columns), the trimming of spaces, quotes and a leading '+' before a number
+    is parsed, and the refusal's wording (the server log's)."""
     if value_type in ("FLOAT", "UNSIGNED"):
         trimmed = text.strip(' "').lstrip("+")  # the server trims spaces and quotes, and a leading '+'
         if value_type == "UNSIGNED" and trimmed.isdigit() and int(trimmed) < 2 ** 64:
@@ -133,7 +147,7 @@ def preprocess(item: Item, value: str) -> str:
 class ItemResult:
     item: Item
     delivered: str | None  # the latest value the agent sent (the master's for a dependent item)
-    value: object = None  # as Zabbix stores it
+    value: object = None  # as the model of Zabbix stores it
     want: object = None  # the oracle's (or the rig subscriber's) value
     problem: str | None = None
 
@@ -152,7 +166,7 @@ class CheckResult:
 
 
 class ConsumerCheck:
-    """zabbix_agent2 and a stand-in server for one check on `broker`.
+    """zabbix_agent2 and the model of a Zabbix server for one check on `broker`.
 
     On entry, the agent has its items and has subscribed to every item's topic
     on the broker (or reported the item unsupported); CheckError otherwise."""

@@ -1,21 +1,42 @@
-"""The host package's layout rules: each `hil` command group is a module of its
-own in hil/cli/, wired together only by the command table (hil/cli/__init__.py);
-what they share lives in library modules (hil.cli.ui for output, hil.rig.session,
-hil.rig, ...), not in each other."""
+"""The host package's layout rules, one for every part, each with a test that
+breaks it in a temporary copy and sees the check fail:
+
+- each `hil` command group is a module of its own in hil/cli/, wired together
+  only by the command table (hil/cli/__init__.py); what they share lives in
+  library modules (hil.cli.ui for output, hil.rig.session, hil.rig, ...), not
+  in each other, and the shared helpers (hil.cli.ui) import no command;
+- the oracle (hil/oracle/) imports neither firmware nor the rig: expected
+  values come from dsmr-parser and the capture's text, never from the code
+  the rig runs or drives;
+- the firmware directories (bridge_firmware/, meter_emulator/) import nothing
+  from `hil`: firmware never learns about the rig."""
 from __future__ import annotations
 
 import ast
+import shutil
 from pathlib import Path
 
-HIL = Path(__file__).resolve().parents[2] / "hil"
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HIL = ROOT / "hil"
 COMMAND_TABLE = HIL / "cli" / "__init__.py"
 SHARED = {"__init__.py", "__main__.py", "ui.py"}
 COMMAND_MODULES = sorted(p for p in (HIL / "cli").glob("*.py") if p.name not in SHARED)
+FIRMWARE_DIRS = ("bridge_firmware", "meter_emulator")
+RIG = ("hil.rig", "hil.sim", "hil.farm")  # the boards the rig drives, virtual or behind a labgrid place
+ORACLE_MAY_IMPORT = {
+    # Issue 27 moves Message out of the rig (it is a plain record of what a
+    # subscriber received); until then these two read the rig's type and
+    # nothing else of it. Any other import of the rig breaks the rule.
+    ("hil.oracle.verdict", "hil.rig.mqtt"), ("hil.oracle.verdict", "hil.rig.mqtt.Message"),
+    ("hil.oracle.outside", "hil.rig.mqtt"), ("hil.oracle.outside", "hil.rig.mqtt.Message"),
+}
 
 
-def _imported(path: Path) -> set[str]:
+def _imported(path: Path, root: Path = ROOT) -> set[str]:
     """Dotted names of the modules a file imports, relative ones made absolute."""
-    package = ".".join(path.relative_to(HIL.parent).with_suffix("").parts[:-1])
+    package = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -30,18 +51,131 @@ def _imported(path: Path) -> set[str]:
     return names
 
 
-def _module(path: Path) -> str:
-    return ".".join(path.relative_to(HIL.parent).with_suffix("").parts)
+def _module(path: Path, root: Path = ROOT) -> str:
+    return ".".join(path.relative_to(root).with_suffix("").parts)
+
+
+def _under(name: str, prefixes) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def oracle_crossings(root: Path) -> list[tuple[str, str]]:
+    """(oracle module, what it imports) for every import of firmware or the rig."""
+    firmware = set(FIRMWARE_DIRS) | {p.stem for d in FIRMWARE_DIRS for p in (root / d).rglob("*.py")}
+    out = []
+    for path in sorted((root / "hil" / "oracle").rglob("*.py")):
+        module = _module(path, root)
+        for name in sorted(_imported(path, root)):
+            if (name.split(".")[0] in firmware or _under(name, RIG)) and (module, name) not in ORACLE_MAY_IMPORT:
+                out.append((module, name))
+    return out
+
+
+def firmware_crossings(root: Path) -> list[tuple[str, str]]:
+    """(firmware file, what it imports) for every import from `hil`."""
+    return [(str(path.relative_to(root)), name) for d in FIRMWARE_DIRS for path in sorted((root / d).rglob("*.py"))
+            for name in sorted(_imported(path, root)) if _under(name, ("hil",))]
+
+
+def helper_crossings(root: Path) -> list[str]:
+    """The command modules hil/cli/ui.py imports."""
+    cli = root / "hil" / "cli"
+    commands = {_module(p, root) for p in cli.glob("*.py") if p.name not in SHARED}
+    return sorted(_imported(cli / "ui.py", root) & commands)
+
+
+def _copy(tmp_path: Path, *parts: str) -> Path:
+    """The repository's `parts` (directories) in a scratch root."""
+    for part in parts:
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__", "_shipped"))
+    return tmp_path
+
+
+def _add(path: Path, line: str) -> None:
+    path.write_text(path.read_text() + "\n" + line + "\n")
+
+
+def test_the_oracle_imports_neither_firmware_nor_the_rig():
+    assert oracle_crossings(ROOT) == []
+
+
+def test_the_oracles_allowance_is_only_the_rigs_message_type():
+    # Every allowance is still used: a fixed one must leave the list (issue 27).
+    used = {(_module(p), n) for p in (HIL / "oracle").rglob("*.py") for n in _imported(p)}
+    assert ORACLE_MAY_IMPORT <= used, sorted(ORACLE_MAY_IMPORT - used)
+
+
+@pytest.mark.parametrize("module, line, found", [
+    ("expected.py", "from ..rig.board import Board", ("hil.oracle.expected", "hil.rig.board")),
+    ("verdict.py", "from ..rig import rig", ("hil.oracle.verdict", "hil.rig")),
+    ("outside.py", "from hil.sim.model import board_model", ("hil.oracle.outside", "hil.sim.model")),
+    ("contract.py", "import obis", ("hil.oracle.contract", "obis")),
+    ("dsmr.py", "from p1reader import P1Reader", ("hil.oracle.dsmr", "p1reader")),
+    ("expected.py", "import emulator", ("hil.oracle.expected", "emulator")),
+])
+def test_the_oracle_rule_fails_on_an_oracle_that_imports_firmware_or_the_rig(tmp_path, module, line, found):
+    root = _copy(tmp_path, "hil/oracle", "bridge_firmware", "meter_emulator")
+    assert oracle_crossings(root) == []
+    _add(root / "hil/oracle" / module, line)
+    crossings = oracle_crossings(root)
+    assert found in crossings and {c[0] for c in crossings} == {found[0]}, crossings
+
+
+@pytest.mark.parametrize("directory", FIRMWARE_DIRS)
+def test_the_firmware_imports_nothing_from_hil(directory):
+    files = list((ROOT / directory).rglob("*.py"))
+    assert files, f"no Python files in {directory}/"
+    assert [c for c in firmware_crossings(ROOT) if c[0].startswith(directory + "/")] == []
+
+
+@pytest.mark.parametrize("path, line", [
+    ("bridge_firmware/bridge.py", "from hil.oracle.contract import TOPICS"),
+    ("bridge_firmware/obis.py", "import hil"),
+    ("meter_emulator/emulator.py", "import hil.rig.emulator as rig"),
+])
+def test_the_firmware_rule_fails_on_firmware_that_imports_hil(tmp_path, path, line):
+    root = _copy(tmp_path, "bridge_firmware", "meter_emulator")
+    assert firmware_crossings(root) == []
+    _add(root / path, line)
+    assert {c[0] for c in firmware_crossings(root)} == {path}
+
+
+def test_the_commands_helpers_import_no_command():
+    assert helper_crossings(ROOT) == []
+
+
+@pytest.mark.parametrize("line, found", [
+    ("from . import bench", "hil.cli.bench"),
+    ("from hil.cli.demo import main", "hil.cli.demo"),
+])
+def test_the_helpers_rule_fails_on_a_helper_that_imports_a_command(tmp_path, line, found):
+    root = _copy(tmp_path, "hil/cli")
+    assert helper_crossings(root) == []
+    _add(root / "hil/cli/ui.py", line)
+    assert helper_crossings(root) == [found]
 
 
 def test_there_are_command_modules_to_check():
     assert {p.name for p in COMMAND_MODULES} >= {"adapter.py", "bench.py", "captures.py", "demo.py", "report.py"}
 
 
+def command_crossings(root: Path) -> dict[str, list[str]]:
+    """Command module -> the other command modules it imports."""
+    modules = sorted(p for p in (root / "hil" / "cli").glob("*.py") if p.name not in SHARED)
+    commands = {_module(p, root) for p in modules}
+    crossing = {_module(p, root): sorted(_imported(p, root) & (commands - {_module(p, root)})) for p in modules}
+    return {k: v for k, v in crossing.items() if v}
+
+
 def test_command_modules_do_not_import_each_other():
-    commands = {_module(p) for p in COMMAND_MODULES}
-    crossing = {_module(p): sorted(_imported(p) & (commands - {_module(p)})) for p in COMMAND_MODULES}
-    assert not any(crossing.values()), f"command modules importing each other: {crossing}"
+    assert command_crossings(ROOT) == {}, "command modules importing each other"
+
+
+def test_the_commands_rule_fails_on_a_command_that_imports_another(tmp_path):
+    root = _copy(tmp_path, "hil/cli")
+    assert command_crossings(root) == {}
+    _add(root / "hil/cli/bench.py", "from .demo import main as demo")
+    assert command_crossings(root) == {"hil.cli.bench": ["hil.cli.demo"]}
 
 
 def test_only_the_command_table_imports_the_command_modules():
@@ -57,7 +191,7 @@ def test_every_pointer_to_the_architecture_stays_inside_the_repository():
     import re
     import subprocess
 
-    root = HIL.parent
+    root = ROOT
     files = subprocess.run(["git", "ls-files", "*.py", "*.md", "*.toml", "*.json", "Makefile"], cwd=root,
                            capture_output=True, text=True, check=True).stdout.split()
     assert (root / "docs/ARCHITECTURE.md").is_file()

@@ -94,3 +94,16 @@ def test_heap_trace_lowest_and_at_rest():
     assert trace.lowest(before=5.0) == (3.0, 14000)
     assert trace.at_rest(before=3.0) == 15000
     assert HeapTrace([(2.0, 8000, -1, 3)]).at_rest(before=3.0) == 8000  # no collection: free sampled
+
+
+def test_a_value_resent_after_the_network_is_back_counts_for_the_telegram_it_was_sent_for():
+    # Index 1 is played by telegrams 2 (ended 2.2 s, just after the network went
+    # at 2.0 s) and 7 (ended 7.2 s, while it was away until 8.0 s). Its value
+    # arriving at 9.5 s is telegram 2's, resent (mqtt_as resends an unacknowledged
+    # QoS 1 publish), not telegram 7's a second after newer telegrams had ended.
+    played = _played(10)
+    msgs = [_msg(0, 1.25), _msg(1, 9.5), _msg(4, 10.25)]
+    assert [d.verdict for d in deliveries(played, msgs, TEMPLATE)][6] == "stale"
+    found = deliveries(played, msgs, TEMPLATE, outage=(2.0, 8.0), within=2.0)
+    assert found[1].published == 9.5 and found[6].published is None
+    assert delivery_problems(found, t0=0.0, outage=(2.0, 8.0), within=2.0) == []

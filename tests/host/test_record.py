@@ -140,29 +140,90 @@ def _feed(master, data, chunk=512, pause=0.002):
     return t
 
 
-def test_cli_records_from_a_serial_port(tmp_path, pty_port, capsys):
+class _Watched:
+    """The recorder's port, counting what it has read: the test waits on that,
+    not on time."""
+
+    def __init__(self, port):
+        self._port = port
+        self.read_total = 0
+        self.changed = threading.Condition()
+
+    def read(self, n):
+        data = self._port.read(n)
+        with self.changed:
+            self.read_total += len(data)
+            self.changed.notify_all()
+        return data
+
+    def wait_read(self, nbytes: int, timeout: float) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: self.read_total >= nbytes, timeout)
+
+    def __enter__(self):
+        self._port.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._port.__exit__(*exc)
+
+    def __getattr__(self, name):
+        return getattr(self._port, name)
+
+
+@pytest.fixture
+def recorder_port(monkeypatch):
+    """Set once `hil capture` has opened its port and dropped the bytes queued
+    before it listened (hil.p1.record.open_port); .port: the port, watched."""
+    import hil.p1.record as record_module
+
+    opened = threading.Event()
+    real = record_module.open_port
+
+    def open_port(*args, **kwargs):
+        opened.port = _Watched(real(*args, **kwargs))
+        opened.set()
+        return opened.port
+    monkeypatch.setattr(record_module, "open_port", open_port)
+    return opened
+
+
+def _feed_when(opened: threading.Event, master, data):
+    """Feed `data` once the recorder listens (bytes before that are dropped, by design)."""
+    def run():
+        if opened.wait(30):
+            _feed(master, data).join()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_cli_records_from_a_serial_port(tmp_path, pty_port, capsys, recorder_port):
     master, port = pty_port
     seq = synth.synthesize(SX631, 3, seed=9)
     out = tmp_path / "rec.p1"
-    feeder = threading.Timer(0.3, lambda: _feed(master, SAGEMCOM[600:] + b"".join(seq)))
-    feeder.start()
+    _feed_when(recorder_port, master, SAGEMCOM[600:] + b"".join(seq))
     assert main(["capture", "--port", port, "--count", "3", "--out", str(out)]) == 0
     assert out.read_bytes() == b"".join(seq)
     text = " ".join(capsys.readouterr().out.split())
     assert text.count("CRC ok") == 3 and "3 telegrams written" in text
 
 
-def test_cli_stop_keeps_what_was_recorded(tmp_path, pty_port, capsys):
+def test_cli_stop_keeps_what_was_recorded(tmp_path, pty_port, capsys, recorder_port):
     master, port = pty_port
     out = tmp_path / "rec.p1"
     stop = threading.Event()
+    data = SX631 + SX631[:900]
 
     def feed_then_stop():
-        _feed(master, SX631 + SX631[:900]).join()
-        time.sleep(0.5)
-        stop.set()  # what the CLI's Ctrl-C handler does
+        _feed_when(recorder_port, master, data).join()
+        # Stopped once the recorder has read every byte, as a user's Ctrl-C
+        # comes after the line went quiet; the CLI's handler sets this event.
+        if recorder_port.is_set():
+            recorder_port.port.wait_read(len(data), 30)
+        stop.set()
 
-    threading.Timer(0.3, feed_then_stop).start()
+    threading.Thread(target=feed_then_stop, daemon=True).start()
     args = _capture_args(port, out, anonymise=True)
     assert cmd_capture(args, stop=stop) == 0
     data = out.read_bytes()
@@ -195,7 +256,7 @@ def virtual_rig():
         yield sim
 
 
-def test_upload_then_record_what_the_emulator_plays(virtual_rig, tmp_path, capsys):
+def test_upload_then_record_what_the_emulator_plays(virtual_rig, tmp_path, capsys, recorder_port):
     from hil.rig.board import Board
     from hil.rig.rig import BrokerAccess, Rig
 
@@ -212,7 +273,7 @@ def test_upload_then_record_what_the_emulator_plays(virtual_rig, tmp_path, capsy
     recorder = threading.Thread(target=lambda: recorded.update(
         rc=cmd_capture(_capture_args(virtual_rig.ports["p1"], out, count=len(seq) * 2), stop=stop)))
     recorder.start()
-    time.sleep(0.5)  # the recorder has opened the port and dropped stale bytes
+    assert recorder_port.wait(10), "hil capture never opened the P1 tap"  # and dropped the bytes queued before
     rig = Rig(Board("emulator", virtual_rig.ports["emulator"]), Board("bridge", virtual_rig.ports["bridge"]),
               BrokerAccess("127.0.0.1", 1, "unused", "unused"))
     try:

@@ -34,6 +34,9 @@ class Farm:
     sim_log: Path
     exporter_log: Path
 
+    def exporter_log_lines(self) -> list[str]:
+        return self.exporter_log.read_text().splitlines() if self.exporter_log.exists() else []
+
     def holder(self) -> str:
         """Who holds the place, as `labgrid-client show` says ("None": nobody)."""
         holder = self.client.shown(PLACE, "acquired")
@@ -94,15 +97,19 @@ def test_a_taken_place_fails_the_run_naming_its_holder_and_leaves_the_boards_alo
 
 
 def test_the_suite_runs_on_a_labgrid_place_through_rfc2217_and_releases_it(farm, tmp_path):
+    # The exporter's log is the module's: only what this run made it write counts.
+    mark = farm.exporter_log_lines()
     run = farm.pytest(tmp_path, "-v", *SUITE)
     out, _ = run.communicate(timeout=600)
     assert run.returncode == 0, out[-6000:]
     passed = [line for line in out.splitlines() if " PASSED" in line]
     assert len(passed) == 4, out[-4000:]  # 3 captures replayed, 200 telegrams back to back
     assert any("test_overflow.py::test_200_telegrams_back_to_back_all_published PASSED" in p for p in passed)
-    # The exporter's ser2net served both boards' ports to the run.
-    served = [line for line in farm.exporter_log.read_text().splitlines() if "started ser2net for" in line]
-    assert len(served) >= 2, farm.exporter_log.read_text()[-2000:]
+    # The run reached the boards through the place's RFC 2217 ports, and says so.
+    assert "rfc2217://" in out, "the run never named an rfc2217:// port:\n" + out[:3000]
+    # The exporter's ser2net served both boards' ports to this run.
+    served = [line for line in farm.exporter_log_lines()[len(mark):] if "started ser2net for" in line]
+    assert len(served) >= 2, "\n".join(farm.exporter_log_lines()[len(mark):])[-2000:]
     assert farm.holder() == "None", "the place was not released after the run"
 
 
