@@ -114,41 +114,39 @@ def _received(port: RecordingPort, count: int) -> list[tuple[str, bool, float]]:
         return list(port.changes)
 
 
-def test_the_rigs_hard_reset_reaches_the_port_behind_rfc2217_as_sent(rfc2217_port):
+def _reset_through_rfc2217(rfc2217_port, do_reset) -> tuple[list, list, int]:
+    """(what the client sent, what the port behind the server saw, how many of
+    them the open made) for one reset; the two lists must agree."""
     url, port = rfc2217_port
     client = RecordingClient(url, baudrate=115200, timeout=1)
     try:
         opened = len(client.sent)  # the open sets both lines once
-        reset.hard_reset(client)
+        do_reset(client)
     finally:
         client.close()
     got = _received(port, len(client.sent))
     assert [(line, level) for line, level, _t in got] == client.sent, (
         f"sent {client.sent}, the port behind the RFC 2217 server saw {got}")
+    return client.sent, got, opened
+
+
+def test_the_rigs_hard_reset_reaches_the_port_behind_rfc2217_as_sent(rfc2217_port):
+    sent, got, opened = _reset_through_rfc2217(rfc2217_port, reset.hard_reset)
     # esptool's run-mode reset: GPIO0 (DTR) released, then EN (RTS) pulled and
     # let go, DTR written again after each RTS change (esp_pylib.serial_reset).
-    assert client.sent[opened:] == [("DTR", False), ("RTS", True), ("DTR", False), ("RTS", False), ("DTR", False)]
+    assert sent[opened:] == [("DTR", False), ("RTS", True), ("DTR", False), ("RTS", False), ("DTR", False)]
     pulled = next(t for line, level, t in got[opened:] if line == "RTS" and level)
     released = next(t for line, level, t in got[opened:] if line == "RTS" and not level)
     assert released - pulled >= reset.HOLD_S, f"EN held low {released - pulled:.3f} s at the port, sent {reset.HOLD_S} s"
 
 
 def test_the_bootloader_reset_reaches_the_port_behind_rfc2217_as_sent(rfc2217_port):
-    url, port = rfc2217_port
-    client = RecordingClient(url, baudrate=115200, timeout=1)
-    try:
-        opened = len(client.sent)
-        reset.bootloader_reset(client)
-    finally:
-        client.close()
-    got = _received(port, len(client.sent))
-    assert [(line, level) for line, level, _t in got] == client.sent, (
-        f"sent {client.sent}, the port behind the RFC 2217 server saw {got}")
+    sent, got, opened = _reset_through_rfc2217(rfc2217_port, reset.bootloader_reset)
     # GPIO0 low (DTR asserted) while EN (RTS) is let go: the ROM's bootloader.
     lines = {"DTR": None, "RTS": None}
     entered = False
-    for line, level in client.sent[opened:]:
+    for line, level in sent[opened:]:
         if line == "RTS" and lines["RTS"] and not level and lines["DTR"]:
             entered = True
         lines[line] = level
-    assert entered, f"no EN release with GPIO0 held low in {client.sent[opened:]}"
+    assert entered, f"no EN release with GPIO0 held low in {sent[opened:]}"

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -27,9 +26,9 @@ from packaging.requirements import Requirement
 
 from hil.cli.doctor import build_key
 from hil.sim.model import board_model
+from rig_wheel import build_wheel
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE = ("pyproject.toml", "README.md", "hil", "bridge_firmware", "meter_emulator", "captures")
 SEED = ROOT / "hil/tests/variants/seed_style"
 REPLAY = "test_each_capture_replayed_three_times_matches_oracle"
 # The repository's own versions: the lowest minors pyproject.toml allows, not the lock's.
@@ -48,21 +47,7 @@ def find_python(version: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    # Built from a copy: setuptools writes build/ and *.egg-info into the tree it builds.
-    tmp = tmp_path_factory.mktemp("wheel")
-    tree = tmp / "src"
-    tree.mkdir()
-    for name in SOURCE:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, tree / name, symlinks=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.mpy", "*.egg-info"))
-        else:
-            shutil.copy(src, tree / name)
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp / "dist"), str(tree)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return next((tmp / "dist").glob("p1_hil_rig-*.whl"))
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 def _lock_pins() -> dict[str, str]:

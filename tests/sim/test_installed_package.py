@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from hil.sim.model import board_model
+from rig_wheel import build_wheel
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE = ("pyproject.toml", "README.md", "hil", "bridge_firmware", "meter_emulator", "captures")
 TESTS = "replayed_three_times or synthesized_sequence"
 
 
@@ -32,18 +32,7 @@ def test_the_installed_wheel_runs_three_replay_tests_of_its_shipped_suite_from_o
     # Three replay tests (both captures, the synthesized sequence), not the whole
     # HIL suite: they show the plugin, the shipped suite, firmwares and captures
     # come from the wheel; the suite itself runs in this checkout's own pass.
-    # Build from a copy: setuptools writes build/ and *.egg-info into the tree it builds.
-    tree = tmp_path / "src"
-    for name in SOURCE:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, tree / name, symlinks=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.mpy", "*.egg-info"))
-        else:
-            tree.mkdir(exist_ok=True)
-            shutil.copy(src, tree / name)
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp_path / "dist", tree])
-    wheel = next((tmp_path / "dist").glob("p1_hil_rig-*.whl"))
+    wheel = build_wheel(tmp_path)
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", venv])
