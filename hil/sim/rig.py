@@ -177,9 +177,13 @@ class VirtualRigServer:
             rx.delivered += len(data)
             self.rx_peak = max(self.rx_peak, rx.in_ring)
 
-    def _sample_bridge_wait(self) -> None:
+    def _bridge_sched(self) -> tuple[int | None, tuple[int, int] | None]:
+        """The bridge interpreter's pid and its (ran, waited) ns, None while it is not running."""
         pid = self.boards["bridge"].pid
-        times = sched_times_ns(pid) if pid is not None else None
+        return pid, sched_times_ns(pid) if pid is not None else None
+
+    def _sample_bridge_wait(self) -> None:
+        pid, times = self._bridge_sched()
         if times is None:
             return
         now = time.monotonic()
@@ -195,8 +199,7 @@ class VirtualRigServer:
         """Keep a drop to judge later: could the bridge have read those bytes had
         the host given it a CPU whenever it was ready to run, over the time its
         ring takes to fill? One wait explains each byte once."""
-        pid = self.boards["bridge"].pid
-        times = sched_times_ns(pid) if pid is not None else None
+        pid, times = self._bridge_sched()
         if times is not None:
             window = rx.rxbuf * 10 / rx.baud + 2 * TICK_S
             self._drops.append((time.monotonic(), lost, pid, times[0], window))
