@@ -21,8 +21,8 @@ Telegrams come from hil.p1.synth.sequence: each carries its index in
 positive_energy_total, so a value on MQTT tells which telegram it came from;
 the tariff register, the L1 voltage and the clock differ per telegram too, so
 each of their values names its telegram as well. After an outage every value
-is held to the oracle's value for the telegram it claims to be (`recovered`,
-`value_problems`): a topic that arrives with an old or a wrong value fails.
+is held to the oracle's value for the telegram it claims to be
+(`recovery_problems`, `value_problems`): a topic that arrives with an old or a wrong value fails.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from ..oracle.contract import published_table
 from ..oracle.expected import expected_payloads, matches
 from ..oracle.verdict import compare
 from ..p1 import synth
-from ..oracle.outside import LATE_S, RESET_CAUSES, Played, delivery_problems, deliveries, kb, serial_events
+from ..oracle.outside import LATE_S, RESET_CAUSES, STALE_S, Played, delivery_problems, deliveries, kb, serial_events
 from hil.rig.emulator import TelegramSent
 
 # The bridge's lowest free heap during a scenario may fall this far below its
@@ -271,61 +271,93 @@ def varied_topics(template: bytes, expect: str = "all") -> tuple[str, ...]:
     return tuple(names[o] for o in synth.varied(template) if names.get(o) in held)
 
 
-def _marker_indices(msgs, template: bytes, since: float) -> list[int]:
-    out = []
-    for m in msgs:
-        if m.name == synth.MARKER_TOPIC and not m.retain and m.at >= since:
-            try:
-                index = synth.index_of(template, m.text)
-            except ArithmeticError:
-                continue
-            if index >= 0 and index not in out:
-                out.append(index)
-    return out
-
-
-def recovered(subscriber, template: bytes, since: float, timeout: float, expect: str = "all",
-              index: int | None = None) -> list[str]:
-    """Waits until every expected topic has been published (live) after `since`
-    with the oracle's value for a telegram the bridge named after `since` (by
-    its marker values), or for telegram `index` when given: the values of what
-    the bridge read after the outage, not a backlog nor a wrong value. A bridge
-    that skips to a newer telegram's values mid-telegram (superseded, the
-    design) may mix telegrams; each value must still be one of theirs, and
-    value_problems() judges them telegram by telegram. [] once so; else the
-    problem: each topic without such a value, its last value against the
-    oracle's for the newest telegram named."""
-    right: set[str] = set()  # topics that arrived with a named telegram's value
-    waiting: list = []  # live messages after `since` of topics not yet right
+def published_whole(subscriber, template: bytes, index: int, since: float, timeout: float,
+                    expect: str = "all") -> list[str]:
+    """Waits until every expected topic has been published (live) after
+    `since` with the oracle's value for telegram `index`. [] once so; else
+    each topic without it, its last value against the oracle's."""
+    want = oracle(template, index, expect)
+    right: set[str] = set()
     seen = [0]  # messages looked at so far (the list only grows)
-    named: list[int] = [index] if index is not None else []
-    held = set(oracle(template, index or 0, expect))
 
     def done(msgs) -> bool:
-        new = msgs[seen[0]:]
-        seen[0] = len(msgs)
-        if index is None:
-            named.extend(i for i in _marker_indices(new, template, since) if i not in named)
-        waiting.extend(m for m in new if not m.retain and m.at >= since and m.name in held)
-        for m in waiting:
-            if m.name not in right and any(matches(m.payload, oracle(template, i, expect)[m.name]) for i in named):
+        for m in msgs[seen[0]:]:
+            if not m.retain and m.at >= since and m.name in want and matches(m.payload, want[m.name]):
                 right.add(m.name)
-        waiting[:] = [m for m in waiting if m.name not in right]
-        return right >= held
+        seen[0] = len(msgs)
+        return right >= set(want)
 
     if subscriber.wait_for(done, timeout):
         return []
-    if not named:
-        return [f"no value of {synth.MARKER_TOPIC} was published within {timeout} s"]
-    latest = {}
+    last = _last_live(subscriber, since, set(want) - right, until=None)
+    missing = compare({n: v for n, v in want.items() if n not in right},
+                      {n: last.get(n, []) for n in want if n not in right}).problems
+    return [f"{len(want) - len(right)} topic(s) without the value of telegram {index + 1} of the sequence "
+            f"within {timeout} s: " + "; ".join(missing[:12])]
+
+
+def _current(telegrams: list[Played], at: float) -> list[Played]:
+    """The telegrams whose values are current at `at`: begun by then and not
+    older than the newest one that had ended STALE_S before (the stale rule
+    of hil.oracle.outside.deliveries)."""
+    ended = [t.number for t in telegrams if t.end <= at - STALE_S]
+    floor = ended[-1] if ended else 0
+    return [t for t in telegrams if t.start <= at and t.number >= floor]
+
+
+def _last_live(subscriber, since: float, names: set[str], until: float | None) -> dict[str, list]:
+    """name -> [its last live message in [since, until]] for each of `names` that has one."""
+    last = {}
     for m in subscriber.snapshot():
-        if not m.retain and m.at >= since and m.name in held and m.name not in right:
-            latest[m.name] = [m]
-    want = {name: value for name, value in oracle(template, named[-1], expect).items() if name not in right}
-    missing = compare(want, {name: latest.get(name, []) for name in want}).problems
-    return [f"{len(want)} topic(s) without the value of a telegram named after it (by {synth.MARKER_TOPIC}) "
-            f"within {timeout} s; the last value of each against the oracle's for telegram {named[-1] + 1} of the "
-            f"sequence, the newest named: " + "; ".join(missing[:12])]
+        if not m.retain and m.name in names and m.at >= since and (until is None or m.at <= until):
+            last[m.name] = [m]
+    return last
+
+
+def recovery_problems(subscriber, template: bytes, telegrams: list[Played], since: float, timeout: float,
+                      expect: str = "all") -> list[str]:
+    """Every expected topic published (live) within `timeout` s of the network
+    coming back at `since` with a current value: the oracle's for a telegram
+    that had begun by then and was not older than the newest one that had
+    ended STALE_S before. The latest values, not what the bridge held from
+    before the outage nor a backlog. A latest-value bridge publishing back to
+    back mixes telegrams within a round (its marker from one telegram, the
+    voltage taken a moment earlier or later from a neighbour): each value is
+    current, and value_problems() judges them telegram by telegram.
+
+    Judged on the line's record (`telegrams`), so called once playback is
+    over; waits for whatever of the window is still to come. [] once so; else
+    each topic without a current value, its last value against the oracle's
+    for the newest telegram begun by then."""
+    held = set(oracle(template, 0, expect))
+    until = since + timeout
+    right: set[str] = set()
+    seen = [0]  # messages looked at so far (the list only grows)
+
+    def done(msgs) -> bool:
+        for m in msgs[seen[0]:]:
+            if (m.retain or m.name not in held or m.name in right or not since <= m.at <= until):
+                continue
+            if any(matches(m.payload, oracle(template, t.index, expect)[m.name]) for t in _current(telegrams, m.at)):
+                right.add(m.name)
+        seen[0] = len(msgs)
+        return right >= held
+
+    if subscriber.wait_for(done, max(0.0, until - time.monotonic())):
+        return []
+    out = []
+    last = _last_live(subscriber, since, held - right, until)
+    for name in sorted(held - right, key=list(oracle(template, 0, expect)).index):
+        if name not in last:
+            out.append(f"{name}: nothing published")
+            continue
+        m = last[name][0]
+        begun = [t for t in telegrams if t.start <= m.at]
+        said = (f"telegram {begun[-1].number}, the newest begun, holds {oracle(template, begun[-1].index, expect)[name]}"
+                if begun else "no telegram had begun")
+        out.append(f"{name}: last {m.text!r} at {m.at - since:+.1f} s ({said})")
+    return [f"{len(out)} topic(s) without a current value within {timeout} s (the value of a telegram begun by "
+            f"then and not older than one that had ended {STALE_S:g} s before): " + "; ".join(out[:12])]
 
 
 def value_problems(subscriber, template: bytes, telegrams: list[Played], base: Baseline, expect: str = "all",

@@ -65,12 +65,12 @@ def _caught_up(subscriber, template, played: list[Played], expect) -> list[str]:
     next test subscribes."""
     if not played:
         return []
-    return scenario.recovered(subscriber, template, played[-1].start, timeout=20, expect=expect,
-                              index=played[-1].index)
+    return scenario.published_whole(subscriber, template, played[-1].index, played[-1].start, timeout=20,
+                                    expect=expect)
 
 
 def _aftermath(rig, subscriber, template, player: _Player, base: scenario.Baseline, problems: list[str], *,
-               down: float, back: float, recovered: list[str], within: float, what: str, bridge_board,
+               down: float, back: float, within: float, what: str, bridge_board,
                line_telegrams, heap_floor, expect, request, heap_drop_max: int,
                restarts_expected: int = 0) -> list[str]:
     """What every scenario checks once the network is back and the line idle;
@@ -83,7 +83,7 @@ def _aftermath(rig, subscriber, template, player: _Player, base: scenario.Baseli
                         f"whole: {problem}")
     if player.errors:
         problems.append(f"emulator playback failed: {player.errors[0]}")
-    for problem in recovered:
+    for problem in scenario.recovery_problems(subscriber, template, played, back, within, expect):
         problems.append(f"not every value was published within {within} s of {what} at {back - t0:.1f} s: {problem}")
     problems += scenario.delivery(subscriber, template, played, base, outage=(down, back), within=within)
     problems += scenario.value_problems(subscriber, template, played, base, expect, outage=(down, back),
@@ -111,9 +111,8 @@ def test_broker_restart_recovers_without_reboot(rig, subscriber, broker, why, se
     time.sleep(OUTAGE_S)  # the scenario: how long the broker is away
     broker.start()
     back = time.monotonic()
-    recovered = scenario.recovered(subscriber, template, back, timeout=RECOVERY_S, expect=expect)
     statuses = _aftermath(rig, subscriber, template, player, base, problems, down=down, back=back,
-                          recovered=recovered, within=RECOVERY_S, what="the broker restarting",
+                          within=RECOVERY_S, what="the broker restarting",
                           bridge_board=bridge_board, line_telegrams=line_telegrams, heap_floor=heap_floor,
                           expect=expect, request=request, heap_drop_max=heap_drop_max)
     scenario.report(report_data, request, subscriber, [(down, "broker stopped"), (back, "broker started")])
@@ -142,9 +141,8 @@ def test_broker_down_while_the_bridge_boots(rig, subscriber, broker, why, sequen
         broker.start()
     back = time.monotonic()
     subscriber.start()
-    recovered = scenario.recovered(subscriber, template, back, timeout=RECOVERY_S, expect=expect)
     statuses = _aftermath(rig, subscriber, template, player, base, problems, down=down, back=back,
-                          recovered=recovered, within=RECOVERY_S, what="the broker starting",
+                          within=RECOVERY_S, what="the broker starting",
                           bridge_board=bridge_board, line_telegrams=line_telegrams, heap_floor=heap_floor,
                           expect=expect, request=request, heap_drop_max=heap_drop_max, restarts_expected=1)
     scenario.report(report_data, request, subscriber, [(down, "broker stopped, bridge reset"),
@@ -170,13 +168,12 @@ def test_wifi_loss_recovers_without_reboot(rig, subscriber, why, sequence, bridg
     finally:
         wifi(True)
     back = time.monotonic()
-    recovered = scenario.recovered(subscriber, template, back, timeout=WIFI_RECOVERY_S, expect=expect)
-    first = min((m.at for m in subscriber.snapshot() if m.at >= back and m.name == synth.MARKER_TOPIC), default=None)
     statuses = _aftermath(rig, subscriber, template, player, base, problems, down=lost_at, back=back,
-                          recovered=recovered, within=WIFI_RECOVERY_S, what="WiFi coming back",
+                          within=WIFI_RECOVERY_S, what="WiFi coming back",
                           bridge_board=bridge_board, line_telegrams=line_telegrams, heap_floor=heap_floor,
                           expect=expect, request=request, heap_drop_max=heap_drop_max)
     scenario.report(report_data, request, subscriber, [(lost_at, "WiFi lost"), (back, "WiFi back")])
+    first = min((m.at for m in subscriber.snapshot() if m.at >= back and m.name == synth.MARKER_TOPIC), default=None)
     leaked = [m for m in subscriber.snapshot() if lost_at + 0.5 < m.at < back and not m.retain]
     if leaked:
         problems.append(f"{len(leaked)} messages crossed a WiFi that was down")

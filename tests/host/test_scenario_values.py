@@ -64,7 +64,7 @@ def test_the_sequence_varies_several_fields_per_telegram_with_valid_crcs():
 def test_a_correct_bridge_after_an_outage_has_no_problems():
     played = _played(6)
     seen = Seen([m for k in (0, 1, 4, 5) for m in _published(k, k + 0.3)])
-    assert scenario.recovered(seen, TEMPLATE, since=3.5, timeout=0) == []
+    assert scenario.recovery_problems(seen, TEMPLATE, played, since=3.5, timeout=2.0) == []
     assert scenario.value_problems(seen, TEMPLATE, played, BASE, outage=(1.5, 3.5), within=2.0) == []
 
 
@@ -73,10 +73,12 @@ def test_a_topic_that_comes_back_with_an_old_value_is_not_recovered():
     old = scenario.oracle(TEMPLATE, 1)[VOLTAGE]
     msgs = [m for k in (0, 1) for m in _published(k, k + 0.3)]
     msgs += [m for k in range(4, 10) for m in _published(k, k + 0.3, **{VOLTAGE: old})]
-    problems = scenario.recovered(Seen(msgs), TEMPLATE, since=3.5, timeout=0)
-    assert len(problems) == 1 and problems[0].startswith(
-        "1 topic(s) without the value of a telegram named after it (by positive_energy_total) within 0 s")
-    assert f"{VOLTAGE}: expected {scenario.oracle(TEMPLATE, 9)[VOLTAGE]}, got payload '{old}'" in problems[0]
+    problems = scenario.recovery_problems(Seen(msgs), TEMPLATE, played, since=3.5, timeout=2.0)
+    # Literal: telegram 6 (index 5) began at 5.0 s; its L1 voltage is 234.0 V + 5 x 0.1 V.
+    assert problems == [
+        "1 topic(s) without a current value within 2.0 s (the value of a telegram begun by then and not older "
+        f"than one that had ended 1 s before): {VOLTAGE}: last '{old}' at +1.8 s (telegram 6, the newest "
+        "begun, holds 234.5)"]
     # Past the outage and the time allowed to recover, telegrams 7-10 reached
     # no subscriber with their own voltage (5 and 6 are excused: they ended
     # before the bridge had to be back).
@@ -85,20 +87,35 @@ def test_a_topic_that_comes_back_with_an_old_value_is_not_recovered():
         "nor for a newer telegram within 5 s"]
 
 
+def test_a_topic_never_published_after_the_outage_is_named():
+    played = _played(6)
+    msgs = [m for k in (0, 4, 5) for m in _published(k, k + 0.3) if k == 0 or m.name != VOLTAGE]
+    problems = scenario.recovery_problems(Seen(msgs), TEMPLATE, played, since=3.5, timeout=2.0)
+    assert len(problems) == 1 and problems[0].endswith(f"): {VOLTAGE}: nothing published")
+
+
+def _back_to_back(n: int) -> list[Played]:
+    return [Played(k + 1, k, round(0.2 * k, 3), round(0.2 * k + 0.2, 3)) for k in range(n)]
+
+
 def test_a_bridge_that_skips_to_newer_values_mid_telegram_has_recovered():
-    # Back to back, a latest-value bridge may publish telegram 5's marker and
-    # then, the rest of its values superseded, telegram 6's: each value is
-    # still the oracle's for a telegram it named after the outage.
-    first, second = scenario.oracle(TEMPLATE, 4), scenario.oracle(TEMPLATE, 5)
-    mixed = [m for m in _published(4, 4.3) if m.name == synth.MARKER_TOPIC]
-    mixed += [m for m in _published(5, 5.3) if m.name != synth.MARKER_TOPIC]
-    mixed += [m for m in _published(5, 5.4) if m.name == synth.MARKER_TOPIC]
-    assert first[VOLTAGE] != second[VOLTAGE]
-    assert scenario.recovered(Seen(mixed), TEMPLATE, since=3.5, timeout=0) == []
-    # The same, with one voltage from before the outage: not recovered.
+    # Back to back (0.2 s a telegram), a latest-value bridge takes each slot's
+    # newest value as it gets to it: a round after the outage publishes the
+    # voltage of telegram 17, then the marker of 19 (the bridge never names 17
+    # nor 18 by their marker), the rest from 18. Each value is current.
+    played = _back_to_back(30)
+    mixed = [m for m in _published(16, 3.7) if m.name == VOLTAGE]
+    mixed += [m for m in _published(18, 3.9) if m.name == synth.MARKER_TOPIC]
+    mixed += [m for m in _published(17, 4.0) if m.name not in (VOLTAGE, synth.MARKER_TOPIC)]
+    assert scenario.recovery_problems(Seen(mixed), TEMPLATE, played, since=3.5, timeout=5.0) == []
+    # The same, with the voltage the bridge held from before the outage (telegram 2): not recovered.
     backlog = [m if m.name != VOLTAGE else Message(m.topic, _payload(scenario.oracle(TEMPLATE, 1)[VOLTAGE]), False, m.at)
                for m in mixed]
-    assert scenario.recovered(Seen(backlog), TEMPLATE, since=3.5, timeout=0) != []
+    problems = scenario.recovery_problems(Seen(backlog), TEMPLATE, played, since=3.5, timeout=5.0)
+    assert len(problems) == 1 and f"{VOLTAGE}: last '234.1' at +0.2 s (telegram 19, the newest begun" in problems[0]
+    # A voltage taken more than STALE_S (1 s) after a newer telegram had ended: stale, not recovered.
+    late = [m if m.name != VOLTAGE else Message(m.topic, m.payload, False, 5.0) for m in mixed]
+    assert scenario.recovery_problems(Seen(late), TEMPLATE, played, since=3.5, timeout=5.0) != []
 
 
 def test_a_value_no_telegram_holds_is_named():
