@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hil.oracle.expected import expected_sequence  # noqa: E402
 from hil.p1.captures import sx631  # noqa: E402
-from hil.rig.mqtt import Subscriber  # noqa: E402
+from hil.net.subscriber import Subscriber  # noqa: E402
 from hil.rig.session import RigSpec, open_rig  # noqa: E402
 from hil.sim.chip_time import PARTS, by_part, part_of, spent  # noqa: E402
 from hil.sim.clock import chip_figures  # noqa: E402

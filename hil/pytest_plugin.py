@@ -21,7 +21,7 @@ import pytest
 
 from . import mqtt_as_source
 from .oracle.expected import EXPECT
-from .rig.mqtt import Subscriber
+from .net.subscriber import Subscriber
 from hil import timing_lock
 from hil.rig import benchconfig
 from hil.rig.deploy import DEFAULT as DEFAULT_DEPLOY, Deploy

@@ -400,7 +400,7 @@ class _LatestValues:
 
 
 def _subscriber(host, port, user, password, base_topic, latest: _LatestValues):
-    from ..rig.mqtt import Subscriber
+    from ..net.subscriber import Subscriber
 
     class LatestSubscriber(Subscriber):
         def _on_message(self, client, userdata, msg):
@@ -445,7 +445,7 @@ def monitor_view(base_topic: str, latest: dict[str, tuple[str, float, int, bool]
 def cmd_monitor(args, stop: threading.Event | None = None) -> int:
     from rich.live import Live
 
-    from ..rig.mqtt import MqttError
+    from ..net.subscriber import MqttError
 
     try:
         cfg = load_rig_config(args.rig_config)

@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.table import Table
 
 from ..p1.captures import CaptureError, load_index, usable_capture
-from ..rig.mqtt import Subscriber
+from ..net.subscriber import Subscriber
 from .ui import add_bridge_deploy, console, fail
 from ..oracle.expected import EXPECT, expected_sequence, matches
 from ..oracle.verdict import compare

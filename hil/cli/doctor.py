@@ -101,7 +101,7 @@ def check_packages() -> Finding:
 
 def check_mosquitto() -> Finding:
     # The rig's own lookup: what the doctor finds is what a run finds.
-    from ..rig.broker import BrokerError, find_mosquitto
+    from ..net.broker import BrokerError, find_mosquitto
 
     try:
         broker, _ = find_mosquitto()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from ..p1 import synth
-from ..rig.mqtt import Message
+from ..net.message import Message
 
 LATE_S = 5.0
 """A telegram's values published this long after its last byte are late; a

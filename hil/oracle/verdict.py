@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .expected import matches
-from ..rig.mqtt import Message
+from ..net.message import Message
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Tests feed it through the `report_data` fixture (hil/report/plugin.py); the
 plugin adds every test's outcome. Times given to `add_status`/`add_event` are
-host `time.monotonic()` seconds (what `hil.rig.mqtt.Message.at` carries); the
+host `time.monotonic()` seconds (what `hil.net.message.Message.at` carries); the
 report plots them relative to each test's first sample, so only differences
 matter. Thread-safe: a rig's player thread may record while the test waits.
 """

@@ -101,7 +101,7 @@ def read_status(host: str, port: int, user: str, password: str, base_topic: str,
                 timeout: float = 2.0) -> tuple[dict | None, str]:
     """The bridge's retained `<base>/status` JSON (None if it has none), and
     why it could not be read ("" when it was): the status is extra information."""
-    from .mqtt import MqttError, Subscriber
+    from ..net.subscriber import MqttError, Subscriber
     try:
         with Subscriber(host, port, user, password, base_topic) as sub:
             if sub.wait_for(lambda msgs: any(m.name == "status" for m in msgs), timeout):

@@ -62,7 +62,7 @@ class BrokerAccess:
 
 
 class BrokerLog(Protocol):
-    """The broker's own record of its clients (hil.rig.broker.Mosquitto is one)."""
+    """The broker's own record of its clients (hil.net.broker.Mosquitto is one)."""
 
     def log_mark(self) -> int: ...
 

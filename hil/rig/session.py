@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .broker import Mosquitto
+from ..net.broker import Mosquitto
 from . import discover, reset
 from .board import Board
 from .deploy import DEFAULT as DEFAULT_DEPLOY, Deploy

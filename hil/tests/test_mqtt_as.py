@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ..rig.mqtt import Subscriber
+from ..net.subscriber import Subscriber
 from hil.rig.rig import BRIDGE_FIRMWARE
 from ..rig.session import RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model

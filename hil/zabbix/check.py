@@ -30,8 +30,8 @@ from jsonpath_ng import parse as jsonpath
 from jsonpath_ng.exceptions import JsonPathParserError
 
 from ..oracle.expected import expected_sequence, matches
-from ..rig.broker import Mosquitto
-from ..rig.mqtt import Subscriber
+from ..net.broker import Mosquitto
+from ..net.subscriber import Subscriber
 from . import itemkey
 from .agent import AgentError, ZabbixAgent2
 from .protocol import ActiveChecksServer, Delivered
@@ -248,7 +248,7 @@ class ConsumerCheck:
     def verdict(self, expected: dict[str, Decimal | str | dict], published: dict[str, list]) -> CheckResult:
         """Every item's latest value against the oracle. expected: topic name →
         the oracle's value; published: topic name → the messages the rig's own
-        subscriber received (hil.rig.mqtt.Subscriber.values(retained=True))."""
+        subscriber received (hil.net.subscriber.Subscriber.values(retained=True))."""
         by_key = {i.key: i for i in self.items}
         result = CheckResult()
         prefix = self.base_topic + "/"

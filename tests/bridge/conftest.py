@@ -58,6 +58,6 @@ def run_mpy(script, *args, timeout=60, heapsize="256k"):
 @pytest.fixture
 def broker():
     """A real mosquitto on loopback, with a password file."""
-    from hil.rig.broker import Mosquitto
+    from hil.net.broker import Mosquitto
     with Mosquitto() as b:
         yield b

@@ -17,7 +17,7 @@ from serial.tools.list_ports_common import ListPortInfo
 
 from hil.cli import bench, ui
 from hil.rig import discover
-from hil.rig.broker import Mosquitto
+from hil.net.broker import Mosquitto
 from hil.rig.deploy import MPY_SHORTFALL
 from hil.sim.model import NO_ROMFS, board_model
 from hil.sim.process import VirtualRig

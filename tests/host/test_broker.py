@@ -1,4 +1,4 @@
-"""hil/rig/broker.py against a real mosquitto and a real paho-mqtt 2.2 client."""
+"""hil/net/broker.py against a real mosquitto and a real paho-mqtt 2.2 client."""
 
 import os
 import queue
@@ -7,8 +7,8 @@ import threading
 import paho.mqtt.client as mqtt
 import pytest
 
-from hil.rig import broker as broker_mod
-from hil.rig.broker import BrokerError, Mosquitto
+from hil.net import broker as broker_mod
+from hil.net.broker import BrokerError, Mosquitto
 
 
 def _client(b, password=None, client_id=""):
@@ -140,7 +140,7 @@ def test_start_failure_carries_log_tail():
 def test_a_wrong_password_is_one_line_naming_the_broker_not_a_timeout(broker, capsys):
     """paho drops an exception raised in on_connect; the subscriber hands the
     broker's answer over and says it in one line, and so does `hil monitor`."""
-    from hil.rig.mqtt import MqttError, Subscriber
+    from hil.net.subscriber import MqttError, Subscriber
     from hil.cli.bench import main as bench_main
 
     where = f"MQTT broker {broker.host}:{broker.port}"
@@ -173,7 +173,7 @@ def test_subscriptions_are_read_from_the_log_also_for_client_ids_with_spaces(bro
 
 
 def test_the_rigs_subscriber_waits_for_a_quiet_spell_and_drops_what_came_before(broker):
-    from hil.rig.mqtt import Subscriber
+    from hil.net.subscriber import Subscriber
 
     with Subscriber(broker.host, broker.port, broker.user, broker.password, "q") as sub:
         pub = _client(broker)

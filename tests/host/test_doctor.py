@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hil.cli import doctor
-from hil.rig import broker
+from hil.net import broker
 from hil.sim import build
 from hil.sim.model import board_model
 
@@ -37,7 +37,7 @@ def test_doctor_says_the_rig_can_run_here(capsys):
 
 
 def test_with_mosquitto_hidden_the_doctor_names_it_and_its_install_command_and_exits_1(capsys, monkeypatch, tmp_path):
-    # Hidden from PATH and from the sbin places the rig also looks in (hil.rig.broker).
+    # Hidden from PATH and from the sbin places the rig also looks in (hil.net.broker).
     path = [d for d in os.environ["PATH"].split(os.pathsep) if d and not (Path(d) / "mosquitto").exists()]
     monkeypatch.setenv("PATH", os.pathsep.join(path))
     monkeypatch.setattr(broker, "_SBIN_CANDIDATES", ())

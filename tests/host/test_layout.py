@@ -8,6 +8,8 @@ breaks it in a temporary copy and sees the check fail:
 - the oracle (hil/oracle/) imports neither firmware nor the rig: expected
   values come from dsmr-parser and the capture's text, never from the code
   the rig runs or drives;
+- the MQTT side (hil/net/) imports neither the rig nor the oracle (nor what
+  is built on them): both use it;
 - the firmware directories (bridge_firmware/, meter_emulator/) import nothing
   from `hil`: firmware never learns about the rig."""
 from __future__ import annotations
@@ -25,13 +27,11 @@ SHARED = {"__init__.py", "__main__.py", "ui.py"}
 COMMAND_MODULES = sorted(p for p in (HIL / "cli").glob("*.py") if p.name not in SHARED)
 FIRMWARE_DIRS = ("bridge_firmware", "meter_emulator")
 RIG = ("hil.rig", "hil.sim", "hil.farm")  # the boards the rig drives, virtual or behind a labgrid place
-ORACLE_MAY_IMPORT = {
-    # Issue 27 moves Message out of the rig (it is a plain record of what a
-    # subscriber received); until then these two read the rig's type and
-    # nothing else of it. Any other import of the rig breaks the rule.
-    ("hil.oracle.verdict", "hil.rig.mqtt"), ("hil.oracle.verdict", "hil.rig.mqtt.Message"),
-    ("hil.oracle.outside", "hil.rig.mqtt"), ("hil.oracle.outside", "hil.rig.mqtt.Message"),
-}
+
+
+# hil.net may use the host helpers (hil.procutil, ...), nothing that drives a
+# board or judges one, nor what is built on those.
+NET_MAY_NOT = RIG + ("hil.oracle", "hil.p1", "hil.cli", "hil.tests", "hil.zabbix", "hil.report", "hil.pytest_plugin")
 
 
 def _imported(path: Path, root: Path = ROOT) -> set[str]:
@@ -66,7 +66,7 @@ def oracle_crossings(root: Path) -> list[tuple[str, str]]:
     for path in sorted((root / "hil" / "oracle").rglob("*.py")):
         module = _module(path, root)
         for name in sorted(_imported(path, root)):
-            if (name.split(".")[0] in firmware or _under(name, RIG)) and (module, name) not in ORACLE_MAY_IMPORT:
+            if (name.split(".")[0] in firmware or _under(name, RIG)):
                 out.append((module, name))
     return out
 
@@ -75,6 +75,12 @@ def firmware_crossings(root: Path) -> list[tuple[str, str]]:
     """(firmware file, what it imports) for every import from `hil`."""
     return [(str(path.relative_to(root)), name) for d in FIRMWARE_DIRS for path in sorted((root / d).rglob("*.py"))
             for name in sorted(_imported(path, root)) if _under(name, ("hil",))]
+
+
+def net_crossings(root: Path) -> list[tuple[str, str]]:
+    """(hil.net module, what it imports) for every import of the rig, the oracle or what uses them."""
+    return [(_module(path, root), name) for path in sorted((root / "hil" / "net").rglob("*.py"))
+            for name in sorted(_imported(path, root)) if _under(name, NET_MAY_NOT)]
 
 
 def helper_crossings(root: Path) -> list[str]:
@@ -99,12 +105,6 @@ def test_the_oracle_imports_neither_firmware_nor_the_rig():
     assert oracle_crossings(ROOT) == []
 
 
-def test_the_oracles_allowance_is_only_the_rigs_message_type():
-    # Every allowance is still used: a fixed one must leave the list (issue 27).
-    used = {(_module(p), n) for p in (HIL / "oracle").rglob("*.py") for n in _imported(p)}
-    assert ORACLE_MAY_IMPORT <= used, sorted(ORACLE_MAY_IMPORT - used)
-
-
 @pytest.mark.parametrize("module, line, found", [
     ("expected.py", "from ..rig.board import Board", ("hil.oracle.expected", "hil.rig.board")),
     ("verdict.py", "from ..rig import rig", ("hil.oracle.verdict", "hil.rig")),
@@ -119,6 +119,23 @@ def test_the_oracle_rule_fails_on_an_oracle_that_imports_firmware_or_the_rig(tmp
     _add(root / "hil/oracle" / module, line)
     crossings = oracle_crossings(root)
     assert found in crossings and {c[0] for c in crossings} == {found[0]}, crossings
+
+
+def test_the_mqtt_side_imports_neither_the_rig_nor_the_oracle():
+    assert list((HIL / "net").glob("*.py")), "no Python files in hil/net/"
+    assert net_crossings(ROOT) == []
+
+
+@pytest.mark.parametrize("module, line, found", [
+    ("subscriber.py", "from ..rig.board import Board", ("hil.net.subscriber", "hil.rig.board")),
+    ("message.py", "from hil.oracle.expected import matches", ("hil.net.message", "hil.oracle.expected.matches")),
+    ("broker.py", "from ..sim.model import board_model", ("hil.net.broker", "hil.sim.model")),
+])
+def test_the_mqtt_side_rule_fails_on_an_import_of_the_rig_or_the_oracle(tmp_path, module, line, found):
+    root = _copy(tmp_path, "hil/net")
+    assert net_crossings(root) == []
+    _add(root / "hil/net" / module, line)
+    assert found in net_crossings(root)
 
 
 @pytest.mark.parametrize("directory", FIRMWARE_DIRS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hil.p1 import synth
 from hil.p1.captures import sx631
-from hil.rig.mqtt import Message
+from hil.net.message import Message
 from hil.oracle.outside import HeapTrace, Played, deliveries, delivery_problems, serial_events
 
 TEMPLATE = sx631().data

@@ -10,7 +10,7 @@ from hil.oracle.outside import Played
 from hil.p1 import framing as p1
 from hil.p1 import synth
 from hil.p1.captures import sx631
-from hil.rig.mqtt import Message
+from hil.net.message import Message
 from hil.tests import scenario
 
 TEMPLATE = sx631().data
@@ -19,7 +19,7 @@ BASE = scenario.Baseline(t0=0.0, log_mark=0, status=None, heap_at_rest=None)
 
 
 class Seen:
-    """What a subscriber received: the part of hil.rig.mqtt.Subscriber the judge reads."""
+    """What a subscriber received: the part of hil.net.subscriber.Subscriber the judge reads."""
 
     def __init__(self, msgs: list[Message]):
         self.msgs = msgs

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from hil.oracle.expected import expected_sequence
-from hil.rig.mqtt import Message
+from hil.net.message import Message
 from hil.p1.synth import synthesize
 from hil.p1.captures import sx631
 from hil.oracle.verdict import compare

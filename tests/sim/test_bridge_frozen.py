@@ -11,7 +11,7 @@ import pytest
 from hil.p1.captures import load_index
 from hil.oracle.expected import expected_payloads
 from hil.rig.deploy import Deploy
-from hil.rig.mqtt import Subscriber
+from hil.net.subscriber import Subscriber
 from hil.rig.rig import BRIDGE_FIRMWARE
 from hil.rig.session import RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.rig.broker import Mosquitto
+from hil.net.broker import Mosquitto
 from hil.rig.board import Board
 from hil.rig.deploy import DEFAULT as DEFAULT_DEPLOY
 from hil.rig.rig import BRIDGE_FIRMWARE, BrokerAccess, Rig

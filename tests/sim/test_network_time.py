@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from hil.rig.broker import Mosquitto
+from hil.net.broker import Mosquitto
 from hil.sim.process import VirtualRig
 
 from test_virtual_esp8266 import SerialLog, needs_virtual_esp8266

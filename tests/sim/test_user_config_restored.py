@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from hil.rig.broker import Mosquitto
+from hil.net.broker import Mosquitto
 from hil.rig.board import Board
 from hil.rig.deploy import DEFAULT as DEFAULT_DEPLOY
 from hil.rig.rig import BrokerAccess, Rig

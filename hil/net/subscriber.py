@@ -7,33 +7,17 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import paho.mqtt.client as mqtt
 
 
 from .broker import RIG_CLIENT_PREFIX
+from .message import Message
 
 
 class MqttError(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class Message:
-    topic: str
-    payload: bytes
-    retain: bool
-    at: float  # time.monotonic() on arrival
-
-    @property
-    def name(self) -> str:
-        return self.topic.rsplit("/", 1)[-1]
-
-    @property
-    def text(self) -> str:
-        return self.payload.decode("utf-8", "replace")
 
 
 class Subscriber:
