@@ -319,7 +319,7 @@ def cmd_deploy(args) -> int:
 # --- play ---
 
 def cmd_play(args) -> int:
-    from ..p1 import captures as library
+    from ..oracle.capture_check import check_bytes
     from ..rig.board import Board, BoardError, BoardExecError
     from ..rig.emulator import EmulatorClient, put_capture
 
@@ -332,7 +332,7 @@ def cmd_play(args) -> int:
         return _fail(str(e))
     except OSError as e:
         return _fail(f"cannot read {src}: {e.strerror or e}")
-    report = library.check_bytes(data, str(src))
+    report = check_bytes(data, str(src))
     if not report.ok:
         _warn(f"{src} does not validate (hil captures validate {src}); playing it as it is")
     per_round = max(1, len(report.telegrams))

@@ -25,6 +25,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..oracle import capture_check
 from ..p1 import captures as library
 from ..p1 import record as record_module
 from .ui import console, err_console, fail as _fail, run_alone
@@ -33,7 +34,7 @@ from .ui import console, err_console, fail as _fail, run_alone
 
 # --- validate ---
 
-def _report_table(report: library.FileReport) -> Table:
+def _report_table(report: capture_check.FileReport) -> Table:
     table = Table(title=escape(f"{report.path} ({report.size} bytes, {len(report.telegrams)} telegrams)"),
                   title_justify="left")
     table.add_column("#", justify="right")
@@ -49,7 +50,7 @@ def _report_table(report: library.FileReport) -> Table:
     return table
 
 
-def _print_report(report: library.FileReport) -> None:
+def _print_report(report: capture_check.FileReport) -> None:
     console.print(_report_table(report))
     for t in report.telegrams:
         for problem in t.problems:
@@ -63,7 +64,7 @@ def cmd_validate(args) -> int:
     for name in args.files:
         path = Path(name)
         try:
-            report = library.check_file(path)
+            report = capture_check.check_file(path)
         except library.CaptureError as e:
             err_console.print(f"[red]error:[/] {escape(str(e))}")
             unreadable += 1
@@ -86,7 +87,7 @@ def cmd_import(args) -> int:
         return _fail(f"{directory.resolve()} is no capture library (no index.toml): run in the project's checkout "
                      "or give --captures-dir DIR")
     try:
-        report = library.check_file(src)
+        report = capture_check.check_file(src)
     except library.CaptureError as e:
         return _fail(str(e))
     if not report.ok:
@@ -99,9 +100,9 @@ def cmd_import(args) -> int:
         err_console.print("[yellow]warning:[/] importing without --anonymise keeps the meter's identifiers "
                           f"({escape(', '.join(found))}); only do this for published sample telegrams")
     try:
-        entry = library.import_capture(src, meter=args.meter, source=args.source, notes=args.notes or "",
-                                       name=args.name, directory=directory, anonymise=args.anonymise,
-                                       seed=args.seed)
+        entry = library.import_capture(src, check=capture_check.check_bytes, meter=args.meter, source=args.source,
+                                       notes=args.notes or "", name=args.name, directory=directory,
+                                       anonymise=args.anonymise, seed=args.seed)
     except (library.CaptureError, ValueError) as e:
         return _fail(str(e))
     console.print(f"[green]imported[/] {escape(str(directory / entry['file']))}: {entry['bytes']} bytes, "
@@ -130,7 +131,7 @@ def cmd_anonymise(args) -> int:
     dst.write_bytes(out)
     for (original, keep), new in sorted(anon.mapping.items()):
         console.print(f"  {escape(original.decode('latin-1'))} → {escape(new.decode('latin-1'))}")
-    report = library.check_bytes(out, str(dst))
+    report = capture_check.check_bytes(out, str(dst))
     console.print(f"[green]anonymised[/] {len(library.p1.split_telegrams(out))} telegrams → {escape(str(dst))}"
                   + ("" if report.ok else " [red](output does not validate; see `hil captures validate`)[/]"))
     return 0 if report.ok else 1
@@ -154,7 +155,7 @@ def cmd_synthesize(args) -> int:
         return _fail(f"{src}: {e}", 1)
     data = b"".join(telegrams)
     dst.write_bytes(data)
-    report = library.check_bytes(data, str(dst))
+    report = capture_check.check_bytes(data, str(dst))
     first, last = report.telegrams[0], report.telegrams[-1]
     console.print(f"[green]synthesized[/] {len(telegrams)} telegrams, {len(data)} bytes → {escape(str(dst))} "
                   f"({first.clock} … {last.clock}, seed {args.seed})")
@@ -174,7 +175,7 @@ def cmd_upload(args) -> int:
         data = library.read_capture(src)
     except library.CaptureError as e:
         return _fail(str(e))
-    report = library.check_bytes(data, str(src))
+    report = capture_check.check_bytes(data, str(src))
     if not report.ok and not args.force:
         return _fail(f"{src} does not validate (run `hil captures validate`); --force uploads it anyway", 1)
     name = args.name or src.name

@@ -17,7 +17,8 @@ from pathlib import Path
 from rich.live import Live
 from rich.table import Table
 
-from ..p1.captures import CaptureError, load_index, usable_capture
+from ..oracle.capture_check import usable_capture
+from ..p1.captures import CaptureError, load_index
 from ..net.subscriber import Subscriber
 from .ui import add_bridge_deploy, console, fail
 from ..oracle.expected import EXPECT, expected_sequence, matches

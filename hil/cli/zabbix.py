@@ -55,7 +55,8 @@ def _table(result) -> Table:
 
 
 def cmd_check(args) -> int:
-    from ..p1.captures import CaptureError, sx631, usable_capture
+    from ..oracle.capture_check import usable_capture
+    from ..p1.captures import CaptureError, sx631
     from ..rig.session import RigSpec, RigUsageError, bench_spec, open_rig
     from ..zabbix.agent import AgentError, find_agent
     from ..zabbix.check import CheckError, check_replay

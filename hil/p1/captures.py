@@ -1,9 +1,9 @@
 """The project's capture library: captures/*.p1 and their index.
 
 A capture file holds one or more telegrams back to back, byte-exact as on the
-wire. :func:`check_file` says, per telegram, whether framing, CRC and the
-oracle's parse (dsmr-parser) are clean; :func:`import_capture` copies a clean
-file into the library and appends its index entry.
+wire. :func:`import_capture` copies a file into the library and appends its
+index entry, once a check (hil.oracle.capture_check: framing, CRC and the
+oracle's parse) has found it clean.
 """
 from __future__ import annotations
 
@@ -13,12 +13,11 @@ import os
 import re
 import tempfile
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import framing as p1
 from ..shipped import CAPTURES
-from ..oracle.dsmr import OracleError, expect
 
 CAPTURE_DIR = CAPTURES  # the library shipped with the package
 PROFILE = "Hungarian E.ON P1 (DSMR 5 based)"
@@ -61,90 +60,6 @@ def sx631(directory: Path = CAPTURE_DIR) -> Capture:
     return next(c for c in load_index(directory) if c.file.startswith("sx631"))
 
 
-# --- validation ---
-
-_CLOCK_RE = re.compile(rb"^0-0:1\.0\.0\((\d{12})([SW])\)", re.MULTILINE)
-
-
-@dataclass
-class TelegramReport:
-    """What is wrong (if anything) with one telegram of a file."""
-    number: int  # 1-based position in the file
-    offset: int  # byte offset in the file
-    size: int
-    crc: str  # the CRC field as carried ('' if none)
-    clock: str  # 0-0:1.0.0 value ('' if none)
-    values: int = 0  # contract values the oracle extracted
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-@dataclass
-class FileReport:
-    path: str
-    size: int
-    telegrams: list[TelegramReport]
-    problems: list[str]  # problems outside any telegram (stray bytes, truncation, empty)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems and all(t.ok for t in self.telegrams)
-
-
-def check_telegram(telegram: bytes, number: int = 1, offset: int = 0) -> TelegramReport:
-    """Framing and CRC (hil.p1.framing.validate), then the oracle's parse."""
-    bang = telegram.rfind(b"\n!")
-    crc = telegram[bang + 2:].strip().decode("latin-1") if bang >= 0 else ""
-    clock = _CLOCK_RE.search(telegram)
-    report = TelegramReport(number, offset, len(telegram), crc,
-                            (clock.group(1) + clock.group(2)).decode() if clock else "")
-    report.problems.extend(p1.validate(telegram))
-    if clock is None:
-        report.problems.append("no 0-0:1.0.0 timestamp line (YYMMDDhhmmssX)")
-    else:
-        try:
-            _clock_date(clock.group(1))
-        except ValueError as e:
-            report.problems.append("0-0:1.0.0 %s is not a valid time: %s" % (report.clock, e))
-    try:
-        report.values = len(expect(telegram).values)
-    except OracleError as e:
-        if not any("CRC" in p for p in report.problems):  # a bad CRC is reported once
-            report.problems.append("oracle (dsmr-parser): %s" % e)
-    return report
-
-
-def check_bytes(data: bytes, path: str = "<bytes>") -> FileReport:
-    """Check every telegram in ``data`` and every byte between them."""
-    data = bytes(data)
-    problems = []
-    telegrams = []
-    if not data:
-        problems.append("file is empty")
-    pos = 0
-    for n, frame in enumerate(p1.split_telegrams(data), start=1):
-        at = data.find(frame, pos)
-        if at > pos:
-            problems.append("%d bytes outside any telegram at byte %d: %r" % (at - pos, pos, data[pos:at][:40]))
-        telegrams.append(check_telegram(frame, n, at))
-        pos = at + len(frame)
-    if pos < len(data):
-        rest = data[pos:]
-        what = "of an incomplete telegram" if rest.lstrip(b"\r\n").startswith(b"/") else "outside any telegram"
-        problems.append("%d bytes %s at the end (byte %d): %r" % (len(rest), what, pos, rest[:40]))
-    if data and not telegrams:
-        problems.append("no complete telegram ('/' header line through '!CRC' line)")
-    return FileReport(path, len(data), telegrams, problems)
-
-
-def check_file(path) -> FileReport:
-    """check_bytes() of a file; CaptureError (one line) when it cannot be read."""
-    return check_bytes(read_capture(path), str(path))
-
-
 def read_capture(path) -> bytes:
     """A capture file's bytes, or CaptureError saying in one line why not."""
     path = Path(path)
@@ -158,21 +73,10 @@ def read_capture(path) -> bytes:
         raise CaptureError(f"{path}: cannot read: {e.strerror or e}") from None
 
 
-def usable_capture(path) -> bytes:
-    """read_capture(), holding every telegram and every byte between them to
-    check_bytes(); CaptureError names the first problem otherwise."""
-    data = read_capture(path)
-    report = check_bytes(data, str(path))
-    problems = [f"telegram {t.number} (byte {t.offset}): {p}" for t in report.telegrams for p in t.problems]
-    problems += report.problems
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise CaptureError(f"{path}: not a usable capture: {problems[0]}{more}; "
-                           f"`hil captures validate {path}` shows all")
-    return data
+CLOCK_RE = re.compile(rb"^0-0:1\.0\.0\((\d{12})([SW])\)", re.MULTILINE)  # the telegram's clock line
 
 
-def _clock_date(digits: bytes) -> datetime.date:
+def clock_date(digits: bytes) -> datetime.date:
     yy, mm, dd = int(digits[0:2]), int(digits[2:4]), int(digits[4:6])
     hh, mi, ss = int(digits[6:8]), int(digits[8:10]), int(digits[10:12])
     datetime.time(hh, mi, ss)  # raises ValueError when out of range
@@ -180,10 +84,10 @@ def _clock_date(digits: bytes) -> datetime.date:
 
 
 def telegram_date(telegram: bytes) -> datetime.date:
-    m = _CLOCK_RE.search(telegram)
+    m = CLOCK_RE.search(telegram)
     if m is None:
         raise CaptureError("telegram has no 0-0:1.0.0 timestamp")
-    return _clock_date(m.group(1))
+    return clock_date(m.group(1))
 
 
 # --- the index ---
@@ -262,9 +166,11 @@ def append_entry(index_path: Path, entry: dict) -> None:
         raise
 
 
-def import_capture(src, *, meter: str, source: str, notes: str = "", name: str | None = None,
+def import_capture(src, *, check, meter: str, source: str, notes: str = "", name: str | None = None,
                    directory: Path = CAPTURE_DIR, anonymise: bool = False, seed=None) -> dict:
-    """Validate ``src``, copy it (anonymised if asked) into ``directory`` and index it.
+    """Validate ``src`` with ``check`` (bytes, label -> a report with ``ok``:
+    hil.oracle.capture_check.check_bytes), copy it (anonymised if asked) into
+    ``directory`` and index it.
 
     Refuses: a file with any problem, a name that exists, a name not ending in
     .p1, and content already in the index (same sha256). Returns the entry.
@@ -272,13 +178,13 @@ def import_capture(src, *, meter: str, source: str, notes: str = "", name: str |
     src = Path(src)
     directory = Path(directory)
     data = src.read_bytes()
-    report = check_bytes(data, str(src))
+    report = check(data, str(src))
     if not report.ok:
         raise CaptureError("%s does not validate; run `hil captures validate %s`" % (src, src))
     if anonymise:
         from .anonymise import anonymise as rewrite
         data = rewrite(data, seed)
-        report = check_bytes(data, str(src) + " (anonymised)")
+        report = check(data, str(src) + " (anonymised)")
         if not report.ok:  # pragma: no cover - anonymise keeps frames valid; guard anyway
             raise CaptureError("anonymised %s does not validate" % src)
     name = name or src.name

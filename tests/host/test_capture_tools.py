@@ -14,6 +14,7 @@ from hil.p1 import captures
 from hil.p1 import framing as p1
 from hil.p1 import synth
 from hil.cli.captures import main
+from hil.oracle import capture_check
 from hil.oracle.dsmr import expected_values
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
@@ -55,7 +56,7 @@ def test_validate_broken_files_exit_1(tmp_path, capsys, damage, expect):
 
 
 def test_validate_reports_each_telegram():
-    report = captures.check_bytes(SX631 + p1.corrupt_byte(SAGEMCOM) + SX631)
+    report = capture_check.check_bytes(SX631 + p1.corrupt_byte(SAGEMCOM) + SX631)
     assert [t.ok for t in report.telegrams] == [True, False, True]
     assert [t.offset for t in report.telegrams] == [0, len(SX631), len(SX631) + len(SAGEMCOM)]
     assert report.telegrams[1].problems == ["bad CRC: got 99DA, want %04X" % p1.crc16(
@@ -202,7 +203,7 @@ def test_synthesized_sequence_is_realistic(tmp_path, telegram):
     assert main(["captures", "synthesize", str(src), str(out), "--count", "500", "--seed", "5"]) == 0
     data = out.read_bytes()
     assert main(["captures", "validate", str(out)]) == 0
-    report = captures.check_bytes(data)
+    report = capture_check.check_bytes(data)
     assert report.ok and len(report.telegrams) == 500
     frames = p1.split_telegrams(data)
     assert frames[0] == telegram
@@ -256,7 +257,7 @@ def test_synthesize_is_deterministic_per_seed():
 
 def test_synthesize_interval_and_refusals(tmp_path):
     frames = synth.synthesize(SAGEMCOM, 3, interval_s=3600)
-    assert [captures.check_telegram(f).clock for f in frames] == ["230724150730S", "230724160730S", "230724170730S"]
+    assert [capture_check.check_telegram(f).clock for f in frames] == ["230724150730S", "230724160730S", "230724170730S"]
     with pytest.raises(synth.SynthError):
         synth.synthesize(SX631.replace(b"0-0:1.0.0", b"0-0:1.0.9"), 2)
     out = tmp_path / "x.p1"
@@ -299,10 +300,10 @@ def test_every_capture_command_says_in_one_line_why_a_file_is_unusable(tmp_path,
 def test_usable_capture_names_the_first_problem(tmp_path):
     bad = _write(tmp_path, "cut.p1", SX631 + SX631[:500])
     with pytest.raises(captures.CaptureError) as e:
-        captures.usable_capture(bad)
+        capture_check.usable_capture(bad)
     assert str(e.value) == (f"{bad}: not a usable capture: 500 bytes of an incomplete telegram at the end "
                             f"(byte {len(SX631)}): {SX631[:40]!r}; `hil captures validate {bad}` shows all")
-    assert captures.usable_capture(_write(tmp_path, "ok.p1", SX631 * 2)) == SX631 * 2
+    assert capture_check.usable_capture(_write(tmp_path, "ok.p1", SX631 * 2)) == SX631 * 2
 
 
 def test_import_outside_a_checkout_says_where_the_library_is(tmp_path, monkeypatch, capsys):

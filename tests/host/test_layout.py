@@ -10,6 +10,9 @@ breaks it in a temporary copy and sees the check fail:
   the rig runs or drives;
 - the MQTT side (hil/net/) imports neither the rig nor the oracle (nor what
   is built on them): both use it;
+- the P1 layer (hil/p1/: framing, the capture library, sequences) imports
+  neither the oracle nor the rig: the oracle reads telegrams through it, so
+  it may not lean back on the oracle;
 - the firmware directories (bridge_firmware/, meter_emulator/) import nothing
   from `hil`: firmware never learns about the rig."""
 from __future__ import annotations
@@ -83,6 +86,12 @@ def net_crossings(root: Path) -> list[tuple[str, str]]:
             for name in sorted(_imported(path, root)) if _under(name, NET_MAY_NOT)]
 
 
+def p1_crossings(root: Path) -> list[tuple[str, str]]:
+    """(hil.p1 module, what it imports) for every import of the oracle or the rig."""
+    return [(_module(path, root), name) for path in sorted((root / "hil" / "p1").rglob("*.py"))
+            for name in sorted(_imported(path, root)) if _under(name, ("hil.oracle",) + RIG)]
+
+
 def helper_crossings(root: Path) -> list[str]:
     """The command modules hil/cli/ui.py imports."""
     cli = root / "hil" / "cli"
@@ -136,6 +145,21 @@ def test_the_mqtt_side_rule_fails_on_an_import_of_the_rig_or_the_oracle(tmp_path
     assert net_crossings(root) == []
     _add(root / "hil/net" / module, line)
     assert found in net_crossings(root)
+
+
+def test_the_p1_layer_imports_neither_the_oracle_nor_the_rig():
+    assert p1_crossings(ROOT) == []
+
+
+@pytest.mark.parametrize("module, line, found", [
+    ("captures.py", "from ..oracle.dsmr import OracleError, expect", ("hil.p1.captures", "hil.oracle.dsmr")),
+    ("synth.py", "from hil.rig.emulator import TelegramSent", ("hil.p1.synth", "hil.rig.emulator")),
+])
+def test_the_p1_rule_fails_on_an_import_of_the_oracle_or_the_rig(tmp_path, module, line, found):
+    root = _copy(tmp_path, "hil/p1")
+    assert p1_crossings(root) == []
+    _add(root / "hil/p1" / module, line)
+    assert found in p1_crossings(root)
 
 
 @pytest.mark.parametrize("directory", FIRMWARE_DIRS)
