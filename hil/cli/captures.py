@@ -244,7 +244,7 @@ def cmd_capture(args, stop: threading.Event | None = None) -> int:
 
             def on_telegram(t):
                 verdict = "[green]CRC ok[/]" if t.crc_ok else "[red]CRC BAD[/]"
-                clock = library._CLOCK_RE.search(t.data)
+                clock = library.CLOCK_RE.search(t.data)
                 progress.console.print(f"#{t.number:<4} {len(t.data):>5} bytes  {verdict}  "
                                        + (clock.group(1).decode() + clock.group(2).decode() if clock else ""))
                 progress.update(task, advance=1)
