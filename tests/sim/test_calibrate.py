@@ -99,7 +99,10 @@ def test_a_virtual_board_calibrated_on_a_file_computes_at_the_files_figures(tmp_
     assert f"chip figures: your board on /dev/ttyUSB9, 2026-12-01 ({path})" in run.stdout
     factor = float(re.search(r"^factor ([\d.]+):", run.stdout, re.M).group(1))
     published = clock.chip_factor(MODEL.interpreter, clock.PUBLISHED)
-    assert 1.6 <= factor / published <= 2.5, f"factor {factor:.1f} on the file, {published:.1f} published"
+    # Twice the published factor, within the host's noise: the host CPU time of
+    # one int_add run varies by up to ~25 % on a shared 2-core machine (a CI
+    # replica measured 1.59); the published factor itself would give 1.0.
+    assert 1.4 <= factor / published <= 2.6, f"factor {factor:.1f} on the file, {published:.1f} published"
     rows = {m.group(1): (float(m.group(2).replace(",", "")), float(m.group(3)))
             for m in re.finditer(r"^(\w+) +chip +([\d,]+) ms .* ratio ([\d.]+)", run.stdout, re.M)}
     assert rows["int_add"][0] == 2 * int_add.chip_ms and rows["pi_1000"][0] == 4 * pi.chip_ms, run.stdout
