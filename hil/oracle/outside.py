@@ -74,6 +74,13 @@ class Delivery:
         return "complete"
 
 
+def newest_ended(played: Sequence[Played], at: float) -> Played | None:
+    """The newest telegram that had ended STALE_S before `at`: a value of an
+    older one published at `at` is stale (played in playback order)."""
+    ended = [q for q in played if q.end <= at - STALE_S]
+    return ended[-1] if ended else None
+
+
 def deliveries(played: Sequence[Played], messages: Iterable[Message], template: bytes, *,
                topic: str = synth.MARKER_TOPIC, index_of: Callable[[Message], int | None] | None = None,
                outage: tuple[float, float] | None = None, within: float = 0.0) -> list[Delivery]:
@@ -116,8 +123,8 @@ def deliveries(played: Sequence[Played], messages: Iterable[Message], template: 
         at = first.get(p.number)
         newer = None
         if at is not None:
-            ended = [q for q in played if q.number > p.number and q.end <= at - STALE_S]
-            newer = ended[-1] if ended else None
+            newest = newest_ended(played, at)
+            newer = newest if newest is not None and newest.number > p.number else None
         superseded = at is None and any(n > p.number and t <= p.end + LATE_S for n, t in first.items())
         out.append(Delivery(p, at, newer, superseded))
     return out

@@ -22,7 +22,8 @@ positive_energy_total, so a value on MQTT tells which telegram it came from;
 the tariff register, the L1 voltage and the clock differ per telegram too, so
 each of their values names its telegram as well. After an outage every value
 is held to the oracle's value for the telegram it claims to be
-(`recovery_problems`, `value_problems`): a topic that arrives with an old or a wrong value fails.
+(`recovery_problems`, `value_problems`): a topic that arrives with an old or
+a wrong value fails.
 """
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ from ..oracle.contract import published_table
 from ..oracle.expected import expected_payloads, matches
 from ..oracle.verdict import compare
 from ..p1 import synth
-from ..oracle.outside import LATE_S, RESET_CAUSES, STALE_S, Played, delivery_problems, deliveries, kb, serial_events
+from ..oracle.outside import (LATE_S, RESET_CAUSES, STALE_S, Played, delivery_problems, deliveries, kb,
+                              newest_ended, serial_events)
 from hil.rig.emulator import TelegramSent
 
 # The bridge's lowest free heap during a scenario may fall this far below its
@@ -300,9 +302,17 @@ def _current(telegrams: list[Played], at: float) -> list[Played]:
     """The telegrams whose values are current at `at`: begun by then and not
     older than the newest one that had ended STALE_S before (the stale rule
     of hil.oracle.outside.deliveries)."""
-    ended = [t.number for t in telegrams if t.end <= at - STALE_S]
-    floor = ended[-1] if ended else 0
+    newest = newest_ended(telegrams, at)
+    floor = newest.number if newest is not None else 0
     return [t for t in telegrams if t.start <= at and t.number >= floor]
+
+
+def _newest_begun(telegrams: list[Played], at: float, value_of) -> str:
+    """What the newest telegram begun by `at` holds, for a problem's text
+    (value_of: its index -> the value)."""
+    begun = [t for t in telegrams if t.start <= at]
+    return (f"telegram {begun[-1].number}, the newest begun, holds {value_of(begun[-1].index)}"
+            if begun else "no telegram had begun")
 
 
 def _last_live(subscriber, since: float, names: set[str], until: float | None) -> dict[str, list]:
@@ -352,9 +362,7 @@ def recovery_problems(subscriber, template: bytes, telegrams: list[Played], sinc
             out.append(f"{name}: nothing published")
             continue
         m = last[name][0]
-        begun = [t for t in telegrams if t.start <= m.at]
-        said = (f"telegram {begun[-1].number}, the newest begun, holds {oracle(template, begun[-1].index, expect)[name]}"
-                if begun else "no telegram had begun")
+        said = _newest_begun(telegrams, m.at, lambda i: oracle(template, i, expect)[name])
         out.append(f"{name}: last {m.text!r} at {m.at - since:+.1f} s ({said})")
     return [f"{len(out)} topic(s) without a current value within {timeout} s (the value of a telegram begun by "
             f"then and not older than one that had ended {STALE_S:g} s before): " + "; ".join(out[:12])]
@@ -384,9 +392,7 @@ def value_problems(subscriber, template: bytes, telegrams: list[Played], base: B
             holding[key] = {i for i, table in tables.items() if matches(m.payload, table[m.name])}
         if any(first_start[i] <= m.at for i in holding[key]):
             continue
-        begun = [t for t in telegrams if t.start <= m.at]
-        said = (f"telegram {begun[-1].number}, the newest begun, holds {tables[begun[-1].index][m.name]}"
-                if begun else "no telegram had begun")
+        said = _newest_begun(telegrams, m.at, lambda i: tables[i][m.name])
         wrong.setdefault(m.name, []).append(f"{m.text!r} at {m.at - base.t0:.1f} s ({said})")
     for name, shown in wrong.items():
         problems.append(f"{name}: {len(shown)} value(s) that no telegram sent by then holds, e.g. "
