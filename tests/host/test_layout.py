@@ -62,16 +62,16 @@ def _under(name: str, prefixes) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
+def _imports_of(root: Path, part: str) -> list[tuple[str, str]]:
+    """(module, what it imports) for every import in hil/<part>/."""
+    return [(_module(path, root), name) for path in sorted((root / "hil" / part).rglob("*.py"))
+            for name in sorted(_imported(path, root))]
+
+
 def oracle_crossings(root: Path) -> list[tuple[str, str]]:
     """(oracle module, what it imports) for every import of firmware or the rig."""
     firmware = set(FIRMWARE_DIRS) | {p.stem for d in FIRMWARE_DIRS for p in (root / d).rglob("*.py")}
-    out = []
-    for path in sorted((root / "hil" / "oracle").rglob("*.py")):
-        module = _module(path, root)
-        for name in sorted(_imported(path, root)):
-            if (name.split(".")[0] in firmware or _under(name, RIG)):
-                out.append((module, name))
-    return out
+    return [(m, n) for m, n in _imports_of(root, "oracle") if n.split(".")[0] in firmware or _under(n, RIG)]
 
 
 def firmware_crossings(root: Path) -> list[tuple[str, str]]:
@@ -82,14 +82,12 @@ def firmware_crossings(root: Path) -> list[tuple[str, str]]:
 
 def net_crossings(root: Path) -> list[tuple[str, str]]:
     """(hil.net module, what it imports) for every import of the rig, the oracle or what uses them."""
-    return [(_module(path, root), name) for path in sorted((root / "hil" / "net").rglob("*.py"))
-            for name in sorted(_imported(path, root)) if _under(name, NET_MAY_NOT)]
+    return [(m, n) for m, n in _imports_of(root, "net") if _under(n, NET_MAY_NOT)]
 
 
 def p1_crossings(root: Path) -> list[tuple[str, str]]:
     """(hil.p1 module, what it imports) for every import of the oracle or the rig."""
-    return [(_module(path, root), name) for path in sorted((root / "hil" / "p1").rglob("*.py"))
-            for name in sorted(_imported(path, root)) if _under(name, ("hil.oracle",) + RIG)]
+    return [(m, n) for m, n in _imports_of(root, "p1") if _under(n, ("hil.oracle",) + RIG)]
 
 
 def helper_crossings(root: Path) -> list[str]:
@@ -110,6 +108,15 @@ def _add(path: Path, line: str) -> None:
     path.write_text(path.read_text() + "\n" + line + "\n")
 
 
+def _crossings_after(tmp_path: Path, crossings, parts: tuple[str, ...], path: str, line: str):
+    """A rule's `crossings` in a scratch copy of `parts`: clean as copied, then
+    after `line` is added to `path` (relative to the repository)."""
+    root = _copy(tmp_path, *parts)
+    assert not crossings(root), crossings(root)
+    _add(root / path, line)
+    return crossings(root)
+
+
 def test_the_oracle_imports_neither_firmware_nor_the_rig():
     assert oracle_crossings(ROOT) == []
 
@@ -123,10 +130,8 @@ def test_the_oracle_imports_neither_firmware_nor_the_rig():
     ("expected.py", "import emulator", ("hil.oracle.expected", "emulator")),
 ])
 def test_the_oracle_rule_fails_on_an_oracle_that_imports_firmware_or_the_rig(tmp_path, module, line, found):
-    root = _copy(tmp_path, "hil/oracle", "bridge_firmware", "meter_emulator")
-    assert oracle_crossings(root) == []
-    _add(root / "hil/oracle" / module, line)
-    crossings = oracle_crossings(root)
+    crossings = _crossings_after(tmp_path, oracle_crossings, ("hil/oracle", "bridge_firmware", "meter_emulator"),
+                                 f"hil/oracle/{module}", line)
     assert found in crossings and {c[0] for c in crossings} == {found[0]}, crossings
 
 
@@ -141,10 +146,7 @@ def test_the_mqtt_side_imports_neither_the_rig_nor_the_oracle():
     ("broker.py", "from ..sim.model import board_model", ("hil.net.broker", "hil.sim.model")),
 ])
 def test_the_mqtt_side_rule_fails_on_an_import_of_the_rig_or_the_oracle(tmp_path, module, line, found):
-    root = _copy(tmp_path, "hil/net")
-    assert net_crossings(root) == []
-    _add(root / "hil/net" / module, line)
-    assert found in net_crossings(root)
+    assert found in _crossings_after(tmp_path, net_crossings, ("hil/net",), f"hil/net/{module}", line)
 
 
 def test_the_p1_layer_imports_neither_the_oracle_nor_the_rig():
@@ -156,10 +158,7 @@ def test_the_p1_layer_imports_neither_the_oracle_nor_the_rig():
     ("synth.py", "from hil.rig.emulator import TelegramSent", ("hil.p1.synth", "hil.rig.emulator")),
 ])
 def test_the_p1_rule_fails_on_an_import_of_the_oracle_or_the_rig(tmp_path, module, line, found):
-    root = _copy(tmp_path, "hil/p1")
-    assert p1_crossings(root) == []
-    _add(root / "hil/p1" / module, line)
-    assert found in p1_crossings(root)
+    assert found in _crossings_after(tmp_path, p1_crossings, ("hil/p1",), f"hil/p1/{module}", line)
 
 
 @pytest.mark.parametrize("directory", FIRMWARE_DIRS)
@@ -175,10 +174,8 @@ def test_the_firmware_imports_nothing_from_hil(directory):
     ("meter_emulator/emulator.py", "import hil.rig.emulator as rig"),
 ])
 def test_the_firmware_rule_fails_on_firmware_that_imports_hil(tmp_path, path, line):
-    root = _copy(tmp_path, "bridge_firmware", "meter_emulator")
-    assert firmware_crossings(root) == []
-    _add(root / path, line)
-    assert {c[0] for c in firmware_crossings(root)} == {path}
+    crossings = _crossings_after(tmp_path, firmware_crossings, FIRMWARE_DIRS, path, line)
+    assert {c[0] for c in crossings} == {path}
 
 
 def test_the_commands_helpers_import_no_command():
@@ -190,10 +187,7 @@ def test_the_commands_helpers_import_no_command():
     ("from hil.cli.demo import main", "hil.cli.demo"),
 ])
 def test_the_helpers_rule_fails_on_a_helper_that_imports_a_command(tmp_path, line, found):
-    root = _copy(tmp_path, "hil/cli")
-    assert helper_crossings(root) == []
-    _add(root / "hil/cli/ui.py", line)
-    assert helper_crossings(root) == [found]
+    assert _crossings_after(tmp_path, helper_crossings, ("hil/cli",), "hil/cli/ui.py", line) == [found]
 
 
 def test_there_are_command_modules_to_check():
@@ -213,10 +207,8 @@ def test_command_modules_do_not_import_each_other():
 
 
 def test_the_commands_rule_fails_on_a_command_that_imports_another(tmp_path):
-    root = _copy(tmp_path, "hil/cli")
-    assert command_crossings(root) == {}
-    _add(root / "hil/cli/bench.py", "from .demo import main as demo")
-    assert command_crossings(root) == {"hil.cli.bench": ["hil.cli.demo"]}
+    assert _crossings_after(tmp_path, command_crossings, ("hil/cli",), "hil/cli/bench.py",
+                            "from .demo import main as demo") == {"hil.cli.bench": ["hil.cli.demo"]}
 
 
 def test_only_the_command_table_imports_the_command_modules():
