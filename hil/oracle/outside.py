@@ -101,15 +101,9 @@ def deliveries(played: Sequence[Played], messages: Iterable[Message], template: 
     for m in messages:
         if m.name != topic or m.retain:
             continue
-        if index_of is not None:
-            index = index_of(m)
-            if index is None:
-                continue
-        else:
-            try:
-                index = synth.index_of(template, m.text)
-            except ArithmeticError:
-                continue  # not a value of this sequence
+        index = index_of(m) if index_of is not None else synth.index_of(template, m.text)
+        if index is None:
+            continue  # not a value of this sequence
         begun = [p for p in by_index.get(index, ()) if p.start <= m.at]
         if begun:
             number = begun[-1].number

@@ -86,9 +86,14 @@ def sequence(template: bytes, count: int) -> list[bytes]:
     return out
 
 
-def index_of(template: bytes, payload: str) -> int:
-    """Which telegram of sequence(template, ...) a positive_energy_total payload is from."""
-    return int((Decimal(payload) - _marker_base(template)) / _STEP)
+def index_of(template: bytes, payload: str) -> int | None:
+    """Which telegram of sequence(template, ...) a positive_energy_total payload
+    is from; None for a payload that is no number (a bridge that lost bytes of
+    the line can publish one), which names no telegram."""
+    try:
+        return int((Decimal(payload) - _marker_base(template)) / _STEP)
+    except (ArithmeticError, ValueError):  # decimal's InvalidOperation; NaN, Infinity
+        return None
 
 
 # --- realistic sequences ------------------------------------------------------

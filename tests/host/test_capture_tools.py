@@ -271,6 +271,13 @@ def test_marker_sequence_still_works():
     assert [synth.index_of(SX631, str(_num(t, "1-0:1.8.0"))) for t in seq] == [0, 1, 2]
 
 
+@pytest.mark.parametrize("payload", ["", "12?45.678", "NaN", "Infinity", "\x00\xff"])
+def test_a_payload_that_is_no_number_names_no_telegram(payload):
+    # A bridge that lost bytes of the line can publish such a value: it is a
+    # wrong value for the checks to report, never a crash of the oracle.
+    assert synth.index_of(SX631, payload) is None
+
+
 # --- a file no command can use: one line, exit 2, never a traceback ---
 
 def _unusable(tmp_path):

@@ -142,3 +142,14 @@ def test_a_backlog_on_a_varied_topic_is_stale():
     problems = scenario.value_problems(Seen(msgs), TEMPLATE, played, BASE)
     assert any(p.startswith(f"{VOLTAGE}: telegrams 1–4 stale: published after a newer telegram had ended")
                for p in problems), problems
+
+
+def test_a_marker_value_that_is_no_number_is_named_not_a_crash():
+    # A bridge that lost bytes of the line published a garbled energy register:
+    # the judge names it as a value no telegram holds, and the telegram as lost.
+    played = _played(2)
+    msgs = _published(0, 0.3) + _published(1, 1.3, **{synth.MARKER_TOPIC: "0008?2.424"})
+    assert scenario.delivery(Seen(msgs), TEMPLATE, played, BASE) != []
+    problems = scenario.value_problems(Seen(msgs), TEMPLATE, played, BASE)
+    assert any(p.startswith(f"{synth.MARKER_TOPIC}: 1 value(s) that no telegram sent by then holds, e.g. '0008?2.424'")
+               for p in problems), problems
