@@ -159,7 +159,7 @@ def cmd_sim(args) -> int:
     import contextlib
 
     from ..farm.client import FarmError
-    from ..sim.process import VirtualRig
+    from ..sim.handle import VirtualRig
 
     with contextlib.ExitStack() as stack:
         sim = stack.enter_context(VirtualRig(args.workdir, board_speed=args.board_speed))

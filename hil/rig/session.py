@@ -22,7 +22,7 @@ from .deploy import DEFAULT as DEFAULT_DEPLOY, Deploy
 from .firmware import FirmwareError, frozen_manifest
 from .rig import BRIDGE_FIRMWARE, BrokerAccess, Rig, RigError, fill_config_template
 from ..farm.client import BRIDGE_POWER
-from ..sim.process import VirtualRig
+from ..sim.handle import VirtualRig
 
 ROLES = ("emulator", "bridge")
 KINDS = ("sim", "usb", "labgrid")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .clock import DEFAULT_SPEED, SPEEDS
 from .model import CHIP_FREE_AT_MAIN
-from .rig import VirtualRigServer
+from .server import VirtualRigServer
 
 
 async def _main(args) -> None:

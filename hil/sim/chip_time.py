@@ -1,7 +1,7 @@
 """Where a virtual board's chip time went, by part of a P1 bridge.
 
 The board's clock writes its computing per (source file, function)
-(cmod/vboard/vboard_clock.c, read by hil.sim.process.VirtualRig.clock_profile);
+(cmod/vboard/vboard_clock.c, read by hil.sim.handle.VirtualRig.clock_profile);
 this sorts it into the parts a P1 bridge has: reading and parsing, publishing,
 status, the event loop. It knows this project's bridge by its functions and
 the libraries (asyncio, mqtt_as) by their modules; any other bridge's own

@@ -124,7 +124,9 @@ def telegram_spans(bursts: list, sizes: list[int]) -> list[tuple] | None:
 
 
 @dataclass
-class LineStats:
+class LineCounters:
+    """The line model's running counters, in the rig's own process; the host
+    reads them as hil.sim.handle.LineStats."""
     bytes_sent: int = 0
     bytes_received: int = 0
     framing_errors: int = 0
@@ -153,7 +155,7 @@ class P1Line:
     # distortion, which past about half a bit gives bit errors, as on the bench.
     rise_delay_s: float = 0.0
     fall_delay_s: float = 0.0
-    stats: LineStats = field(default_factory=LineStats)
+    stats: LineCounters = field(default_factory=LineCounters)
 
     def __post_init__(self):
         self._chunks: deque[list] = deque()  # [bytearray, queued_at sample]

@@ -8,7 +8,7 @@ import pytest
 from hil.rig.adapter_check import bauds, check_adapter
 from ..p1.captures import sx631
 from hil.circuit.spice import Adapter
-from hil.sim.process import AdapterSetting
+from hil.sim.handle import AdapterSetting
 
 TELEGRAMS = 30
 CAPTURE = sx631().data

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import re
 
-from hil.sim.process import VirtualRig
+from hil.sim.handle import VirtualRig
 
 
 def _descendants(pid: int) -> set[int]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.sim.process import VirtualRig
+from hil.sim.handle import VirtualRig
 
 ROOT = Path(__file__).resolve().parents[2]
 

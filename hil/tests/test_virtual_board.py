@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.sim.process import VirtualRig
+from hil.sim.handle import VirtualRig
 
 MPREMOTE = str(Path(sys.executable).with_name("mpremote"))
 

@@ -20,7 +20,7 @@ from hil.rig import discover
 from hil.net.broker import Mosquitto
 from hil.rig.deploy import MPY_SHORTFALL
 from hil.sim.model import NO_ROMFS, board_model
-from hil.sim.process import VirtualRig
+from hil.sim.handle import VirtualRig
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURE = ROOT / "captures" / "sx631_aux_3ph.p1"

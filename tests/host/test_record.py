@@ -248,7 +248,7 @@ def test_cli_reports_a_missing_port(tmp_path):
 
 @pytest.fixture(scope="module")
 def virtual_rig():
-    from hil.sim.process import VirtualRig
+    from hil.sim.handle import VirtualRig
 
     with VirtualRig() as sim:
         if "p1" not in sim.ports:

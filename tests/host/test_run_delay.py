@@ -1,5 +1,5 @@
 """hil.procutil.sched_times_ns: how long the kernel kept a process runnable but
-off a CPU. The virtual rig sets the P1 line's drops against it (hil/sim/rig.py),
+off a CPU. The virtual rig sets the P1 line's drops against it (hil/sim/server.py),
 so it must see a process that a busy core keeps waiting, and not one that sleeps."""
 from __future__ import annotations
 

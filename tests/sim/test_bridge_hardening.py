@@ -18,7 +18,7 @@ from hil.rig.board import Board
 from hil.rig.deploy import DEFAULT as DEFAULT_DEPLOY
 from hil.rig.rig import BRIDGE_FIRMWARE, BrokerAccess, Rig
 from hil.sim.model import board_model
-from hil.sim.process import VirtualRig
+from hil.sim.handle import VirtualRig
 
 MODEL = board_model()
 

@@ -20,7 +20,7 @@ import pytest
 from hil.rig.board import Board
 from hil.sim import clock
 from hil.sim.model import board_model
-from hil.sim.process import VirtualRig
+from hil.sim.handle import VirtualRig
 
 MODEL = board_model()
 pytestmark = pytest.mark.skipif(not MODEL.faithful, reason=f"{MODEL.name}: has no chip clock; run "

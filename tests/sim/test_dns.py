@@ -16,7 +16,7 @@ import time
 import pytest
 
 from hil.sim.model import board_model
-from hil.sim.process import VirtualRig
+from hil.sim.handle import VirtualRig
 from test_virtual_esp8266 import SerialLog
 
 MODEL = board_model()

@@ -2,7 +2,7 @@
 
 The P1 line keeps the host's time; a virtual board keeps the chip's only while
 the host gives it a CPU when it asks. The rig sets each drop against the
-bridge's run delay (hil/sim/rig.py): a drop the firmware caused (it computed
+bridge's run delay (hil/sim/server.py): a drop the firmware caused (it computed
 instead of reading) is the firmware's; one that a starved board process
 explains is counted apart, so a busy host is never reported as a slow bridge.
 """
@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from hil.sim.process import VirtualRig
+from hil.sim.handle import VirtualRig
 from test_virtual_esp8266 import SerialLog, needs_virtual_esp8266
 
 # The emulator's side: 24,000 bytes back to back, inverted for the adapter (~2.1 s of line).

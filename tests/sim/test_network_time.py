@@ -16,7 +16,7 @@ import time
 import pytest
 
 from hil.net.broker import Mosquitto
-from hil.sim.process import VirtualRig
+from hil.sim.handle import VirtualRig
 
 from test_virtual_esp8266 import SerialLog, needs_virtual_esp8266
 

@@ -10,7 +10,7 @@ from hil.rig.board import Board
 from hil.rig.deploy import DEFAULT as DEFAULT_DEPLOY
 from hil.rig.rig import BrokerAccess, Rig
 from hil.sim.model import board_model
-from hil.sim.process import VirtualRig
+from hil.sim.handle import VirtualRig
 
 USER_CONFIG = json.dumps({"wifi": {"ssid": "home", "password": "x"}, "mqtt": {"host": "192.168.1.5"},
                           "base_topic": "meter"}).encode()

@@ -15,7 +15,7 @@ import pytest
 import serial
 
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
-from hil.sim.process import VirtualRig
+from hil.sim.handle import VirtualRig
 
 MODEL = board_model()
 needs_virtual_esp8266 = pytest.mark.skipif(

@@ -36,7 +36,7 @@ class LineStats:
     bursts: list[tuple[float, float, int]]  # (first bit, last bit, bytes), host monotonic seconds, oldest first
     rx_overflow: int  # bytes the bridge's UART0 ring dropped because it was full
     # Of those, bytes the host can explain: the kernel kept the bridge waiting
-    # for a CPU long enough, while its ring filled, to have read them (hil/sim/rig.py).
+    # for a CPU long enough, while its ring filled, to have read them (hil/sim/server.py).
     rx_overflow_waiting: int = 0
     rx_peak: int = 0  # the most bytes the bridge's UART0 ring has held since the rig started
 
@@ -75,7 +75,7 @@ class RigStats:
 
 class VirtualRig:
     """The host's handle on the virtual rig: starts `python -m hil.sim` (the
-    rig's own process, hil.sim.rig.VirtualRigServer), gives its two boards'
+    rig's own process, hil.sim.server.VirtualRigServer), gives its two boards'
     ports and asks it, through its control socket, what tests and commands need."""
 
     def __init__(self, workdir: Path | None = None, bridge_free_at_main: int | None = None,

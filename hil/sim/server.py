@@ -53,7 +53,7 @@ class _Uart:
 
 class VirtualRigServer:
     """The virtual rig inside its own process: both boards, the P1 line, the
-    LAN and the control socket the host's hil.sim.process.VirtualRig talks to."""
+    LAN and the control socket the host's hil.sim.handle.VirtualRig talks to."""
 
     def __init__(self, workdir: Path, bridge_free_at_main: int = CHIP_FREE_AT_MAIN,
                  bridge_image: Path | None = None, board_speed: str = DEFAULT_SPEED):
