@@ -33,37 +33,27 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Group
 from rich.markup import escape
-from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn,
-                           TimeElapsedColumn)
+from rich.progress import DownloadColumn, TaskProgressColumn, TextColumn
 from rich.table import Table
 
 from ..rig import benchconfig, discover
 from ..rig.deploy import DEFAULT as DEFAULT_DEPLOY, Deploy, mpy_misfit
 from ..rig.rig import bridge_config as rig_bridge_config
 from ..shipped import BRIDGE_FIRMWARE, METER_EMULATOR
-from .ui import add_bridge_deploy, console, fail as _fail, warn as _warn, run_alone
+from .ui import add_bridge_deploy, console, fail as _fail, progress_bar, upload_capture, warn as _warn, run_alone
 from ..rig.flash import DEFAULT_BAUD, DOWNLOAD_URL
 
 
 FIRMWARE = {"emulator": METER_EMULATOR, "bridge": BRIDGE_FIRMWARE}
 ROLES = ("emulator", "bridge")
-BOOT_WINDOW_PROMPT = b"to stay at the REPL"  # bridge_firmware/bridge_main.py's boot window
 
 
 class UsageError(Exception):
     """Bad options or rig config: exit code 2 with the message."""
-
-
-@contextmanager
-def _progress(*columns):
-    with Progress(TextColumn("{task.description}"), BarColumn(), *columns, TimeElapsedColumn(),
-                  console=console, transient=False) as progress:
-        yield progress
 
 
 # --- rig config and ports ---
@@ -141,7 +131,7 @@ def cmd_flash(args) -> int:
     console.print(f"flashing {escape(str(plan.image))} onto the {role} on {escape(port)}; the same by hand:\n"
                   f"[dim]{escape(plan.describe())}[/]")
     try:
-        with _progress(TaskProgressColumn(), DownloadColumn()) as progress:
+        with progress_bar(TaskProgressColumn(), DownloadColumn()) as progress:
             tasks: dict[str, int] = {}
 
             def on_progress(stage: str, done: int, total: int) -> None:
@@ -211,8 +201,7 @@ def _open_repl(board, virtual: bool) -> None:
             raise BoardError(f"{first}\nA virtual board whose firmware runs detached: reset it through the "
                              "virtual rig's control socket (VirtualRig.reset("
                              f"{board.role!r})) and deploy again within its boot window") from first
-    reset_board(board, wait_for=BOOT_WINDOW_PROMPT)
-    board.take_boot_window()
+    board.reset_into_repl(lambda: reset_board(board))
 
 
 def _bridge_deploy(deploy: Deploy, port: str, firmware: Path) -> Deploy:
@@ -234,11 +223,11 @@ def _bridge_deploy(deploy: Deploy, port: str, firmware: Path) -> Deploy:
 
 def cmd_deploy(args) -> int:
     from ..rig.board import Board, BoardError
+    from ..rig.deploy import build_for, put_on_board
     from ..rig.emulator import EmulatorClient
-    from ..rig.firmware import FirmwareError, arch_for_port, build, deploy_romfs
+    from ..rig.firmware import FirmwareError, arch_for_port
     from ..rig.reset import ResetError, is_virtual
 
-    in_romfs, in_image = [], []  # modules for the ROMFS partition; modules the image holds (frozen)
     try:
         cfg = load_rig_config(args.rig_config)
         role, port = _port(args, cfg)
@@ -246,22 +235,15 @@ def cmd_deploy(args) -> int:
             raise UsageError("--bridge-deploy is for the bridge: the emulator's firmware fits as .mpy files "
                              "on the filesystem")
         firmware = Path(args.firmware or (args.bridge_firmware if role == "bridge" else None) or FIRMWARE[role])
-        deploy = _bridge_deploy(args.bridge_deploy or DEFAULT_DEPLOY, port, firmware) if role == "bridge" else None
+        deploy = _bridge_deploy(args.bridge_deploy or DEFAULT_DEPLOY, port, firmware) if role == "bridge" else Deploy.MPY
         config = bridge_config(cfg, args) if role == "bridge" else None
         if config is not None:
             problems = check_bridge_config(firmware, config)
             if problems:
                 raise UsageError("config.json would not pass the bridge's check:\n  " + "\n  ".join(problems))
         with tempfile.TemporaryDirectory(prefix="hil-build-") as tmp:
-            files = build(firmware, Path(tmp) / role, arch=arch_for_port(port))
-            for i, lib in enumerate(args.bridge_lib if role == "bridge" else []):
-                files += build(Path(lib), Path(tmp) / f"lib{i}", arch=arch_for_port(port))
-        if deploy is Deploy.ROMFS:
-            in_romfs = [(name, data) for name, data in files if name != "main.py"]
-        elif deploy is Deploy.FROZEN:
-            in_image = [name.rsplit(".", 1)[0] for name, _ in files if name != "main.py"]
-        if deploy is not None and deploy.bytecode_in_flash:  # only main.py onto the filesystem
-            files = [(name, data) for name, data in files if name == "main.py"]
+            files = build_for(firmware, deploy, Path(tmp), arch_for_port(port),
+                              [Path(lib) for lib in args.bridge_lib] if role == "bridge" else ())
     except UsageError as e:
         return _fail(str(e))
     except FirmwareError as e:
@@ -269,36 +251,27 @@ def cmd_deploy(args) -> int:
     if args.bridge_lib and role != "bridge":
         _warn("--bridge-lib applies to the bridge only; ignored")
     if config is not None:
-        files.append(("config.json", json.dumps(config, indent=1).encode()))
         _warn("the bridge's RX (GPIO3) is also the P1 line: stop the emulator first (hil play ends by itself; "
               "or unplug its D4 wire), or P1 bytes reach the bridge's REPL and break the copy")
-    virtual = is_virtual(port)
     board = Board(role, port)
+    names = [name for name, _ in files.filesystem] + (["config.json"] if config is not None else [])
     try:
         with board:
-            _open_repl(board, virtual)
-            total = sum(len(data) for _, data in files)
-            if in_image:  # copies on the filesystem would shadow the frozen modules
-                board.remove_modules(in_image)
-            if in_romfs:
-                with _progress(DownloadColumn()) as progress:
-                    task = progress.add_task(f"{role} ROMFS ← {firmware.name}", total=None)
-                    size = deploy_romfs(board, in_romfs,
-                                        progress=lambda done, total: progress.update(task, completed=done, total=total))
+            _open_repl(board, is_virtual(port))
+            with progress_bar(DownloadColumn()) as bar:
+                romfs = bar.add_task(f"{role} ROMFS ← {firmware.name}", total=None, visible=bool(files.romfs))
+                put = bar.add_task(f"{role} ← {firmware.name}", total=None)
+                size = put_on_board(
+                    board, files, config,
+                    romfs_progress=lambda done, total: bar.update(romfs, completed=done, total=total),
+                    put_progress=lambda name, done, total: bar.update(put, description=f"{role} ← {name}",
+                                                                      completed=done, total=total))
+            if size is not None:
                 console.print(f"[green]ROMFS[/] {size:,} bytes written: the bridge's modules run in place "
                               "from /rom after the reset")
-            with _progress(DownloadColumn()) as progress:
-                task = progress.add_task(f"{role} ← {firmware.name}", total=total)
-                done_before = 0
-                for name, data in files:
-                    progress.update(task, description=f"{role} ← {name}")
-                    board.put(data, name, progress=lambda done, _t, base=done_before:
-                              progress.update(task, completed=base + done))
-                    done_before += len(data)
-                    progress.update(task, completed=done_before)
-            names = ", ".join(name for name, _ in files)
-            console.print(f"[green]deployed[/] {len(files)} files ({total} bytes) to the {role} on "
-                          f"{escape(port)}: {escape(names)}")
+            total = files.nbytes + (len(json.dumps(config, indent=1)) if config is not None else 0)
+            console.print(f"[green]deployed[/] {len(names)} files ({total} bytes) to the {role} on "
+                          f"{escape(port)}: {escape(', '.join(names))}")
             if role == "emulator":
                 board.mkdir("captures")
                 client = EmulatorClient(board)
@@ -321,7 +294,7 @@ def cmd_deploy(args) -> int:
 def cmd_play(args) -> int:
     from ..oracle.capture_check import check_bytes
     from ..rig.board import Board, BoardError, BoardExecError
-    from ..rig.emulator import EmulatorClient, put_capture
+    from ..rig.emulator import EmulatorClient
 
     src = Path(args.file)
     try:
@@ -342,11 +315,7 @@ def cmd_play(args) -> int:
     try:
         with board:
             board.enter_raw_repl()
-            with _progress(DownloadColumn()) as progress:
-                task = progress.add_task(f"{src.name} → captures/{name}", total=len(data))
-                remote, copied = put_capture(board, name, data,
-                                             progress=lambda done, total: progress.update(task, completed=done))
-                progress.update(task, completed=len(data))
+            remote, copied = upload_capture(board, src.name, name, data)
             if not copied:
                 console.print(f"{escape(remote)} is on the emulator already")
             try:
@@ -355,7 +324,7 @@ def cmd_play(args) -> int:
                 return _fail(f"the emulator firmware does not run on {port} ({e.traceback.strip().splitlines()[-1]}): "
                              f"hil deploy --role emulator --port {args.port or port}")
             total = per_round * args.count if args.count else None
-            with _progress(TextColumn("{task.completed}/{task.total} telegrams")) as progress:
+            with progress_bar(TextColumn("{task.completed}/{task.total} telegrams")) as progress:
                 task = progress.add_task(f"playing {src.name}", total=total)
 
                 def on_sent(t) -> None:

@@ -22,13 +22,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import TextColumn
 from rich.table import Table
 
 from ..oracle import capture_check
 from ..p1 import captures as library
 from ..p1 import record as record_module
-from .ui import console, err_console, fail as _fail, run_alone
+from .ui import console, err_console, fail as _fail, progress_bar, run_alone, upload_capture
 
 
 
@@ -168,7 +168,6 @@ def cmd_synthesize(args) -> int:
 
 def cmd_upload(args) -> int:
     from ..rig.board import Board, BoardError
-    from ..rig.emulator import put_capture
 
     src = Path(args.file)
     try:
@@ -181,23 +180,13 @@ def cmd_upload(args) -> int:
     name = args.name or src.name
     board = Board("emulator", args.port)
     try:
-        with board, _progress(DownloadColumn()) as progress:
-            task = progress.add_task(f"{src.name} → captures/{name}", total=len(data))
-            remote, copied = put_capture(board, name, data,
-                                         progress=lambda done, total: progress.update(task, completed=done))
-            progress.update(task, completed=len(data))
+        with board:
+            remote, copied = upload_capture(board, src.name, name, data)
     except BoardError as e:
         return _fail(str(e))
     console.print(f"[green]uploaded[/] {escape(str(src))} → {escape(remote)} on {escape(args.port)} ({len(data)} bytes)"
                   if copied else f"{escape(remote)} on {escape(args.port)} holds these bytes already")
     return 0
-
-
-@contextmanager
-def _progress(*columns):
-    with Progress(TextColumn("{task.description}"), BarColumn(), *columns, TimeElapsedColumn(),
-                  console=console, transient=False) as progress:
-        yield progress
 
 
 # --- capture (record) ---
@@ -238,7 +227,7 @@ def cmd_capture(args, stop: threading.Event | None = None) -> int:
     console.print(f"recording from {escape(args.port)} at {args.baud} 8N1 → {escape(str(out))}"
                   + (" (anonymised)" if anonymiser else "") + "; Ctrl-C stops, keeping every complete telegram")
     try:
-        with port, _graceful_sigint(stop), _progress(TextColumn("{task.completed}/{task.total} telegrams"),
+        with port, _graceful_sigint(stop), progress_bar(TextColumn("{task.completed}/{task.total} telegrams"),
                                                       TextColumn("{task.fields[nbytes]} bytes read")) as progress:
             task = progress.add_task("recording", total=args.count, nbytes=0)
 

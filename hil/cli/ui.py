@@ -5,10 +5,12 @@ usage or environment error. run_alone() runs one command group without the other
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 from typing import Callable
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..rig.deploy import DEFAULT as DEFAULT_DEPLOY, Deploy
 
@@ -24,6 +26,30 @@ def fail(message: str, code: int = 2) -> int:
 
 def warn(message: str) -> None:
     err_console.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+@contextmanager
+def progress_bar(*columns):
+    """A rich progress display on the console: description, bar, `columns`, time taken."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), *columns, TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        yield progress
+
+
+def upload_capture(board, label: str, name: str, data: bytes) -> tuple[str, bool]:
+    """A capture onto the emulator's flash with a progress bar, for every
+    command that uploads one (hil.rig.emulator.put_capture: the path there,
+    and False when the board held these bytes already)."""
+    from rich.progress import DownloadColumn
+
+    from ..rig.emulator import put_capture
+
+    with progress_bar(DownloadColumn()) as progress:
+        task = progress.add_task(f"{label} → captures/{name}", total=len(data))
+        remote, copied = put_capture(board, name, data,
+                                     progress=lambda done, total: progress.update(task, completed=done))
+        progress.update(task, completed=len(data))
+    return remote, copied
 
 
 def add_bridge_deploy(parser, default: Deploy | None = DEFAULT_DEPLOY, more: str = "") -> None:

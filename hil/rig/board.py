@@ -276,6 +276,14 @@ class Board:
         while serial.in_waiting:
             serial.read(serial.in_waiting)
 
+    def reset_into_repl(self, reset: Callable[[], None], timeout: float = 20) -> None:
+        """The raw REPL of a board whose firmware has detached its REPL:
+        stale output dropped, `reset` (the rig's way to reset this board),
+        then the boot window caught (catch_boot)."""
+        self.discard_input()
+        reset()
+        self.catch_boot(timeout)
+
     def catch_boot(self, timeout: float = 20) -> None:
         """Right after a reset: wait until the board offers a way in (a
         firmware's boot window, or a prompt when there is no main.py), then

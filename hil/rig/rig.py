@@ -18,9 +18,9 @@ from typing import Callable, Protocol
 
 from ..p1.framing import split_telegrams
 from ..shipped import BRIDGE_FIRMWARE, METER_EMULATOR
-from .firmware import FirmwareError, arch_for, build as build_firmware, deploy_romfs
+from .firmware import FirmwareError, arch_for
 from .board import Board, BoardError, BoardTimeout
-from .deploy import DEFAULT as DEFAULT_DEPLOY, Deploy
+from .deploy import DEFAULT as DEFAULT_DEPLOY, Deploy, build_for, put_on_board
 from .emulator import CAPTURE_DIR_ON_BOARD, EmulatorClient, TelegramSent, put_capture
 
 EMULATOR_FIRMWARE = METER_EMULATOR
@@ -130,28 +130,13 @@ class Rig:
     def deploy_emulator(self, firmware: Path = EMULATOR_FIRMWARE) -> None:
         self._guard()
         try:
-            self._put_firmware(self.emulator, firmware)
+            put_on_board(self.emulator, build_for(firmware, Deploy.MPY, self._build_dir / "emulator",
+                                                  arch_for(self.emulator.virtual)))
             self.emulator.mkdir(CAPTURE_DIR_ON_BOARD)
             self.emulator_client.start()
         except BoardError as e:
             self._failure = e
             raise
-
-    def _put_firmware(self, board: Board, source: Path) -> None:
-        for name, data in build_firmware(source, self._build_dir / board.role, arch=arch_for(board.virtual)):
-            board.put(data, name)
-
-    def _put_romfs(self, board: Board, source: Path, libs: list[Path]) -> None:
-        arch = arch_for(board.virtual)
-        files = build_firmware(source, self._build_dir / board.role, arch=arch)
-        for i, lib in enumerate(libs):
-            files += build_firmware(lib, self._build_dir / f"{board.role}-lib{i}", arch=arch)
-        deploy_romfs(board, files)
-        board.put((Path(source) / "main.py").read_bytes(), "main.py")
-
-    def _put_main_only(self, board: Board, source: Path) -> None:
-        board.remove_modules([p.stem for p in Path(source).glob("*.py") if p.name != "main.py"])
-        board.put((Path(source) / "main.py").read_bytes(), "main.py")
 
     def upload_capture(self, name: str, data: bytes) -> str:
         """Store telegram bytes on the emulator's flash; returns the path there."""
@@ -202,38 +187,22 @@ class Rig:
         connection. The emulator must be silent meanwhile: the bridge's REPL
         shares its RX line with the P1 data.
 
-        deploy (hil.rig.deploy): ROMFS puts the modules into the board's ROMFS
-        partition (the FLASH_2M_ROMFS firmware), where they run in place; FROZEN
-        means the board's image holds them (its manifest.py was frozen in); MPY
-        copies them onto the filesystem. With ROMFS and FROZEN only main.py goes
-        onto the filesystem, and copies of the modules left there are removed,
-        since they would shadow the others.
+        deploy: where the modules go (hil.rig.deploy.build_for, put_on_board).
         wait_connected=False: return once the bridge is reset and its log watched."""
         self._guard()
         try:
+            files = build_for(firmware, deploy, self._build_dir / "bridge", arch_for(self.bridge.virtual), libs)
             if self.emulator_client.serving:
                 self.emulator_client.command("stop")  # the bridge's REPL shares its RX with the P1 line
             if self._reset_bridge is not None:
-                # A bridge that runs has detached its REPL: reset it and catch
-                # the boot window with Ctrl-C.
-                self.bridge.discard_input()
-                self._reset_bridge()
-                self.bridge.catch_boot()
+                self.bridge.reset_into_repl(self._reset_bridge)  # a running bridge has detached its REPL
             else:
                 self.bridge.enter_raw_repl()
             if self._keep_user_config and not self._user_config_read:
                 self._user_config = self.bridge.read("config.json")
                 self._user_config_read = True
-            if deploy is Deploy.FROZEN:
-                self._put_main_only(self.bridge, firmware)
-            elif deploy is Deploy.ROMFS:
-                self._put_romfs(self.bridge, firmware, libs)  # the libraries in ROMFS too
-            else:
-                self._put_firmware(self.bridge, firmware)
-            for lib in ([] if deploy is Deploy.ROMFS else libs):
-                self._put_firmware(self.bridge, lib)
             config = config or self.bridge_config()
-            self.bridge.put(json.dumps(config, indent=1).encode(), "config.json")
+            put_on_board(self.bridge, files, config)
             self.state = RigState.DEPLOYED
             since = self.bridge.mark()
             client_id = (config.get("mqtt") or {}).get("client_id")
@@ -314,9 +283,7 @@ class Rig:
                 self.emulator_client.command("stop")  # the bridge's REPL shares its RX with the P1 line
             if self._reset_bridge is None:
                 raise RigError("it cannot be reset from here (no DTR/RTS reset for its port)")
-            self.bridge.discard_input()
-            self._reset_bridge()
-            self.bridge.catch_boot()
+            self.bridge.reset_into_repl(self._reset_bridge)
             self.bridge.put(self._user_config, "config.json")
             self.bridge.machine_reset()
         except (BoardError, RigError) as e:

@@ -30,7 +30,9 @@ CAPTURE = ROOT / "captures" / "sx631_aux_3ph.p1"
 def out(monkeypatch):
     """What the commands print: (stdout, stderr) buffers."""
     stdout, stderr = io.StringIO(), io.StringIO()
-    monkeypatch.setattr(bench, "console", Console(file=stdout, width=220, highlight=False))
+    shown = Console(file=stdout, width=220, highlight=False)
+    monkeypatch.setattr(bench, "console", shown)
+    monkeypatch.setattr(ui, "console", shown)  # the progress bars' (hil.cli.ui.progress_bar)
     monkeypatch.setattr(ui, "err_console", Console(file=stderr, width=220, highlight=False))
     return stdout, stderr
 
@@ -273,8 +275,9 @@ def test_monitor_unreachable_broker(out):
 
 
 def test_deploy_catches_a_running_bridge_in_its_boot_window(monkeypatch):
-    """A real bridge has detached its REPL: hard reset (DTR/RTS), wait for the
-    boot-window prompt, then take the raw REPL; a virtual one gets the hint."""
+    """A real bridge has detached its REPL: hard reset (DTR/RTS) and catch its
+    boot window (hil.rig.board.Board.reset_into_repl, as the rig does); a
+    virtual one gets the hint."""
     from hil.rig import reset
     from hil.rig.board import BoardError
 
@@ -282,20 +285,19 @@ def test_deploy_catches_a_running_bridge_in_its_boot_window(monkeypatch):
         role, port = "bridge", "/dev/ttyUSB0"
 
         def __init__(self):
-            self.attempts = 0
+            self.calls = []
 
         def enter_raw_repl(self):
-            self.attempts += 1
-            if self.attempts == 1:
-                raise BoardError("bridge: could not enter the raw REPL")
+            self.calls.append("enter")
+            raise BoardError("bridge: could not enter the raw REPL")
 
-        def take_boot_window(self):  # Ctrl-C twice, then the raw REPL (hil.rig.board.Board)
-            self.enter_raw_repl()
+        def reset_into_repl(self, reset_it):
+            reset_it()
+            self.calls.append("caught")
 
-    resets = []
-    monkeypatch.setattr(reset, "reset_board", lambda board, wait_for=None: resets.append(wait_for))
+    monkeypatch.setattr(reset, "reset_board", lambda board, wait_for=None: board.calls.append("reset"))
     board = Board()
     bench._open_repl(board, virtual=False)
-    assert board.attempts == 2 and resets == [bench.BOOT_WINDOW_PROMPT]
+    assert board.calls == ["enter", "reset", "caught"]
     with pytest.raises(BoardError, match=r"VirtualRig\.reset\('bridge'\)"):
         bench._open_repl(Board(), virtual=True)
