@@ -130,7 +130,7 @@ def cmd_demo(args) -> int:
                             time.sleep(0.1)  # screen refresh pace, not synchronisation
                         player.join()
                     by_name = sub.values()
-                    spans = telegram_spans(rig.sim.line().bursts, [t.nbytes for t in sent])
+                    spans = telegram_spans(session.sim.line().bursts, [t.nbytes for t in sent])
                     for i, (_s, end) in enumerate(spans or []):
                         names = telegrams[i % len(telegrams)]
                         arrivals = [by_name[n][i].at for n in names if len(by_name.get(n, [])) > i]

@@ -132,60 +132,101 @@ def check_template(template: str) -> None:
     fill_config_template(template, {n: 1 if n == "broker_port" else n for n in CONFIG_NAMES})
 
 
+@dataclass
+class Boards:
+    """What one rig kind brings: where its two boards are and how to treat them."""
+    ports: dict[str, str]  # role -> the port to open
+    bindings: dict[str, str | None]  # role -> what finds the board again after a replug (Board's binding)
+    virtual: bool  # virtual ESP8266s: the board model decides the deploy way and the build's arch
+    keep_user_config: bool  # a user's bridge gets its own config.json back at the end
+    reset_bridge: Callable[[Board], None] | None  # given the opened bridge Board; None: no way to reset it
+    broker_for_bridge: Callable[[Mosquitto], tuple[str, int]]  # the broker's address as the bridge reaches it
+    sim: VirtualRig | None = None  # the virtual rig's process, where there is one
+
+
+def _direct(broker: Mosquitto) -> tuple[str, int]:
+    return broker.host, broker.port
+
+
+def _dtr_rts(bridge: Board) -> None:
+    # DTR/RTS as esptool drives them; through a labgrid place, RFC 2217 carries the lines to the board.
+    reset.hard_reset(bridge.transport.serial)
+
+
+@contextlib.contextmanager
+def _sim_boards(spec: RigSpec, workdir: Path, progress: Callable[[str], None]) -> Iterator[Boards]:
+    """The virtual rig: two virtual boards in a process of their own; the bridge
+    reaches the broker through the rig's WiFi model and is reset through its
+    control socket; its ports are stable links."""
+    with _virtual_boards(spec, workdir, progress) as sim:
+        yield Boards(ports=dict(sim.ports), bindings=dict(sim.ports), virtual=True, keep_user_config=False,
+                     reset_bridge=lambda _bridge: sim.reset("bridge"),
+                     broker_for_bridge=lambda broker: ("127.0.0.1", sim.forward_broker(broker.host, broker.port)),
+                     sim=sim)
+
+
+@contextlib.contextmanager
+def _usb_boards(spec: RigSpec, workdir: Path, progress: Callable[[str], None]) -> Iterator[Boards]:
+    """Two boards on this PC's serial ports, found by their bindings (again
+    after a replug); a `hil sim`'s ptys count as virtual boards, whose
+    config.json is kept all the same, as the bench would."""
+    ports = board_ports(spec)
+    virtual = reset.is_virtual(ports["bridge"])
+    yield Boards(ports=ports, bindings={role: spec.bindings.get(role) for role in ROLES}, virtual=virtual,
+                 keep_user_config=True, reset_bridge=None if virtual else _dtr_rts, broker_for_bridge=_direct)
+
+
+@contextlib.contextmanager
+def _labgrid_boards(spec: RigSpec, workdir: Path, progress: Callable[[str], None]) -> Iterator[Boards]:
+    """A labgrid place's two ports (network URLs); a virtual place's bridge is
+    reset by cycling its power, as a lab's switch does (a pty has no DTR/RTS)."""
+    with _labgrid_place(spec, progress) as place:
+        if not place.virtual:
+            check_real_bridge_needs(spec)
+            reset_bridge = _dtr_rts
+        elif BRIDGE_POWER in place.power:
+            reset_bridge = lambda _bridge: place.power_cycle(BRIDGE_POWER)  # noqa: E731
+        else:
+            reset_bridge = None
+        yield Boards(ports=dict(place.ports), bindings=dict(place.ports), virtual=place.virtual,
+                     keep_user_config=not place.virtual, reset_bridge=reset_bridge, broker_for_bridge=_direct)
+
+
+BINDINGS = {"sim": _sim_boards, "usb": _usb_boards, "labgrid": _labgrid_boards}
+"""One binding per rig kind (KINDS): open_rig picks one and composes the rest."""
+
+
 @contextlib.contextmanager
 def open_rig(spec: RigSpec, progress: Callable[[str], None] = lambda msg: None) -> Iterator[RigSession]:
     """Broker, boards and both firmwares, the bridge connected to the broker;
     everything stopped on exit, also when bring-up fails half way."""
-    if spec.kind not in KINDS:
+    binding = BINDINGS.get(spec.kind)
+    if binding is None:
         raise RigUsageError(f"no rig kind {spec.kind!r}: {', '.join(KINDS)}")
     if spec.bridge_config_template is not None:
         check_template(spec.bridge_config_template)
-    ports = board_ports(spec) if spec.kind == "usb" else None
     with contextlib.ExitStack() as stack:
         workdir = Path(spec.workdir or stack.enter_context(tempfile.TemporaryDirectory(prefix="hil-")))
         progress("starting mosquitto")
         broker = stack.enter_context(Mosquitto(host=spec.broker_host or "127.0.0.1", port=spec.broker_port,
                                                workdir=workdir / "broker"))
-        sim = None
-        broker_for_bridge = (broker.host, broker.port)
-        reset_bridge = None
-        wifi = spec.wifi or VIRTUAL_WIFI
-        virtual = spec.kind == "sim" or (ports is not None and reset.is_virtual(ports["bridge"]))
-        deploy = _deploy_on_this_board(spec.bridge_deploy, progress) if virtual else spec.bridge_deploy
-        # A user's bridge gets its own config.json back at the end (on ptys of a `hil sim` too, as the bench would).
-        keep_user_config = spec.kind == "usb"
-        if spec.kind == "sim":
-            sim = stack.enter_context(_virtual_boards(spec, workdir, progress))
-            ports = dict(sim.ports)
-            # The virtual bridge reaches the broker through the rig's WiFi model.
-            broker_for_bridge = ("127.0.0.1", sim.forward_broker(broker.host, broker.port))
-
-            reset_bridge = _virtual_reset(sim)
-        elif spec.kind == "labgrid":
-            place = stack.enter_context(_labgrid_place(spec, progress))
-            ports, virtual = place.ports, place.virtual
-            keep_user_config = not virtual
-            if not virtual:
-                check_real_bridge_needs(spec)
-            elif BRIDGE_POWER in place.power:  # no DTR/RTS on a pty: cycle its power, as a lab's switch does
-                reset_bridge = functools.partial(place.power_cycle, BRIDGE_POWER)
-        if not virtual:
-            # DTR/RTS as esptool drives them; through a labgrid place, RFC 2217 carries the lines to the board.
-            reset_bridge = lambda: reset.hard_reset(boards["bridge"].transport.serial)  # noqa: E731
+        found = stack.enter_context(binding(spec, workdir, progress))
+        deploy = _deploy_on_this_board(spec.bridge_deploy, progress) if found.virtual else spec.bridge_deploy
         logs = workdir / "logs"
         logs.mkdir(exist_ok=True)
-        # A binding finds the board again after a replug; the virtual rig's ports are stable links,
-        # a place's are network URLs.
-        bindings = {role: spec.bindings.get(role) if spec.kind == "usb" else ports[role] for role in ROLES}
-        boards = {role: Board(role, ports[role], logs / f"{role}.log", binding=bindings[role], virtual=virtual).open()
+        boards = {role: Board(role, found.ports[role], logs / f"{role}.log", binding=found.bindings[role],
+                              virtual=found.virtual).open()
                   for role in ROLES}
-        rig = Rig(boards["emulator"], boards["bridge"], BrokerAccess(*broker_for_bridge, broker.user, broker.password),
-                  base_topic=spec.base_topic, wifi=wifi, reset_bridge=reset_bridge, build_dir=workdir / "build",
-                  bridge_mqtt=spec.bridge_mqtt, broker_log=broker, keep_user_config=keep_user_config)
+        reset_bridge = (None if found.reset_bridge is None
+                        else functools.partial(found.reset_bridge, boards["bridge"]))
+        rig = Rig(boards["emulator"], boards["bridge"],
+                  BrokerAccess(*found.broker_for_bridge(broker), broker.user, broker.password),
+                  base_topic=spec.base_topic, wifi=spec.wifi or VIRTUAL_WIFI, reset_bridge=reset_bridge,
+                  build_dir=workdir / "build", bridge_mqtt=spec.bridge_mqtt, broker_log=broker,
+                  keep_user_config=found.keep_user_config)
         stack.callback(rig.close)
-        session = RigSession(rig, broker, sim)
+        session = RigSession(rig, broker, found.sim)
         stack.callback(_restore_user_config, session, progress)
-        rig.sim = sim
         progress("deploying the meter emulator firmware")
         rig.deploy_emulator()
         progress("deploying the bridge firmware and waiting for its MQTT connection")
@@ -227,10 +268,6 @@ def _deploy_on_this_board(deploy: Deploy, progress: Callable[[str], None]) -> De
     if taken is not deploy:
         progress(f"--bridge-deploy {deploy.value}: {NO_ROMFS}")
     return taken
-
-
-def _virtual_reset(sim: VirtualRig) -> Callable[[], None]:
-    return lambda: sim.reset("bridge")
 
 
 @contextlib.contextmanager

@@ -49,17 +49,17 @@ def mqtt_as_session(request, rig_kind, tmp_path_factory):
                           bridge_manifest=manifest, bridge_path_vars={"MQTT_AS_DIR": mqtt_as},
                           bridge_mqtt={"backend": "mqtt_as"},
                           board_speed=request.config.getoption("--board-speed"))) as session:
-        yield session.rig, session.broker
+        yield session
 
 
 @pytest.fixture(scope="module")
 def broker(mqtt_as_session):
-    return mqtt_as_session[1]
+    return mqtt_as_session.broker
 
 
 @pytest.fixture(scope="module")
 def virtual_rig(mqtt_as_session):
-    return mqtt_as_session[0].sim
+    return mqtt_as_session.sim
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def rig(mqtt_as_session):
     """This module's rig, once the bridge is known to run on mqtt_as: a bridge
     that fell back to its built-in client would pass the scenarios for the
     wrong backend."""
-    rig, broker = mqtt_as_session
+    rig, broker = mqtt_as_session.rig, mqtt_as_session.broker
     with Subscriber(broker.host, broker.port, broker.user, broker.password, rig.base_topic) as sub:
         status = scenario.next_status(sub, after=0.0)
     log = "\n".join(rig.bridge.log.lines[-15:])
@@ -100,10 +100,10 @@ def heap_drop_max():
     return 5 * 1024
 
 
-def test_the_bridge_runs_mqtt_as_frozen_in_at_the_chips_heap(rig, subscriber, broker, why):
+def test_the_bridge_runs_mqtt_as_frozen_in_at_the_chips_heap(rig, virtual_rig, subscriber, broker, why):
     """mqtt_as is the backend in use, from the image (nothing but main.py and
     config.json on the flash), at the chip's 35,000 B free at main.py."""
-    on_flash = sorted(p.name for p in rig.sim.flash["bridge"].iterdir())
+    on_flash = sorted(p.name for p in virtual_rig.flash["bridge"].iterdir())
     assert on_flash == ["config.json", "main.py"], why([f"only main.py and config.json belong on the flash: {on_flash}"])
     started = rig.bridge.expect_line(r"^bridge: started, free (\d+)", timeout=5)
     rig.bridge.expect_line(r"^bridge: mqtt connected to .* \(mqtt_as\)$", timeout=5)

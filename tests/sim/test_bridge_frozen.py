@@ -52,7 +52,7 @@ def test_frozen_bridge_replays_a_capture_at_the_chips_heap(tmp_path):
     manifest = (BRIDGE_FIRMWARE / "manifest.py").resolve()
     with open_rig(RigSpec(workdir=tmp_path, bridge_deploy=Deploy.FROZEN, bridge_manifest=manifest)) as session:
         rig, broker = session.rig, session.broker
-        on_flash = sorted(p.name for p in rig.sim.flash["bridge"].iterdir())
+        on_flash = sorted(p.name for p in session.sim.flash["bridge"].iterdir())
         assert on_flash == ["config.json", "main.py"], f"only main.py and config.json belong on the flash: {on_flash}"
         started = rig.bridge.expect_line(r"^bridge: started, free (\d+)", timeout=5)
         replay_one_capture(rig, broker)

@@ -22,7 +22,7 @@ MODEL = board_model()
 def test_romfs_bridge_meets_the_heap_targets_at_the_chips_heap(tmp_path):
     with open_rig(RigSpec(workdir=tmp_path, bridge_deploy=Deploy.ROMFS)) as session:
         rig, broker = session.rig, session.broker
-        on_flash = sorted(p.name for p in rig.sim.flash["bridge"].iterdir())
+        on_flash = sorted(p.name for p in session.sim.flash["bridge"].iterdir())
         assert on_flash == ["config.json", "main.py"], f"the modules belong in ROMFS, not on the flash: {on_flash}"
         started, lowest = heap_over_a_replay(rig, broker)
         print(f"ROMFS bridge at {CHIP_FREE_AT_MAIN:,} B free at main.py: {started:,} B after start-up, "
