@@ -86,16 +86,16 @@ def _has_tests(config) -> bool:
     return any(here.glob("test_*.py")) or any(here.glob("*/test_*.py")) or any(here.glob("*/*/test_*.py"))
 
 
-def rig_spec(config, rig_config: dict) -> RigSpec:
+def rig_spec(config, rig_config: benchconfig.RigConfig) -> RigSpec:
     """The rig the options ask for (hil.rig.session.open_rig brings it up)."""
-    wifi = rig_config.get("wifi")
     template = config.getoption("--bridge-config")
+    cfg = rig_config.with_options(broker_host=config.getoption("--broker-host"),
+                                  bindings={role: config.getoption(f"--{role}-port") for role in ROLES})
     return RigSpec(
         kind=config.getoption("--rig"),
-        broker_host=config.getoption("--broker-host") or rig_config.get("broker", {}).get("host"),
-        bindings={role: config.getoption(f"--{role}-port") or rig_config.get("boards", {}).get(role)
-                  for role in ROLES},
-        wifi=(wifi["ssid"], wifi.get("password", "")) if wifi else None,
+        broker_host=cfg.broker.host,
+        bindings={role: cfg.binding(role) for role in ROLES},
+        wifi=cfg.wifi,
         bridge_firmware=Path(config.getoption("--bridge-firmware") or BRIDGE_FIRMWARE),
         bridge_config_template=_read_template(template) if template else None,
         bridge_libs=[Path(d) for d in config.getoption("--bridge-lib")],
@@ -105,7 +105,7 @@ def rig_spec(config, rig_config: dict) -> RigSpec:
         labgrid_coordinator=config.getoption("--labgrid-coordinator"))
 
 
-def _load_rig_config(config) -> dict:
+def _load_rig_config(config) -> benchconfig.RigConfig:
     try:
         return benchconfig.load_rig_config(config.getoption("--rig-config"))
     except benchconfig.RigConfigError as e:

@@ -41,6 +41,7 @@ from rich.progress import DownloadColumn, TaskProgressColumn, TextColumn
 from rich.table import Table
 
 from ..rig import benchconfig, discover
+from ..rig.benchconfig import DEFAULT_BROKER_PORT, ROLES
 from ..rig.deploy import DEFAULT as DEFAULT_DEPLOY, Deploy, mpy_misfit
 from ..rig.rig import bridge_config as rig_bridge_config
 from ..shipped import BRIDGE_FIRMWARE, METER_EMULATOR
@@ -49,7 +50,6 @@ from ..rig.flash import DEFAULT_BAUD, DOWNLOAD_URL
 
 
 FIRMWARE = {"emulator": METER_EMULATOR, "bridge": BRIDGE_FIRMWARE}
-ROLES = ("emulator", "bridge")
 
 
 class UsageError(Exception):
@@ -58,22 +58,22 @@ class UsageError(Exception):
 
 # --- rig config and ports ---
 
-def load_rig_config(path: str | None) -> dict:
+def load_rig_config(path: str | None) -> benchconfig.RigConfig:
     try:
         return benchconfig.load_rig_config(path)
     except benchconfig.RigConfigError as e:
         raise UsageError(str(e)) from e
 
 
-def _bindings(args, cfg: dict) -> dict[str, str | None]:
-    boards = cfg.get("boards") or {}
-    return {role: getattr(args, f"{role}_port", None) or boards.get(role) for role in ROLES}
+def _bindings(args, cfg: benchconfig.RigConfig) -> dict[str, str | None]:
+    cfg = cfg.with_options(bindings={role: getattr(args, f"{role}_port", None) for role in ROLES})
+    return {role: cfg.binding(role) for role in ROLES}
 
 
-def _port(args, cfg: dict, default_role: str | None = None) -> tuple[str, str]:
+def _port(args, cfg: benchconfig.RigConfig, default_role: str | None = None) -> tuple[str, str]:
     """(role, device path) from --port, else the role's binding, else the only board."""
     role = getattr(args, "role", None) or default_role
-    spec = args.port or ((cfg.get("boards") or {}).get(role) if role else None)
+    spec = args.port or cfg.binding(role)
     try:
         return role or "board", discover.resolve(spec, role or "board", option="--port")
     except discover.DiscoverError as e:
@@ -156,23 +156,19 @@ def cmd_flash(args) -> int:
 
 # --- deploy ---
 
-def bridge_config(cfg: dict, args) -> dict:
+def bridge_config(cfg: benchconfig.RigConfig, args) -> dict:
     """config.json for the bridge from the rig config, options overriding it."""
-    wifi = cfg.get("wifi") or {}
-    broker = dict(cfg.get("broker") or {})
-    for key in ("host", "port", "user", "password"):
-        value = getattr(args, f"broker_{key}", None)
-        if value is not None:
-            broker[key] = value
-    if not wifi.get("ssid"):
+    cfg = cfg.with_options(**{f"broker_{key}": getattr(args, f"broker_{key}", None)
+                              for key in ("host", "port", "user", "password")}, base_topic=args.base_topic)
+    if cfg.wifi is None:
         raise UsageError("the bridge needs WiFi: put {\"wifi\": {\"ssid\": ..., \"password\": ...}} into "
                          "--rig-config FILE")
-    if not broker.get("host"):
+    broker = cfg.broker
+    if not broker.host:
         raise UsageError("the bridge needs the broker's address as the board sees it (this PC's LAN address): "
                          "--broker-host or \"broker\": {\"host\": ...} in the rig config")
-    return rig_bridge_config((wifi["ssid"], wifi.get("password", "")), broker["host"], broker.get("port", 1883),
-                             args.base_topic or cfg.get("base_topic", "p1"), broker.get("user"), broker.get("password"),
-                             **(cfg.get("bridge") or {}))
+    return rig_bridge_config(cfg.wifi, broker.host, broker.port or DEFAULT_BROKER_PORT, cfg.topic, broker.user,
+                             broker.password, **cfg.bridge)
 
 
 def check_bridge_config(firmware: Path, config: dict) -> list[str]:
@@ -420,12 +416,10 @@ def cmd_monitor(args, stop: threading.Event | None = None) -> int:
         cfg = load_rig_config(args.rig_config)
     except UsageError as e:
         return _fail(str(e))
-    broker = cfg.get("broker") or {}
-    host = args.broker_host or broker.get("host")
-    port = args.broker_port or broker.get("port", 1883)
-    user = args.user or broker.get("user")
-    password = args.password if args.password is not None else broker.get("password")
-    base = args.base_topic or cfg.get("base_topic", "p1")
+    cfg = cfg.with_options(broker_host=args.broker_host, broker_port=args.broker_port, broker_user=args.user,
+                           broker_password=args.password, base_topic=args.base_topic)
+    host, user, password, base = cfg.broker.host, cfg.broker.user, cfg.broker.password, cfg.topic
+    port = cfg.broker.port or DEFAULT_BROKER_PORT
     if not host:
         return _fail("which broker? --broker-host H (or \"broker\": {\"host\": ...} in --rig-config)")
     latest = _LatestValues()

@@ -218,7 +218,7 @@ def check_rig_config(path: str | None) -> Finding:
     except RigConfigError as e:
         # pytest refuses a run whose --rig-config it cannot read, --rig sim too.
         return Finding("fail", "rig config", str(e), f"correct {path} (rig.example.json shows every field)")
-    return Finding("ok", "rig config", f"{path}: {', '.join(sorted(cfg)) or 'empty'}")
+    return Finding("ok", "rig config", f"{path}: {', '.join(sorted(cfg.keys)) or 'empty'}")
 
 
 def findings(rig_config: str | None = None) -> list[Finding]:

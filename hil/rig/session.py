@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 
 from ..net.broker import Mosquitto
 from . import discover, reset
+from .benchconfig import ROLES, VIRTUAL_WIFI
 from .board import Board
 from .deploy import DEFAULT as DEFAULT_DEPLOY, Deploy
 from .firmware import FirmwareError, frozen_manifest
@@ -24,10 +25,8 @@ from .rig import BRIDGE_FIRMWARE, BrokerAccess, Rig, RigError, fill_config_templ
 from ..farm.client import BRIDGE_POWER
 from ..sim.handle import VirtualRig
 
-ROLES = ("emulator", "bridge")
 KINDS = ("sim", "usb", "labgrid")
 PORT_OPTIONS = {"emulator": "--emulator-port", "bridge": "--bridge-port"}
-VIRTUAL_WIFI = ("hil-rig", "hil-rig-password")  # the virtual board's WLAN takes any
 
 
 class RigUsageError(RigError):
@@ -96,20 +95,17 @@ def check_real_bridge_needs(spec: RigSpec) -> None:
 def bench_spec(rig_config: str | None, *, broker_host: str | None = None, emulator_port: str | None = None,
                bridge_port: str | None = None, bridge_deploy: Deploy = DEFAULT_DEPLOY) -> RigSpec:
     """The real rig of a bench's rig config (hil.rig.benchconfig), options given
-    on the command line taking precedence; RigUsageError when the file is bad."""
+    on the command line taking precedence; RigUsageError when the file is bad.
+    The broker is the suite's own, started on the config's port (0: a free one)."""
     from .benchconfig import RigConfigError, load_rig_config
 
     try:
-        cfg = load_rig_config(rig_config)
+        cfg = load_rig_config(rig_config).with_options(
+            broker_host=broker_host, bindings={"emulator": emulator_port, "bridge": bridge_port})
     except RigConfigError as e:
         raise RigUsageError(str(e)) from e
-    wifi, broker, boards = cfg.get("wifi"), cfg.get("broker") or {}, cfg.get("boards") or {}
-    return RigSpec(kind="usb", broker_host=broker_host or broker.get("host"),
-                   broker_port=int(broker.get("port", 0)), base_topic=cfg.get("base_topic", "p1"),
-                   bindings={"emulator": emulator_port or boards.get("emulator"),
-                             "bridge": bridge_port or boards.get("bridge")},
-                   wifi=(wifi["ssid"], wifi.get("password", "")) if wifi and wifi.get("ssid") else None,
-                   bridge_deploy=bridge_deploy)
+    return RigSpec(kind="usb", broker_host=cfg.broker.host, broker_port=cfg.broker.port or 0, base_topic=cfg.topic,
+                   bindings={role: cfg.binding(role) for role in ROLES}, wifi=cfg.wifi, bridge_deploy=bridge_deploy)
 
 
 def bridge_manifest(spec: RigSpec) -> Path | None:

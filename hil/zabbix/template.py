@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from ..oracle.contract import published_table
+from ..rig.benchconfig import DEFAULT_BASE_TOPIC, DEFAULT_BROKER_PORT
 from ..shipped import BRIDGE_FIRMWARE
 
 TEMPLATE = "P1 bridge by MQTT"
@@ -35,10 +36,10 @@ BASE_TOPIC = "{$DSMR_MQTT_TOPIC}"
 NODATA_PERIOD = "{$DSMR_NODATA_PERIOD}"
 
 MACROS = (
-    (SERVER_URL, "tcp://localhost:1883", "TEXT", "The broker the bridge publishes to, as zabbix_agent2 reaches it."),
+    (SERVER_URL, f"tcp://localhost:{DEFAULT_BROKER_PORT}", "TEXT", "The broker the bridge publishes to, as zabbix_agent2 reaches it."),
     (USERNAME, "", "TEXT", "MQTT user name (empty: none)."),
     (PASSWORD, "", "SECRET_TEXT", "MQTT password (empty: none)."),
-    (BASE_TOPIC, "p1", "TEXT", "The bridge's base_topic (config.json)."),
+    (BASE_TOPIC, DEFAULT_BASE_TOPIC, "TEXT", "The bridge's base_topic (config.json)."),
     (NODATA_PERIOD, "5m", "TEXT", "No meter value for this long raises the stale-values trigger."),
 )
 
