@@ -26,7 +26,7 @@ from hil import timing_lock
 from hil.rig import benchconfig
 from hil.rig.deploy import DEFAULT as DEFAULT_DEPLOY, Deploy
 from hil.rig.rig import BRIDGE_FIRMWARE, RigError
-from .rig.session import (KINDS, ROLES, RigSpec, RigUsageError, board_ports, bridge_manifest, check_template,
+from .rig.session import (KINDS, ROLES, BridgeSpec, RigSpec, RigUsageError, board_ports, bridge_manifest, check_template,
                           open_rig)
 from hil.sim.model import board_model, describe_rig
 from hil.sim.clock import DEFAULT_SPEED, SPEEDS, ClockError
@@ -96,10 +96,10 @@ def rig_spec(config, rig_config: benchconfig.RigConfig) -> RigSpec:
         broker_host=cfg.broker.host,
         bindings={role: cfg.binding(role) for role in ROLES},
         wifi=cfg.wifi,
-        bridge_firmware=Path(config.getoption("--bridge-firmware") or BRIDGE_FIRMWARE),
-        bridge_config_template=_read_template(template) if template else None,
-        bridge_libs=[Path(d) for d in config.getoption("--bridge-lib")],
-        bridge_deploy=config.getoption("--bridge-deploy"),
+        bridge=BridgeSpec(firmware=Path(config.getoption("--bridge-firmware") or BRIDGE_FIRMWARE),
+                          config_template=_read_template(template) if template else None,
+                          libs=[Path(d) for d in config.getoption("--bridge-lib")],
+                          deploy=config.getoption("--bridge-deploy")),
         board_speed=config.getoption("--board-speed"),
         labgrid_place=config.getoption("--labgrid-place"),
         labgrid_coordinator=config.getoption("--labgrid-coordinator"))
@@ -137,8 +137,8 @@ def pytest_configure(config):
     spec = rig_spec(config, _load_rig_config(config))
     try:  # before any board is touched: a template that cannot be filled, a usb rig without what it needs
         manifest = bridge_manifest(spec)
-        if spec.bridge_config_template is not None:
-            check_template(spec.bridge_config_template)
+        if spec.bridge.config_template is not None:
+            check_template(spec.bridge.config_template)
         if spec.kind == "usb":
             board_ports(spec)
         if spec.kind == "labgrid" and not spec.labgrid_place:
@@ -148,7 +148,7 @@ def pytest_configure(config):
         what = f"--bridge-config {config.getoption('--bridge-config')}: " if not isinstance(e, RigUsageError) else ""
         raise pytest.UsageError(f"{what}{e}") from e
     try:
-        config.stash[BOARD_LINES] = describe_rig(spec.kind, spec.bridge_deploy, str(manifest) if manifest else None,
+        config.stash[BOARD_LINES] = describe_rig(spec.kind, spec.bridge.deploy, str(manifest) if manifest else None,
                                                  board_speed=spec.board_speed)
     except ClockError as e:  # a calibration file that cannot be used: before any board starts
         raise pytest.UsageError(str(e)) from e
@@ -230,7 +230,7 @@ def rig_session(pytestconfig, tmp_path_factory):
     """The whole rig, brought up once (hil.rig.session.open_rig)."""
     spec = rig_spec(pytestconfig, _load_rig_config(pytestconfig))
     spec.workdir = tmp_path_factory.mktemp("rig")
-    if spec.kind == "sim" and spec.bridge_deploy is Deploy.FROZEN and not board_model().faithful:
+    if spec.kind == "sim" and spec.bridge.deploy is Deploy.FROZEN and not board_model().faithful:
         pytest.skip(f"--bridge-deploy frozen needs the virtual ESP8266 to build the image, and this machine has the "
                     f"{board_model().name}: run scripts/bootstrap with MICROPYTHON_SRC set")
     places = pytestconfig.stash.setdefault(_PLACE_LINES, [])

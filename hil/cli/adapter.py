@@ -19,7 +19,7 @@ from rich.table import Table
 
 from ..circuit.spice import Adapter, check, parse_si
 from ..rig.adapter_check import BAUD_SPREAD, AdapterReport, check_adapter
-from ..rig.session import RigSpec, RigUsageError, bench_spec, open_rig
+from ..rig.session import BridgeSpec, RigSpec, RigUsageError, bench_spec, open_rig
 from .ui import add_bridge_deploy, console, run_alone
 
 
@@ -27,7 +27,7 @@ from .ui import add_bridge_deploy, console, run_alone
 def _rig_spec(args, sim: bool) -> RigSpec:
     """The rig to bring up: the virtual one, or the boards and broker of the rig config."""
     if sim:
-        return RigSpec(bridge_deploy=args.bridge_deploy)
+        return RigSpec(bridge=BridgeSpec(deploy=args.bridge_deploy))
     return bench_spec(args.rig_config, broker_host=args.broker_host, emulator_port=args.emulator_port,
                       bridge_port=args.bridge_port, bridge_deploy=args.bridge_deploy)
 

@@ -59,7 +59,7 @@ def _demo_captures(choice: str | None) -> list[tuple[str, bytes]]:
 
 def cmd_demo(args) -> int:
     from ..rig.rig import RigError
-    from ..rig.session import RigSpec, RigUsageError, check_template, open_rig
+    from ..rig.session import BridgeSpec, RigSpec, RigUsageError, check_template, open_rig
 
     try:
         captures = _demo_captures(args.capture)
@@ -84,9 +84,9 @@ def cmd_demo(args) -> int:
             return fail(f"--bridge-config {args.bridge_config}: {e.strerror}")
         except RigError as e:
             return fail(f"--bridge-config {args.bridge_config}: {e}")
-    spec = RigSpec(base_topic=f"p1demo{os.getpid()}", bridge_firmware=args.bridge_firmware,
-                   bridge_libs=args.bridge_lib, bridge_config_template=template, bridge_deploy=args.bridge_deploy,
-                   board_speed=args.board_speed)
+    spec = RigSpec(base_topic=f"p1demo{os.getpid()}", board_speed=args.board_speed,
+                   bridge=BridgeSpec(firmware=args.bridge_firmware, libs=args.bridge_lib, config_template=template,
+                                     deploy=args.bridge_deploy))
     try:
         with open_rig(spec, progress=lambda m: console.print(f"[cyan]…[/] {m}")) as session:
             rig, broker = session.rig, session.broker

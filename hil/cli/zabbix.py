@@ -57,7 +57,7 @@ def _table(result) -> Table:
 def cmd_check(args) -> int:
     from ..oracle.capture_check import usable_capture
     from ..p1.captures import CaptureError, sx631
-    from ..rig.session import RigSpec, RigUsageError, bench_spec, open_rig
+    from ..rig.session import BridgeSpec, RigSpec, RigUsageError, bench_spec, open_rig
     from ..zabbix.agent import AgentError, find_agent
     from ..zabbix.check import CheckError, check_replay
     from ..zabbix.template import build, load
@@ -73,7 +73,7 @@ def cmd_check(args) -> int:
         real = bool(args.rig_config or args.emulator_port or args.bridge_port)
         spec = bench_spec(args.rig_config, broker_host=args.broker_host, emulator_port=args.emulator_port,
                           bridge_port=args.bridge_port, bridge_deploy=args.bridge_deploy) if real \
-            else RigSpec(bridge_deploy=args.bridge_deploy)
+            else RigSpec(bridge=BridgeSpec(deploy=args.bridge_deploy))
     except (AgentError, CaptureError, ValueError, RigUsageError) as e:
         return fail(str(e))
     progress = lambda m: console.print(f"[cyan]…[/] {m}")  # noqa: E731

@@ -34,6 +34,20 @@ class RigUsageError(RigError):
 
 
 @dataclass
+class BridgeSpec:
+    """Which bridge to put on the rig, and how."""
+    firmware: Path | None = None  # default: this project's bridge_firmware/
+    config_template: str | None = None  # a bridge's own config.json with $names (fill_config_template)
+    libs: list[Path] = field(default_factory=list)
+    deploy: Deploy = DEFAULT_DEPLOY  # how the bridge's modules reach its board (hil.rig.deploy)
+    manifest: Path | None = None  # Deploy.FROZEN: the manifest frozen in (default: the firmware's manifest.py)
+    path_vars: dict[str, Path] | None = None  # that manifest's $(NAME)s
+    free_at_main: int | None = None  # virtual board's heap (default: the chip's, hil.sim.model)
+    mqtt: dict | None = None  # config.json's "mqtt" extras, e.g. {"backend": "mqtt_as"}
+    wait_connected: bool = True  # False: up once the bridge is reset (for a bridge expected to fail)
+
+
+@dataclass
 class RigSpec:
     """What rig to bring up and which bridge to put on it."""
     kind: str = "sim"  # "sim": the virtual rig; "usb": two boards on this PC's serial ports; "labgrid": a place
@@ -42,15 +56,7 @@ class RigSpec:
     bindings: dict[str, str | None] = field(default_factory=dict)  # role -> path, serial:..., location:...
     wifi: tuple[str, str] | None = None  # (ssid, password); required for real boards
     base_topic: str = field(default_factory=lambda: f"p1hil{os.getpid()}")
-    bridge_firmware: Path | None = None  # default: this project's bridge_firmware/
-    bridge_config_template: str | None = None  # a bridge's own config.json with $names (fill_config_template)
-    bridge_libs: list[Path] = field(default_factory=list)
-    bridge_deploy: Deploy = DEFAULT_DEPLOY  # how the bridge's modules reach its board (hil.rig.deploy)
-    bridge_manifest: Path | None = None  # Deploy.FROZEN: the manifest frozen in (default: the firmware's manifest.py)
-    bridge_path_vars: dict[str, Path] | None = None  # that manifest's $(NAME)s
-    bridge_free_at_main: int | None = None  # virtual board's heap (default: the chip's, hil.sim.model)
-    bridge_mqtt: dict | None = None  # config.json's "mqtt" extras, e.g. {"backend": "mqtt_as"}
-    bridge_wait_connected: bool = True  # False: up once the bridge is reset (for a bridge expected to fail)
+    bridge: BridgeSpec = field(default_factory=BridgeSpec)
     board_speed: str | None = None  # virtual boards: "chip" or "host" (None: hil.sim.clock's default)
     workdir: Path | None = None  # default: a temporary directory
     labgrid_place: str | None = None  # kind "labgrid": the place to acquire ("+": the one LG_TOKEN reserved)
@@ -105,18 +111,19 @@ def bench_spec(rig_config: str | None, *, broker_host: str | None = None, emulat
     except RigConfigError as e:
         raise RigUsageError(str(e)) from e
     return RigSpec(kind="usb", broker_host=cfg.broker.host, broker_port=cfg.broker.port or 0, base_topic=cfg.topic,
-                   bindings={role: cfg.binding(role) for role in ROLES}, wifi=cfg.wifi, bridge_deploy=bridge_deploy)
+                   bindings={role: cfg.binding(role) for role in ROLES}, wifi=cfg.wifi,
+                   bridge=BridgeSpec(deploy=bridge_deploy))
 
 
 def bridge_manifest(spec: RigSpec) -> Path | None:
     """The manifest frozen into the bridge's image when it is deployed frozen,
     else None; RigUsageError when the firmware has none."""
-    if spec.bridge_deploy is not Deploy.FROZEN:
+    if spec.bridge.deploy is not Deploy.FROZEN:
         return None
-    if spec.bridge_manifest is not None:
-        return Path(spec.bridge_manifest)
+    if spec.bridge.manifest is not None:
+        return Path(spec.bridge.manifest)
     try:
-        return frozen_manifest(Path(spec.bridge_firmware or BRIDGE_FIRMWARE))
+        return frozen_manifest(Path(spec.bridge.firmware or BRIDGE_FIRMWARE))
     except FirmwareError as e:
         raise RigUsageError(f"--bridge-deploy frozen: {e}") from e
 
@@ -199,15 +206,15 @@ def open_rig(spec: RigSpec, progress: Callable[[str], None] = lambda msg: None) 
     binding = BINDINGS.get(spec.kind)
     if binding is None:
         raise RigUsageError(f"no rig kind {spec.kind!r}: {', '.join(KINDS)}")
-    if spec.bridge_config_template is not None:
-        check_template(spec.bridge_config_template)
+    if spec.bridge.config_template is not None:
+        check_template(spec.bridge.config_template)
     with contextlib.ExitStack() as stack:
         workdir = Path(spec.workdir or stack.enter_context(tempfile.TemporaryDirectory(prefix="hil-")))
         progress("starting mosquitto")
         broker = stack.enter_context(Mosquitto(host=spec.broker_host or "127.0.0.1", port=spec.broker_port,
                                                workdir=workdir / "broker"))
         found = stack.enter_context(binding(spec, workdir, progress))
-        deploy = _deploy_on_this_board(spec.bridge_deploy, progress) if found.virtual else spec.bridge_deploy
+        deploy = _deploy_on_this_board(spec.bridge.deploy, progress) if found.virtual else spec.bridge.deploy
         logs = workdir / "logs"
         logs.mkdir(exist_ok=True)
         boards = {role: Board(role, found.ports[role], logs / f"{role}.log", binding=found.bindings[role],
@@ -218,7 +225,7 @@ def open_rig(spec: RigSpec, progress: Callable[[str], None] = lambda msg: None) 
         rig = Rig(boards["emulator"], boards["bridge"],
                   BrokerAccess(*found.broker_for_bridge(broker), broker.user, broker.password),
                   base_topic=spec.base_topic, wifi=spec.wifi or VIRTUAL_WIFI, reset_bridge=reset_bridge,
-                  build_dir=workdir / "build", bridge_mqtt=spec.bridge_mqtt, broker_log=broker,
+                  build_dir=workdir / "build", bridge_mqtt=spec.bridge.mqtt, broker_log=broker,
                   keep_user_config=found.keep_user_config)
         stack.callback(rig.close)
         session = RigSession(rig, broker, found.sim)
@@ -226,11 +233,11 @@ def open_rig(spec: RigSpec, progress: Callable[[str], None] = lambda msg: None) 
         progress("deploying the meter emulator firmware")
         rig.deploy_emulator()
         progress("deploying the bridge firmware and waiting for its MQTT connection")
-        template = spec.bridge_config_template
-        rig.deploy_bridge(**({"firmware": Path(spec.bridge_firmware)} if spec.bridge_firmware else {}),
+        template = spec.bridge.config_template
+        rig.deploy_bridge(**({"firmware": Path(spec.bridge.firmware)} if spec.bridge.firmware else {}),
                           config=rig.bridge_config_from(template) if template is not None else None,
-                          libs=[Path(d) for d in spec.bridge_libs], deploy=deploy,
-                          wait_connected=spec.bridge_wait_connected)
+                          libs=[Path(d) for d in spec.bridge.libs], deploy=deploy,
+                          wait_connected=spec.bridge.wait_connected)
         yield session
 
 
@@ -274,11 +281,11 @@ def _virtual_boards(spec: RigSpec, workdir: Path, progress: Callable[[str], None
     if manifest is not None:
         progress(f"building the virtual ESP8266 image with {manifest} frozen in (cached)")
         try:
-            frozen_image(manifest, spec.bridge_path_vars)  # here, with its error text
+            frozen_image(manifest, spec.bridge.path_vars)  # here, with its error text
         except FileNotFoundError as e:
             raise RigUsageError(str(e)) from e
-    free = CHIP_FREE_AT_MAIN if spec.bridge_free_at_main is None else spec.bridge_free_at_main
+    free = CHIP_FREE_AT_MAIN if spec.bridge.free_at_main is None else spec.bridge.free_at_main
     progress("starting the virtual rig (two MicroPython boards, P1 line)")
     with VirtualRig(workdir / "sim", bridge_free_at_main=free, bridge_image=manifest,
-                    bridge_path_vars=spec.bridge_path_vars, board_speed=spec.board_speed) as sim:
+                    bridge_path_vars=spec.bridge.path_vars, board_speed=spec.board_speed) as sim:
         yield sim

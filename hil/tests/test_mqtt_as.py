@@ -19,7 +19,7 @@ import pytest
 
 from ..net.subscriber import Subscriber
 from hil.rig.rig import BRIDGE_FIRMWARE
-from ..rig.session import RigSpec, open_rig
+from ..rig.session import BridgeSpec, RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
 
 from . import scenario, test_network, test_overflow, test_replay
@@ -45,9 +45,9 @@ def mqtt_as_session(request, rig_kind, tmp_path_factory):
     manifest = Path(request.config.getoption("--bridge-firmware") or BRIDGE_FIRMWARE).resolve() / MANIFEST
     if not manifest.is_file():
         pytest.skip(f"no {manifest}: the firmware under test has no manifest that freezes mqtt_as")
-    with open_rig(RigSpec(workdir=tmp_path_factory.mktemp("mqtt_as"), bridge_deploy=Deploy.FROZEN,
-                          bridge_manifest=manifest, bridge_path_vars={"MQTT_AS_DIR": mqtt_as},
-                          bridge_mqtt={"backend": "mqtt_as"},
+    with open_rig(RigSpec(workdir=tmp_path_factory.mktemp("mqtt_as"),
+                          bridge=BridgeSpec(deploy=Deploy.FROZEN, manifest=manifest,
+                                            path_vars={"MQTT_AS_DIR": mqtt_as}, mqtt={"backend": "mqtt_as"}),
                           board_speed=request.config.getoption("--board-speed"))) as session:
         yield session
 

@@ -13,7 +13,7 @@ from hil.oracle.expected import expected_payloads
 from hil.rig.deploy import Deploy
 from hil.net.subscriber import Subscriber
 from hil.rig.rig import BRIDGE_FIRMWARE
-from hil.rig.session import RigSpec, open_rig
+from hil.rig.session import BridgeSpec, RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
 from hil.oracle.verdict import compare
 
@@ -50,7 +50,7 @@ def heap_over_a_replay(rig, broker) -> tuple[int, int]:
 @pytest.mark.skipif(not MODEL.faithful, reason=f"{MODEL.name}: a frozen image needs the virtual ESP8266 build")
 def test_frozen_bridge_replays_a_capture_at_the_chips_heap(tmp_path):
     manifest = (BRIDGE_FIRMWARE / "manifest.py").resolve()
-    with open_rig(RigSpec(workdir=tmp_path, bridge_deploy=Deploy.FROZEN, bridge_manifest=manifest)) as session:
+    with open_rig(RigSpec(workdir=tmp_path, bridge=BridgeSpec(deploy=Deploy.FROZEN, manifest=manifest))) as session:
         rig, broker = session.rig, session.broker
         on_flash = sorted(p.name for p in session.sim.flash["bridge"].iterdir())
         assert on_flash == ["config.json", "main.py"], f"only main.py and config.json belong on the flash: {on_flash}"

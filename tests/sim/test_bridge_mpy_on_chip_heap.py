@@ -20,7 +20,7 @@ from __future__ import annotations
 import pytest
 
 from hil.rig.deploy import AFTER_START_UP_TARGET, MPY_SHORTFALL, Deploy
-from hil.rig.session import RigSpec, open_rig
+from hil.rig.session import BridgeSpec, RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
 from test_bridge_frozen import heap_over_a_replay
 
@@ -31,11 +31,11 @@ TOLERANCE = 1024
 
 @pytest.mark.skipif(not MODEL.faithful, reason=f"{MODEL.name}: its heap says nothing about the chip")
 def test_mpy_bridge_dies_at_the_chips_heap_and_the_shortfall_is_measured(tmp_path):
-    with open_rig(RigSpec(workdir=tmp_path / "chip", bridge_deploy=Deploy.MPY,
-                          bridge_wait_connected=False)) as session:
+    with open_rig(RigSpec(workdir=tmp_path / "chip",
+                          bridge=BridgeSpec(deploy=Deploy.MPY, wait_connected=False))) as session:
         crash = session.rig.bridge.expect_line(r"^bridge: application crashed: (MemoryError.*)", timeout=20, since=0)
-    with open_rig(RigSpec(workdir=tmp_path / "roomy", bridge_deploy=Deploy.MPY,
-                          bridge_free_at_main=ROOMY)) as session:
+    with open_rig(RigSpec(workdir=tmp_path / "roomy",
+                          bridge=BridgeSpec(deploy=Deploy.MPY, free_at_main=ROOMY))) as session:
         started, lowest = heap_over_a_replay(session.rig, session.broker)
     held_after_start_up, held_at_lowest = ROOMY - started, ROOMY - lowest
     left_after_start_up = CHIP_FREE_AT_MAIN - held_after_start_up

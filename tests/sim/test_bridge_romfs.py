@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from hil.rig.deploy import AFTER_START_UP_TARGET, Deploy
-from hil.rig.session import RigSpec, open_rig
+from hil.rig.session import BridgeSpec, RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
 from test_bridge_frozen import heap_over_a_replay
 
@@ -20,7 +20,7 @@ MODEL = board_model()
 @pytest.mark.skipif(not MODEL.faithful, reason=f"{MODEL.name}: it has no ROMFS, and its heap says nothing "
                                                "about the chip")
 def test_romfs_bridge_meets_the_heap_targets_at_the_chips_heap(tmp_path):
-    with open_rig(RigSpec(workdir=tmp_path, bridge_deploy=Deploy.ROMFS)) as session:
+    with open_rig(RigSpec(workdir=tmp_path, bridge=BridgeSpec(deploy=Deploy.ROMFS))) as session:
         rig, broker = session.rig, session.broker
         on_flash = sorted(p.name for p in session.sim.flash["bridge"].iterdir())
         assert on_flash == ["config.json", "main.py"], f"the modules belong in ROMFS, not on the flash: {on_flash}"

@@ -13,7 +13,7 @@ import shutil
 
 from hil.p1.captures import sx631
 from hil.rig.rig import BRIDGE_FIRMWARE
-from hil.rig.session import RigSpec, open_rig
+from hil.rig.session import BridgeSpec, RigSpec, open_rig
 from hil.zabbix.check import check_replay
 from hil.zabbix.template import build, mqtt_key
 
@@ -35,7 +35,7 @@ def test_a_bridge_publishing_a_unit_fails_the_zabbix_check_naming_the_item(tmp_p
     shutil.copytree(BRIDGE_FIRMWARE, firmware, ignore=shutil.ignore_patterns("__pycache__"))
     _publish_with_unit(firmware)
     capture = sx631()
-    with open_rig(RigSpec(workdir=tmp_path / "rig", bridge_firmware=firmware)) as session:
+    with open_rig(RigSpec(workdir=tmp_path / "rig", bridge=BridgeSpec(firmware=firmware))) as session:
         result = check_replay(session.rig, session.broker, build(), capture.file, capture.data, tmp_path / "agent")
     assert len(result.problems) == 1, result.problems
     key = mqtt_key(FIELD.decode())
