@@ -14,7 +14,11 @@ breaks it in a temporary copy and sees the check fail:
   neither the oracle nor the rig: the oracle reads telegrams through it, so
   it may not lean back on the oracle;
 - the firmware directories (bridge_firmware/, meter_emulator/) import nothing
-  from `hil`: firmware never learns about the rig."""
+  from `hil`: firmware never learns about the rig;
+- a rig comes up one way (hil.rig.session.open_rig): it picks the rig kind's
+  binding from BINDINGS and composes, with no branch on the kind after that;
+  what differs per kind (ports, reset, virtual or not, the user's config
+  kept) is the binding's to say."""
 from __future__ import annotations
 
 import ast
@@ -231,3 +235,38 @@ def test_every_pointer_to_the_architecture_stays_inside_the_repository():
     outside = [f"{f}:{n}" for f in files for n, line in enumerate((root / f).read_text(errors="replace").splitlines(), 1)
                if re.search(r"(?<!docs/)\bARCHITECTURE(\.md)?\b", line) and not f.startswith("docs/ARCHITECTURE")]
     assert not outside, f"pointers to a design document outside the repository: {outside}"
+
+
+SESSION = HIL / "rig" / "session.py"
+
+
+def kind_branches(source: str) -> list[int]:
+    """Lines of open_rig() that test the rig's kind (`spec.kind` in a
+    comparison, an if or a conditional expression) other than to pick its binding."""
+    tree = ast.parse(source)
+    (open_rig,) = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "open_rig"]
+    lines = []
+    for node in ast.walk(open_rig):
+        if isinstance(node, (ast.Compare, ast.If, ast.IfExp, ast.Match)):
+            tested = node.subject if isinstance(node, ast.Match) else node if isinstance(node, ast.Compare) else node.test
+            if any(isinstance(a, ast.Attribute) and a.attr == "kind" for a in ast.walk(tested)):
+                lines.append(node.lineno)
+    return sorted(set(lines))
+
+
+def test_open_rig_has_no_branch_on_the_rig_kind():
+    source = SESSION.read_text()
+    assert "BINDINGS.get(spec.kind)" in source, "open_rig picks the binding of spec.kind from BINDINGS"
+    assert kind_branches(source) == []
+
+
+@pytest.mark.parametrize("line", [
+    '        keep = spec.kind == "usb"',
+    '        if spec.kind != "sim":\n            progress("real boards")',
+    '        reset_it = None if spec.kind == "labgrid" else found.reset_bridge',
+])
+def test_the_one_way_up_rule_fails_on_a_branch_on_the_kind(line):
+    source = SESSION.read_text()
+    anchor = "        found = stack.enter_context(binding(spec, workdir, progress))\n"
+    assert anchor in source
+    assert kind_branches(source.replace(anchor, anchor + line + "\n")) != []
