@@ -4,7 +4,7 @@
     hil captures import FILE --meter M --source S      copy into captures/ + index entry
     hil captures anonymise IN OUT [--seed S]           rewrite meter identifiers, new CRC
     hil captures synthesize TEMPLATE OUT --count N     a realistic sequence from a template
-    hil captures upload FILE --port PORT               copy to the emulator's flash
+    hil captures upload FILE [--port SPEC]             copy to the emulator's flash
     hil capture --port PORT [--count N] [--out FILE]   record a real meter via USB-UART
 
 hil/cli/__init__.py wires these in with :func:`add_parsers`; :func:`main` runs them alone
@@ -167,6 +167,7 @@ def cmd_synthesize(args) -> int:
 # --- upload ---
 
 def cmd_upload(args) -> int:
+    from ..rig import benchconfig, discover
     from ..rig.board import Board, BoardError
 
     src = Path(args.file)
@@ -178,14 +179,19 @@ def cmd_upload(args) -> int:
     if not report.ok and not args.force:
         return _fail(f"{src} does not validate (run `hil captures validate`); --force uploads it anyway", 1)
     name = args.name or src.name
-    board = Board("emulator", args.port)
+    try:  # the port as `hil play` finds it: --port SPEC, else the emulator's binding, else the only board
+        port = discover.resolve(args.port or benchconfig.load_rig_config(args.rig_config).binding("emulator"),
+                                "emulator", option="--port")
+    except (benchconfig.RigConfigError, discover.DiscoverError) as e:
+        return _fail(str(e))
+    board = Board("emulator", port)
     try:
         with board:
             remote, copied = upload_capture(board, src.name, name, data)
     except BoardError as e:
         return _fail(str(e))
-    console.print(f"[green]uploaded[/] {escape(str(src))} → {escape(remote)} on {escape(args.port)} ({len(data)} bytes)"
-                  if copied else f"{escape(remote)} on {escape(args.port)} holds these bytes already")
+    console.print(f"[green]uploaded[/] {escape(str(src))} → {escape(remote)} on {escape(port)} ({len(data)} bytes)"
+                  if copied else f"{escape(remote)} on {escape(port)} holds these bytes already")
     return 0
 
 
@@ -302,7 +308,9 @@ def add_parsers(subparsers) -> None:
 
     p = sub.add_parser("upload", help="copy a capture to the emulator board's flash (captures/<name>)")
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--port", required=True, help="the emulator board's serial port")
+    p.add_argument("--port", metavar="SPEC", help="the emulator board: device path, serial:XYZ or location:1-1.2 "
+                                                  "(default: its binding in --rig-config, else the only board)")
+    p.add_argument("--rig-config", metavar="FILE", help="the bench's rig config (JSON; see `hil boards --help`)")
     p.add_argument("--name", help="name on the board (default: FILE's name)")
     p.add_argument("--force", action="store_true", help="upload even if it does not validate (fault tests)")
     p.set_defaults(func=cmd_upload)

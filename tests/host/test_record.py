@@ -1,5 +1,6 @@
 """hil capture (hil/p1/record.py): framing, byte-exact recording, stopping keeps what was recorded."""
 
+import json
 import os
 import threading
 import time
@@ -266,6 +267,11 @@ def test_upload_then_record_what_the_emulator_plays(virtual_rig, tmp_path, capsy
     assert main(["captures", "upload", str(src), "--port", virtual_rig.ports["emulator"]]) == 0
     assert "uploaded" in capsys.readouterr().out
     assert (virtual_rig.flash["emulator"] / "captures" / "mixed.p1").read_bytes() == src.read_bytes()
+    # Without --port, the emulator's binding in the rig config, as `hil play` finds it.
+    cfg = tmp_path / "rig.json"
+    cfg.write_text(json.dumps({"boards": {"emulator": virtual_rig.ports["emulator"]}}))
+    assert main(["captures", "upload", str(src), "--rig-config", str(cfg), "--name", "again.p1"]) == 0
+    assert (virtual_rig.flash["emulator"] / "captures" / "again.p1").read_bytes() == src.read_bytes()
 
     out = tmp_path / "recorded.p1"
     stop = threading.Event()
