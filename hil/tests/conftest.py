@@ -15,11 +15,11 @@ from .scenario import HEAP_DROP_MAX
 
 
 @pytest.fixture
-def why(rig, broker):
+def why(rig, broker, request, rig_kind):
     """why(problems) → failure text with the boards' and the broker's logs and,
     on the virtual rig, what its P1 line dropped during the test and whether
     the host's load can explain it."""
-    sim = getattr(rig, "sim", None)
+    sim = request.getfixturevalue("virtual_rig") if rig_kind == "sim" else None
     before = sim.line() if sim is not None else None
 
     def _why(problems: list[str]) -> str:
