@@ -470,3 +470,28 @@ def test_timers_fire_while_the_board_waits_at_the_repl(board):
     assert len(once) == 1 and 1000 <= once[0] < 1200, after
     with pytest.raises(AssertionError):  # deinit in its own callback: no fourth
         log.wait_for(r"TICK 4", timeout=1.5)
+
+
+# pyexec_file() turns Ctrl-C on only once main.py is compiled; the padding
+# (comments: the lexer streams them from flash, no heap) makes the compile
+# take about a second at the host's ~35 MB/s.
+COMPILE_PADDING = ("#" + " pad" * 24 + "\n") * 400_000
+
+
+@needs_virtual_esp8266
+def test_a_ctrl_c_while_the_board_compiles_main_py_is_a_plain_byte(board):
+    """On the chip a 0x03 that arrives between boot.py and the first line of
+    main.py (the board's own C, then the compile) finds Ctrl-C off
+    (shared/runtime/pyexec.c parse_compile_execute): the byte waits in the
+    UART for the REPL and main.py runs. A board that interrupted there would
+    leave a bridge at the REPL on noise from the meter before its main.py
+    could turn Ctrl-C off."""
+    log = board({"boot.py": "print('BOOT DONE')\n",
+                 "main.py": COMPILE_PADDING + "print('MAIN RAN')\n"})
+    log.wait_for(r"BOOT DONE", timeout=20)
+    log.port.write(b"\x03")
+    log.port.flush()
+    log.text += log.port.read(log.port.in_waiting).decode(errors="replace")
+    assert "MAIN RAN" not in log.text, "main.py ran before the 0x03 was sent: the test proves nothing"
+    log.wait_for(r"MAIN RAN", timeout=20)
+    assert "KeyboardInterrupt" not in log.text, log.text[-2000:]

@@ -130,8 +130,6 @@ else:
     # the boot code above is C in the chip's ROM and costs no chip time here.
     _vboard.clock_factor(_factor)
     del _free, _factor
-if _vboard is not None:
-    _vboard.interruptible(True)
-_run("boot.py")
+_run("boot.py")  # Ctrl-C is on while each file's code runs (_vboard.exec_file)
 if os.getenv("HIL_SIM_RUN_MAIN") != "0":
     _run("main.py")

@@ -12,7 +12,8 @@
 // - the calibration reserve: heap the board holds so that a firmware finds
 //   as much free heap at main.py as on the chip (hil/sim/hal/_simboot.py);
 // - Ctrl-C is ignored while the boot code runs, as pyexec_frozen_module()
-//   runs _boot.py on the chip (interruptible);
+//   runs _boot.py on the chip (interruptible), and is on only while the code
+//   of boot.py or main.py runs, not while the board compiles it (exec_file);
 // - the soft watchdog: a wall-clock timer the feed re-arms; when it runs out
 //   the process dies of SIGALRM and the virtual board resets the chip;
 // - the heap after each garbage collection (a build patch calls
@@ -156,6 +157,15 @@ static mp_obj_t vboard_uart0_tx(mp_obj_t buf_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(vboard_uart0_tx_obj, vboard_uart0_tx);
 
+// --- Ctrl-C ---
+
+// Off means ignored, not the default action the unix port sets: a SIGINT
+// already on its way (the rig saw the handler a moment ago) must not kill the
+// board.
+static void ctrl_c_off(void) {
+    signal(SIGINT, SIG_IGN);
+}
+
 // --- main.py as pyexec_file() runs it ---
 
 static mp_obj_t vboard_exec_file(mp_obj_t path_in) {
@@ -170,12 +180,20 @@ static mp_obj_t vboard_exec_file(mp_obj_t path_in) {
     if (nlr_push(&nlr) == 0) {
         mp_parse_tree_t parse_tree = mp_parse(lex, MP_PARSE_FILE_INPUT);
         mp_obj_t module_fun = mp_compile(&parse_tree, path, false);
+        // Ctrl-C only while the file's code runs, as parse_compile_execute()
+        // turns it on after the compile and off after the call: a 0x03 that
+        // comes before is a byte in the UART, not a KeyboardInterrupt.
+        mp_hal_set_interrupt_char(CHAR_CTRL_C);
         mp_call_function_0(module_fun);
+        ctrl_c_off();
+        mp_handle_pending(MP_HANDLE_PENDING_CALLBACKS_AND_EXCEPTIONS);
         nlr_pop();
         mp_globals_set(old_globals);
         mp_locals_set(old_locals);
         return mp_const_none;
     }
+    ctrl_c_off();
+    mp_handle_pending(MP_HANDLE_PENDING_CALLBACKS_AND_CLEAR_EXCEPTIONS);
     mp_globals_set(old_globals);
     mp_locals_set(old_locals);
     nlr_jump(nlr.ret_val);
@@ -319,15 +337,11 @@ static mp_obj_t vboard_exit(mp_obj_t code_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(vboard_exit_obj, vboard_exit);
 
-// --- Ctrl-C ---
-
 static mp_obj_t vboard_interruptible(mp_obj_t on_in) {
     if (mp_obj_is_true(on_in)) {
         mp_hal_set_interrupt_char(CHAR_CTRL_C);
     } else {
-        // Ignored, not the default action: a SIGINT already on its way
-        // must not kill the board.
-        signal(SIGINT, SIG_IGN);
+        ctrl_c_off();
     }
     return mp_const_none;
 }
