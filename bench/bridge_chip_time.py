@@ -2,9 +2,11 @@
 
     .venv/bin/python bench/bridge_chip_time.py                  # 6 telegrams at the meter's 10 s cadence
     .venv/bin/python bench/bridge_chip_time.py --interval-ms 1000 --telegrams 10
+    MQTT_AS_DIR=../shared/mqtt_as .venv/bin/python bench/bridge_chip_time.py --backend mqtt_as
 
 Brings up the virtual rig with both boards at --board-speed chip (an 80 MHz
-ESP8266's time, hil/sim/clock.py), deploys the bridge as the suite does, plays
+ESP8266's time, hil/sim/clock.py), deploys the bridge as the suite does (with --backend mqtt_as: the image with
+mqtt_as frozen in, as hil/tests/test_mqtt_as.py deploys it), plays
 the SX631 capture and prints:
 
 - the bridge's computing per telegram in the chip's milliseconds, split by part
@@ -29,7 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hil.oracle.expected import expected_sequence  # noqa: E402
 from hil.p1.captures import sx631  # noqa: E402
 from hil.net.subscriber import Subscriber  # noqa: E402
-from hil.rig.session import RigSpec, open_rig  # noqa: E402
+from hil import mqtt_as_source  # noqa: E402
+from hil.rig.deploy import Deploy  # noqa: E402
+from hil.shipped import BRIDGE_FIRMWARE  # noqa: E402
+from hil.rig.session import BridgeSpec, RigSpec, open_rig  # noqa: E402
 from hil.sim.chip_time import PARTS, by_part, part_of, spent  # noqa: E402
 from hil.sim.clock import chip_figures  # noqa: E402
 from hil.sim.line import telegram_spans  # noqa: E402
@@ -40,11 +45,13 @@ def main(argv=None) -> int:
     ap.add_argument("--interval-ms", type=int, default=10000,
                     help="time between telegram starts (default %(default)s: the meter's cadence)")
     ap.add_argument("--top", type=int, default=12, help="functions to list (default %(default)s)")
+    ap.add_argument("--backend", choices=("builtin", "mqtt_as"), default="builtin",
+                    help="the bridge's MQTT client (default %(default)s; mqtt_as needs MQTT_AS_DIR)")
     args = ap.parse_args(argv)
 
     capture = sx631()
     telegram = expected_sequence(capture.data, "all")[0]
-    spec = RigSpec(base_topic="p1bench", board_speed="chip")
+    spec = RigSpec(base_topic="p1bench", board_speed="chip", bridge=bridge_spec(args.backend))
     print(f"bridge at the chip's speed: {args.telegrams} x {capture.file} every {args.interval_ms} ms; "
           f"chip figures: {chip_figures().source}", flush=True)
     with open_rig(spec, progress=lambda m: print(f"  {m}", flush=True)) as session:
@@ -99,6 +106,16 @@ def main(argv=None) -> int:
           f"(the host's load explains {line.rx_overflow_waiting - waiting_before}); "
           f"the most it held: {line.rx_peak} B (its uart_rxbuf: 1,024 B unless config.json says otherwise)")
     return 0
+
+
+def bridge_spec(backend: str) -> BridgeSpec:
+    if backend == "builtin":
+        return BridgeSpec()
+    found = mqtt_as_source.locate()
+    if isinstance(found, mqtt_as_source.Missing):
+        raise SystemExit(f"bridge_chip_time: {found.reason}")
+    return BridgeSpec(deploy=Deploy.FROZEN, manifest=BRIDGE_FIRMWARE / "manifest_mqtt_as.py",
+                      path_vars={"MQTT_AS_DIR": found}, mqtt={"backend": "mqtt_as"})
 
 
 def capture_line_ms(data: bytes) -> float:

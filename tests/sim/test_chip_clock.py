@@ -70,9 +70,9 @@ def test_at_host_speed_the_same_program_runs_at_least_20_times_faster(name):
     assert wall_ms * 20 <= clock.chip_figures().chip_ms(program), f"{name} took {wall_ms:.0f} ms at host speed"
 
 
-def _run(script: str) -> str:
+def _run(script: str, **env: str) -> str:
     done = subprocess.run([MODEL.interpreter, "-X", "heapsize=38k", "-c", script], capture_output=True,
-                          text=True, timeout=120, env={**_chip_env(), "PATH": "/usr/bin:/bin"})
+                          text=True, timeout=120, env={**_chip_env(), "PATH": "/usr/bin:/bin", **env})
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -140,20 +140,47 @@ except ValueError as e:
     assert "ValueError frequency can only be either 80Mhz or 160MHz" in out
 
 
-def test_time_in_the_hal_is_the_chips_c_not_the_firmwares_bytecode():
-    # The HAL's UART is Python here and C on the chip: the board counts only
-    # the firmware's side of each call.
-    out = _run(_LOOP + """
-u = machine.UART(1, 115200)
+# A HAL object and two calls on it that are C on the chip.
+HAL_CALLS = {
+    "UART": ("u = machine.UART(1, 115200)", "u.any(); u.write(b'')"),
+    # mqtt_as asks the station before every socket call, hundreds of times a second.
+    "WLAN": ("import network\nu = network.WLAN(network.STA_IF)\nu.active(True)\nu.connect('lan', 'key')",
+             "u.isconnected(); u.status()"),
+}
+
+
+@pytest.mark.parametrize("hal", HAL_CALLS)
+def test_time_in_the_hal_is_the_chips_c_not_the_firmwares_bytecode(hal, tmp_path):
+    # The HAL is Python here and C on the chip: the board counts only the
+    # firmware's side of each call.
+    setup, calls = HAL_CALLS[hal]
+    out = _run(_LOOP + setup + f"""
 _vboard.clock_stats(st); counted, cpu = st[1], st[3]
 for i in range(2000):
-    u.any()
-    u.write(b'')
+    {calls}
 _vboard.clock_stats(st)
 print(st[1] - counted, st[3] - cpu)
-""")
+""", HIL_SIM_WIFI_DOWN=str(tmp_path / "wifi-down"))
     counted_us, cpu_us = (int(x) for x in out.split())
-    assert counted_us < cpu_us * 0.6, f"counted {counted_us} us of the {cpu_us} us the HAL calls took"
+    assert counted_us < cpu_us * 0.6, f"counted {counted_us} us of the {cpu_us} us the {hal} calls took"
+
+
+def test_asking_the_station_its_state_allocates_no_heap_per_call(tmp_path):
+    # wifi_station_get_connect_status() is C; the HAL's look at the rig's
+    # WiFi-down file raised (and allocated) an OSError at every call.
+    out = _run("""
+import gc, network
+w = network.WLAN(network.STA_IF)
+w.active(True)
+w.connect('lan', 'key')
+gc.collect()
+gc.disable()
+before = gc.mem_alloc()
+for i in range(5000):
+    w.isconnected()
+print(gc.mem_alloc() - before)
+""", HIL_SIM_WIFI_DOWN=str(tmp_path / "wifi-down"))
+    assert int(out) < 256, f"5,000 calls of isconnected() allocated {out.strip()} B"
 
 
 def test_the_pytest_header_says_which_speed_the_boards_run_at(tmp_path):

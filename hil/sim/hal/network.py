@@ -15,6 +15,8 @@ station is STAT_CONNECTING for ASSOC_MS before it has an IP (docs/FIDELITY.md,
 import os
 import time
 
+from _chipc import C as _C  # the HAL is C on the chip: its time is not the chip's computing
+
 STA_IF = 0
 AP_IF = 1
 STAT_IDLE = 0
@@ -66,16 +68,29 @@ def _save():
         pass
 
 
+# The rig drops WiFi by creating this file in the board's directory.
+_DOWN_PATH = os.getenv("HIL_SIM_WIFI_DOWN")
+# How often the file is looked at: a firmware may ask isconnected() hundreds of
+# times a second (mqtt_as does before every socket call), and a failed stat
+# allocates an OSError on the board's heap where the chip's C allocates
+# nothing; the SDK itself notices a lost AP only after seconds of missed beacons.
+_DOWN_POLL_MS = 50
+_down = [False, 0]  # the last answer, and ticks_ms when the file was looked at
+
+
 def _wifi_down():
-    # The rig drops WiFi by creating this file in the board's directory.
-    path = os.getenv("HIL_SIM_WIFI_DOWN")
-    if not path:
+    if not _DOWN_PATH:
         return False
+    now = time.ticks_ms()
+    if _down[1] and time.ticks_diff(now, _down[1]) < _DOWN_POLL_MS:
+        return _down[0]
     try:
-        os.stat(path)
-        return True
+        os.stat(_DOWN_PATH)
+        _down[0] = True
     except OSError:
-        return False
+        _down[0] = False
+    _down[1] = now or 1
+    return _down[0]
 
 
 def _restored_at():
@@ -93,70 +108,79 @@ _load()
 
 
 class WLAN:
+    # Every method is C on the chip (the SDK's wifi_station_* calls): `with _C`.
     def __init__(self, interface_id=STA_IF):
         if interface_id not in (STA_IF, AP_IF):
             raise ValueError("invalid WLAN interface identifier")
         self._if = interface_id
 
     def active(self, is_active=None):
-        s = _ifs[self._if]
-        if is_active is None:
-            return s[0]
-        s[0] = bool(is_active)
-        if not s[0]:
-            s[3] = False
-        if self._if == STA_IF:
-            _save()
+        with _C:
+            s = _ifs[self._if]
+            if is_active is None:
+                return s[0]
+            s[0] = bool(is_active)
+            if not s[0]:
+                s[3] = False
+            if self._if == STA_IF:
+                _save()
 
     def connect(self, ssid=None, key=None, *, bssid=None):
-        s = _ifs[self._if]
-        if not s[0]:
-            raise OSError("Cannot connect to AP")  # wifi_station_connect() fails
-        same = ssid is None or (ssid, key) == (s[1], s[2])
-        if ssid is not None:
-            s[1], s[2] = ssid, key
-            _save()
-        if not (same and s[3]):
-            # wifi_station_connect(): scan, authenticate, associate, DHCP. A
-            # station already on (or joining) the same network stays as it is.
-            s[4] = time.ticks_add(time.ticks_ms(), ASSOC_MS)
-        s[3] = s[1] is not None
+        with _C:
+            s = _ifs[self._if]
+            if not s[0]:
+                raise OSError("Cannot connect to AP")  # wifi_station_connect() fails
+            same = ssid is None or (ssid, key) == (s[1], s[2])
+            if ssid is not None:
+                s[1], s[2] = ssid, key
+                _save()
+            if not (same and s[3]):
+                # wifi_station_connect(): scan, authenticate, associate, DHCP. A
+                # station already on (or joining) the same network stays as it is.
+                s[4] = time.ticks_add(time.ticks_ms(), ASSOC_MS)
+            s[3] = s[1] is not None
 
     def disconnect(self):
-        _ifs[self._if][3] = False
+        with _C:
+            _ifs[self._if][3] = False
 
     def status(self, param=None):
-        if param == "rssi":
-            return -55
         global _seen_down
-        s = _ifs[self._if]
-        if not s[0] or not s[3]:
-            return STAT_IDLE
-        if _wifi_down():
-            _seen_down = True
-            return STAT_NO_AP_FOUND
-        if self._if == STA_IF:
-            if _seen_down:
-                _seen_down = False
-                back = time.ticks_add(_restored_at(), ASSOC_MS)
-                if time.ticks_diff(back, s[4]) > 0:
-                    s[4] = back
-            if time.ticks_diff(s[4], time.ticks_ms()) > 0:
-                return STAT_CONNECTING
-        return STAT_GOT_IP
+        with _C:
+            if param == "rssi":
+                return -55
+            s = _ifs[self._if]
+            if not s[0] or not s[3]:
+                return STAT_IDLE
+            if _wifi_down():
+                _seen_down = True
+                return STAT_NO_AP_FOUND
+            if self._if == STA_IF:
+                if _seen_down:
+                    _seen_down = False
+                    back = time.ticks_add(_restored_at(), ASSOC_MS)
+                    if time.ticks_diff(back, s[4]) > 0:
+                        s[4] = back
+                if time.ticks_diff(s[4], time.ticks_ms()) > 0:
+                    return STAT_CONNECTING
+            return STAT_GOT_IP
 
     def isconnected(self):
-        return self.status() == STAT_GOT_IP
+        with _C:
+            return self.status() == STAT_GOT_IP
 
     def ifconfig(self, config=None):
-        return ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
+        with _C:
+            return ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
 
     def config(self, *args, **kw):
-        if args and args[0] == "mac":
-            return b"\x5c\xcf\x7f\x00\x00\x01"
-        if args and args[0] in ("essid", "ssid"):
-            return _ifs[self._if][1] or ""
-        return None
+        with _C:
+            if args and args[0] == "mac":
+                return b"\x5c\xcf\x7f\x00\x00\x01"
+            if args and args[0] in ("essid", "ssid"):
+                return _ifs[self._if][1] or ""
+            return None
 
     def scan(self):
-        return []
+        with _C:
+            return []
