@@ -62,6 +62,13 @@ def test_calibrate_on_a_virtual_esp8266_at_chip_speed_gives_the_figures_it_is_ca
     assert data["board"]["freq_hz"] == 160_000_000
     assert data["board"]["implementation"] == "micropython 1.28.0"
     assert list(data["programs"]) == list(MEASURED)
+    # The board's factor was measured when the rig started; the host's speed
+    # drifts by a quarter and more over minutes on a shared 2-core machine. The
+    # calibration program, timed in the same minute as the others, says by how
+    # much: each other program is held to 35 % of its figure against it, as
+    # tests/sim/test_chip_clock.py does. At host speed each would be ~300x off.
+    drift = data["programs"][clock.CALIBRATION.name]["ms"] / clock.CALIBRATION.chip_ms
+    assert 0.5 <= drift <= 2, f"{clock.CALIBRATION.name} at {drift:.2f} times its published figure: not the chip's speed"
     for name in MEASURED:
         row, program = data["programs"][name], clock.BY_NAME[name]
         # progress, one line per program as it finishes
@@ -69,8 +76,10 @@ def test_calibrate_on_a_virtual_esp8266_at_chip_speed_gives_the_figures_it_is_ca
             run.stdout
         assert len(row["runs_ms"]) == 3 and row["ms"] == sorted(row["runs_ms"])[1]
         assert row["published_ms"] == program.chip_ms
-        assert 0.65 <= row["ms"] / program.chip_ms <= 1.35, (
-            f"{name}: {row['ms']:.0f} ms on the virtual board at chip speed, published {program.chip_ms} ms")
+        ratio = row["ms"] / program.chip_ms / drift
+        assert 0.65 <= ratio <= 1.35, (
+            f"{name}: {row['ms']:.0f} ms on the virtual board at chip speed, published {program.chip_ms} ms: "
+            f"{ratio:.2f} against {clock.CALIBRATION.name}'s {drift:.2f} in the same minute")
     figures = clock.ChipFigures.load(out)
     assert figures.source == f"your board on {port}, {today}"
     assert figures.chip_ms(clock.BY_NAME["float_add"]) == data["programs"]["float_add"]["ms"]
@@ -97,15 +106,15 @@ def test_a_virtual_board_calibrated_on_a_file_computes_at_the_files_figures(tmp_
                          env=_env(**{clock.CALIBRATION_ENV: str(path)}))
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"chip figures: your board on /dev/ttyUSB9, 2026-12-01 ({path})" in run.stdout
-    factor = float(re.search(r"^factor ([\d.]+):", run.stdout, re.M).group(1))
-    published = clock.chip_factor(MODEL.interpreter, clock.PUBLISHED)
-    # Twice the published factor, within the host's noise: the host CPU time of
-    # one int_add run varies by up to ~25 % on a shared 2-core machine (a CI
-    # replica measured 1.59); the published factor itself would give 1.0.
-    assert 1.4 <= factor / published <= 2.6, f"factor {factor:.1f} on the file, {published:.1f} published"
+    assert re.search(r"^factor [\d.]+: chip time per host CPU time, calibrated on int_add", run.stdout, re.M), run.stdout
     rows = {m.group(1): (float(m.group(2).replace(",", "")), float(m.group(3)))
             for m in re.finditer(r"^(\w+) +chip +([\d,]+) ms .* ratio ([\d.]+)", run.stdout, re.M)}
     assert rows["int_add"][0] == 2 * int_add.chip_ms and rows["pi_1000"][0] == 4 * pi.chip_ms, run.stdout
+    # The factor is judged by what it does in the same process and minute, not
+    # against one this process measures later: the host's CPU time drifts by a
+    # quarter between the two on a shared 2-core machine (1.28 against 2.0 in a
+    # CI replica). At the published factor int_add would take half the file's
+    # figure here, and pi_1000 a quarter.
     assert 0.7 <= rows["int_add"][1] <= 1.4, run.stdout
     assert 0.3 <= rows["pi_1000"][1] <= 0.75, run.stdout
 
