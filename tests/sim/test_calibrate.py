@@ -76,6 +76,8 @@ def test_calibrate_on_a_virtual_esp8266_at_chip_speed_gives_the_figures_it_is_ca
             run.stdout
         assert len(row["runs_ms"]) == 3 and row["ms"] == sorted(row["runs_ms"])[1]
         assert row["published_ms"] == program.chip_ms
+        if program is clock.CALIBRATION:
+            continue  # its ratio against itself is 1 by construction; drift above holds it
         ratio = row["ms"] / program.chip_ms / drift
         assert 0.65 <= ratio <= 1.35, (
             f"{name}: {row['ms']:.0f} ms on the virtual board at chip speed, published {program.chip_ms} ms: "
