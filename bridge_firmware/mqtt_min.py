@@ -447,6 +447,10 @@ class MQTTClient:
                     return False  # dropped meanwhile
         return True
 
+    def _window_full(self):
+        # The next packet id's slot is still taken, or max_inflight are out.
+        return self._nfl >= self.max_inflight or self._pids[(self._pid % 65535 + 1) % self.max_inflight]
+
     def _acked(self, pid):
         i = pid % self.max_inflight
         if self._pids[i] == pid:
@@ -467,64 +471,64 @@ class MQTTClient:
         while True:
             while not self._connected:
                 await self._ready.wait()
-            if qos and (self._nfl >= self.max_inflight
-                        or self._pids[(self._pid % 65535 + 1) % self.max_inflight]):
+            if qos and self._window_full():
                 # Window full: wait for a PUBACK. A PUBACK that never comes is the
                 # supervisor's business (timeout_ms), which also wakes us here.
                 self._window.clear()
                 await self._window.wait()
                 continue
-            if lock.locked():
-                # A packet is part-way out (the socket took only some of it):
-                # wait for it, then check the link and the window again.
-                await lock.acquire()
-                lock.release()
-                continue
-            break
-        # Nothing else runs until the first await below: the packet buffer is ours.
-        if callable(msg):
-            msg = msg()
-        tl = len(topic)
-        ml = len(msg)
-        pkt = self._pkt
-        if 5 + 2 + tl + 2 > len(pkt):
-            pkt = bytearray(5 + 2 + tl + 2)  # a topic longer than the buffer: never from the bridge
-        pkt[0] = _PUBLISH | (2 if qos else 0) | (1 if retain else 0)
-        p = _varint(pkt, 1, 2 + tl + ml + (2 if qos else 0))
-        p = _str(pkt, p, topic)
-        if qos:
-            self._pid = pid = self._pid % 65535 + 1
-            pkt[p] = pid >> 8
-            pkt[p + 1] = pid & 0xFF
-            p += 2
-            self._pids[pid % self.max_inflight] = pid  # free: checked above
-            if not self._nfl:
-                self._ack_since = time.ticks_ms()
-            self._nfl += 1
-        more = None
-        if p + ml <= len(pkt):
-            pkt[p:p + ml] = msg
-            p += ml
-        else:
-            more = msg  # longer than the buffer (the status JSON): written after the head, not copied
-        data = memoryview(pkt)[:p]
-        s = self._s
-        ok = True
+            # One packet on the wire at a time, so the lock for every packet (a
+            # free one is taken without yielding). Not lock.locked(): it is False
+            # while the lock is promised to a waiting task that has not run yet
+            # (asyncio/lock.py), and a packet written then landed inside one the
+            # socket had taken only part of.
+            await lock.acquire()
+            if self._connected and not (qos and self._window_full()):
+                break
+            lock.release()
         try:
-            # Most packets go out whole at once (lwIP has room): no lock, no
-            # coroutine per write. The rest of a packet the socket took only
-            # part of goes out under the lock, which no one holds here.
-            k = s.write(data) if more is None else 0
-            if k is None or k < p:
-                await lock.acquire()
-                try:
+            # The lock is ours, so is the packet buffer.
+            if callable(msg):
+                msg = msg()
+            tl = len(topic)
+            ml = len(msg)
+            pkt = self._pkt
+            if 5 + 2 + tl + 2 > len(pkt):
+                pkt = bytearray(5 + 2 + tl + 2)  # a topic longer than the buffer: never from the bridge
+            pkt[0] = _PUBLISH | (2 if qos else 0) | (1 if retain else 0)
+            p = _varint(pkt, 1, 2 + tl + ml + (2 if qos else 0))
+            p = _str(pkt, p, topic)
+            if qos:
+                self._pid = pid = self._pid % 65535 + 1
+                pkt[p] = pid >> 8
+                pkt[p + 1] = pid & 0xFF
+                p += 2
+                self._pids[pid % self.max_inflight] = pid  # free: checked above
+                if not self._nfl:
+                    self._ack_since = time.ticks_ms()
+                self._nfl += 1
+            more = None
+            if p + ml <= len(pkt):
+                pkt[p:p + ml] = msg
+                p += ml
+            else:
+                more = msg  # longer than the buffer (the status JSON): written after the head, not copied
+            data = memoryview(pkt)[:p]
+            s = self._s
+            ok = True
+            try:
+                # Most packets go out whole at once (lwIP has room): no coroutine
+                # per write. The rest of a packet the socket took only part of
+                # goes out polled, the lock still ours.
+                k = s.write(data) if more is None else 0
+                if k is None or k < p:
                     ok = await self._write(data[k:] if k else data, more)
-                finally:
-                    lock.release()
-        except OSError as e:
-            ok = False
-            if s is self._s:
-                self.reconnect("write failed (%s)" % e)
+            except OSError as e:
+                ok = False
+                if s is self._s:
+                    self.reconnect("write failed (%s)" % e)
+        finally:
+            lock.release()
         if ok:
             self.published += 1
         else:
