@@ -30,7 +30,7 @@ import sys
 try:
     import _vboard
 
-    _vboard.interruptible(False)  # until boot.py, as the chip runs _boot.py
+    _vboard.ctrl_c_off()  # until boot.py, as the chip runs _boot.py
 except ImportError:
     _vboard = None
 

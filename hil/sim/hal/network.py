@@ -75,21 +75,21 @@ _DOWN_PATH = os.getenv("HIL_SIM_WIFI_DOWN")
 # allocates an OSError on the board's heap where the chip's C allocates
 # nothing; the SDK itself notices a lost AP only after seconds of missed beacons.
 _DOWN_POLL_MS = 50
-_down = [False, 0]  # the last answer, and ticks_ms when the file was looked at
+_down = [False, time.ticks_add(time.ticks_ms(), -_DOWN_POLL_MS)]  # the last answer, and ticks_ms when the file was looked at
 
 
 def _wifi_down():
     if not _DOWN_PATH:
         return False
     now = time.ticks_ms()
-    if _down[1] and time.ticks_diff(now, _down[1]) < _DOWN_POLL_MS:
+    if time.ticks_diff(now, _down[1]) < _DOWN_POLL_MS:
         return _down[0]
     try:
         os.stat(_DOWN_PATH)
         _down[0] = True
     except OSError:
         _down[0] = False
-    _down[1] = now or 1
+    _down[1] = now
     return _down[0]
 
 

@@ -337,15 +337,12 @@ static mp_obj_t vboard_exit(mp_obj_t code_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(vboard_exit_obj, vboard_exit);
 
-static mp_obj_t vboard_interruptible(mp_obj_t on_in) {
-    if (mp_obj_is_true(on_in)) {
-        mp_hal_set_interrupt_char(CHAR_CTRL_C);
-    } else {
-        ctrl_c_off();
-    }
+// ctrl_c_off(): Ctrl-C is a plain byte until exec_file() runs boot.py or main.py.
+static mp_obj_t vboard_ctrl_c_off(void) {
+    ctrl_c_off();
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_1(vboard_interruptible_obj, vboard_interruptible);
+static MP_DEFINE_CONST_FUN_OBJ_0(vboard_ctrl_c_off_obj, vboard_ctrl_c_off);
 
 // --- soft watchdog ---
 
@@ -433,7 +430,7 @@ static const mp_rom_map_elem_t vboard_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_uart0_tx), MP_ROM_PTR(&vboard_uart0_tx_obj) },
     { MP_ROM_QSTR(MP_QSTR_exec_file), MP_ROM_PTR(&vboard_exec_file_obj) },
     { MP_ROM_QSTR(MP_QSTR_exit), MP_ROM_PTR(&vboard_exit_obj) },
-    { MP_ROM_QSTR(MP_QSTR_interruptible), MP_ROM_PTR(&vboard_interruptible_obj) },
+    { MP_ROM_QSTR(MP_QSTR_ctrl_c_off), MP_ROM_PTR(&vboard_ctrl_c_off_obj) },
     { MP_ROM_QSTR(MP_QSTR_reserve), MP_ROM_PTR(&vboard_reserve_obj) },
     { MP_ROM_QSTR(MP_QSTR_watchdog), MP_ROM_PTR(&vboard_watchdog_obj) },
 };
