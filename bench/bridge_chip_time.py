@@ -32,7 +32,6 @@ from hil.oracle.expected import expected_sequence  # noqa: E402
 from hil.p1.captures import sx631  # noqa: E402
 from hil.net.subscriber import Subscriber  # noqa: E402
 from hil import mqtt_as_source  # noqa: E402
-from hil.rig.deploy import Deploy  # noqa: E402
 from hil.shipped import BRIDGE_FIRMWARE  # noqa: E402
 from hil.rig.session import BridgeSpec, RigSpec, open_rig  # noqa: E402
 from hil.sim.chip_time import PARTS, by_part, part_of, spent  # noqa: E402
@@ -114,8 +113,7 @@ def bridge_spec(backend: str) -> BridgeSpec:
     found = mqtt_as_source.locate()
     if isinstance(found, mqtt_as_source.Missing):
         raise SystemExit(f"bridge_chip_time: {found.reason}")
-    return BridgeSpec(deploy=Deploy.FROZEN, manifest=BRIDGE_FIRMWARE / "manifest_mqtt_as.py",
-                      path_vars={"MQTT_AS_DIR": found}, mqtt={"backend": "mqtt_as"})
+    return BridgeSpec.mqtt_as(BRIDGE_FIRMWARE, found)
 
 
 def capture_line_ms(data: bytes) -> float:

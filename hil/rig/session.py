@@ -27,6 +27,9 @@ from ..sim.handle import VirtualRig
 
 KINDS = ("sim", "usb", "labgrid")
 PORT_OPTIONS = {"emulator": "--emulator-port", "bridge": "--bridge-port"}
+# The manifest of the image a user flashes for `"backend": "mqtt_as"`: the bridge
+# and mqtt_as frozen in (as .mpy or source mqtt_as does not fit the chip's heap).
+MQTT_AS_MANIFEST = "manifest_mqtt_as.py"
 
 
 class RigUsageError(RigError):
@@ -45,6 +48,13 @@ class BridgeSpec:
     free_at_main: int | None = None  # virtual board's heap (default: the chip's, hil.sim.model)
     mqtt: dict | None = None  # config.json's "mqtt" extras, e.g. {"backend": "mqtt_as"}
     wait_connected: bool = True  # False: up once the bridge is reset (for a bridge expected to fail)
+
+    @classmethod
+    def mqtt_as(cls, firmware: Path, mqtt_as_dir: Path) -> "BridgeSpec":
+        """`firmware` on mqtt_as: its MQTT_AS_MANIFEST image, mqtt_as from
+        `mqtt_as_dir`, config.json saying backend mqtt_as."""
+        return cls(firmware=firmware, deploy=Deploy.FROZEN, manifest=firmware / MQTT_AS_MANIFEST,
+                   path_vars={"MQTT_AS_DIR": mqtt_as_dir}, mqtt={"backend": "mqtt_as"})
 
 
 @dataclass
