@@ -23,6 +23,9 @@ import re
 
 from dsmr_parser.parsers import TelegramParser
 
+METER_INTERVAL_MS = 10_000
+"""Start to start, the SX631's telegrams: one every 10 s, each a burst of ~0.21 s."""
+
 __all__ = [
     "P1Error",
     "FrameError",

@@ -11,7 +11,7 @@ from hil.sim.line import telegram_spans
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
 from ..oracle.verdict import explain
 
-from .scenario import HEAP_DROP_MAX
+from .scenario import HEAP_DROP_MAX, REPLAY_INTERVAL_MS
 
 
 @pytest.fixture
@@ -161,6 +161,13 @@ def wifi(request, rig_kind):
     sim = request.getfixturevalue("virtual_rig")
     yield lambda up: sim.set_wifi("bridge", up)
     sim.set_wifi("bridge", True)
+
+
+@pytest.fixture
+def replay_interval_ms() -> int:
+    """Start to start, the replay test's telegrams; a module whose bridge is
+    held to the meter's own pace overrides it (test_mqtt_as.py)."""
+    return REPLAY_INTERVAL_MS
 
 
 @pytest.fixture

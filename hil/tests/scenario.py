@@ -45,6 +45,7 @@ from hil.rig.emulator import TelegramSent
 # free heap at rest: about one SX631 telegram's 44 values held as Python
 # objects (a queue of telegrams costs this much per telegram).
 HEAP_DROP_MAX = 4096
+REPLAY_INTERVAL_MS = 1000  # the replay test's pace: a telegram a second, ten times the SX631's
 LINE_BAUD = 115200
 REBOOT_AFTER_S = 10.0  # a reboot this soon after a MemoryError is taken as its outcome
 STATUS_SEEN_S = 4.0  # a bridge with a status topic has published one (retained) by then

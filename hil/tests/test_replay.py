@@ -22,7 +22,7 @@ SEQUENCE = 10  # telegrams in the synthesized capture
 
 
 def _replay(rig, subscriber, why, name: str, data: bytes, repeats: int, *, telegram_end_times, rig_kind, expect,
-            node=None, interval_ms: int = 1000, chip_time=None, report_data=None):
+            interval_ms: int, node=None, chip_time=None, report_data=None):
     """Play a capture `repeats` times and hold every value of every telegram
     to the oracle, telegram by telegram; then the end-to-end latency and, at
     the chip's speed, the bridge's computing per telegram by part."""
@@ -69,8 +69,9 @@ def _replay(rig, subscriber, why, name: str, data: bytes, repeats: int, *, teleg
 @pytest.mark.parametrize("capture", load_index(), ids=lambda c: c.file)
 def test_each_capture_replayed_three_times_matches_oracle(rig, subscriber, why, capture, request,
                                                           telegram_end_times, rig_kind, expect, bridge_chip_time,
-                                                          report_data):
+                                                          report_data, replay_interval_ms):
     _replay(rig, subscriber, why, capture.file, capture.data, REPEATS, node=request.node,
+            interval_ms=replay_interval_ms,
             telegram_end_times=telegram_end_times, rig_kind=rig_kind, expect=expect,
             chip_time=bridge_chip_time, report_data=report_data)
 
