@@ -1,8 +1,9 @@
 """The bridge on the board: the only module touching hardware (main.py runs it).
 
 Boot: startup.boot() (banner, boot window, config.json check; then unloaded) ->
-detach the REPL from UART0 -> UART + WiFi -> the watchdog -> asyncio tasks under
-a global exception handler that restarts the application instead of the board.
+UART + WiFi -> the watchdog -> the bridge built -> detach the REPL from UART0 ->
+asyncio tasks under a global exception handler that restarts the application
+instead of the board.
 Whatever ends run() leaves the board at the REPL, where replidle.py resets it
 into the bridge after repl_idle_s unless a user types stay().
 
@@ -81,6 +82,12 @@ async def _app(box, uart, wlan, log, cause, wdt):
     cfg = w = None  # ~1 KB of dicts the running bridge does not need
     gc.collect()
     log("started, free %d, %s reader" % (gc.mem_free(), "native" if bridge.NATIVE else "portable"))
+    # Only now, with the bridge built and its reader the next task to run: the
+    # line fills the uart_rxbuf ring from here (1,024 B is 89 ms at 115200
+    # baud), and building the bridge takes longer than that at the chip's
+    # speed. After a restart the REPL is detached already; both are no-ops then.
+    print("bridge: config ok; detaching REPL from UART0, logging there as 'bridge: ...'")
+    os.dupterm(None, 1)  # from here on UART0 RX carries P1 data, not REPL input
     await app.run(uart, _wifi(wlan, ssid, password, log, app, wdt))
 
 
@@ -127,12 +134,13 @@ def _run():
     _unload("startup", "config")  # config's code alone is ~3 KB
     if cfg is None:
         return
-    print("bridge: config ok; detaching REPL from UART0, logging there as 'bridge: ...'")
-    os.dupterm(None, 1)  # from here on UART0 RX carries P1 data, not REPL input
     # 160 MHz by default: at 80 MHz the chip takes ~0.5 s after a telegram's
     # end to publish its 44 values (QoS 1) and loses bytes of back-to-back
     # telegrams; at 160 it keeps up with the line (bridge_firmware/README.md).
     machine.freq(cfg["cpu_mhz"] * 1000000)
+    # The ring is set up now, but P1 bytes reach it only once _app detaches
+    # the REPL, when the reader is about to run (until then they go to the
+    # REPL's input, and Ctrl-C is off).
     uart = machine.UART(0, baudrate=_UART_BAUD, rxbuf=cfg["uart_rxbuf"])
     log = bridge.make_log(uart)
     wlan = network.WLAN(network.STA_IF)

@@ -5,6 +5,7 @@ import os
 import subprocess
 
 from conftest import FIRMWARE, MPY_SCRIPTS, micropython_path, run_mpy
+from test_mqtt_as_fallback import MainLoop
 
 GOOD = {"wifi": {"ssid": "net", "password": "pw"},
         "mqtt": {"host": "127.0.0.1", "port": 1883, "user": "p1bridge", "password": "x",
@@ -71,14 +72,32 @@ def test_missing_and_broken_config(tmp_path):
     assert "config problem: config.json: not valid JSON" in r.stdout and "dupterm" not in r.stdout
 
 
-def test_good_config_detaches_repl_then_opens_uart(tmp_path):
-    r = _boot(tmp_path, json.dumps(dict(GOOD, uart_rxbuf=2048)))
+def test_good_config_opens_uart_with_the_repl_still_attached(tmp_path):
+    r = _boot(tmp_path, json.dumps(dict(GOOD, uart_rxbuf=2048)))  # the fake UART() ends the run (exit 3)
     out = r.stdout
     assert "bridge: boot window 0 ms" in out
-    assert out.index("fake: dupterm(None, 1)") < out.index("fake: UART(0, baudrate=115200, rxbuf=2048)")
+    assert "fake: UART(0, baudrate=115200, rxbuf=2048)" in out and "dupterm" not in out, out
     # The chip's faster clock before the line opens (config cpu_mhz, default 160).
     assert out.index("fake: freq(160000000)") < out.index("fake: UART(0,")
     assert r.returncode == 3, out + r.stderr
+
+
+def test_the_repl_is_detached_once_the_bridge_is_built_and_just_before_uart0_is_read(tmp_path):
+    """Detaching the REPL is what sends the P1 line into the uart_rxbuf ring
+    (ports/esp8266/uart.c: while UART0 is on dupterm its bytes go to the REPL's
+    input). Building the bridge takes longer at the chip's speed than the
+    1,024 B ring lasts at 115200 baud (89 ms), so it comes first."""
+    path = os.pathsep.join([str(MPY_SCRIPTS / "fakeboard"), ".frozen", str(FIRMWARE), str(MPY_SCRIPTS)])
+    board = MainLoop(tmp_path, path, GOOD)
+    try:
+        board.p1_line()
+        board.wait_line("fake: UART(0) read first")
+        out = board.output()
+        order = ["fake: UART(0, baudrate=115200, rxbuf=1024)", "bridge: started, free",
+                 "bridge: config ok; detaching REPL", "fake: dupterm(None, 1)", "fake: UART(0) read first"]
+        assert [out.index(line) for line in order] == sorted(out.index(line) for line in order), out
+    finally:
+        board.kill()
 
 
 def test_new_keys_defaults_and_ranges():
