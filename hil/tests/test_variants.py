@@ -8,8 +8,9 @@ replay test and the four overflow and network scenarios run against it in a
 rig of their own (pytest in pytest, as a user would run them), judged only
 from outside (hil/tests/scenario.py):
 
-- the replay fails, and its text shows the bridge's UART ring dropping bytes
-  of the line that the host's load does not explain: readline, `re` and a
+- the replay of the synthesized sequence fails (a capture's, three telegrams,
+  passed once: docs/FIDELITY.md), and its text shows the bridge's UART ring
+  dropping bytes of the line that the host's load does not explain: readline, `re` and a
   queue per line do not keep up with 115200 baud on an 80 MHz ESP8266
   (docs/FIDELITY.md gives the figures). So the inner run is always at the
   chip's speed, whatever --board-speed the outer run has; at the host's the
@@ -40,8 +41,9 @@ pytestmark = pytest.mark.timing  # the scenarios against other bridges
 ROOT = Path(__file__).resolve().parents[2]
 VARIANT = Path(__file__).with_name("variants") / "seed_style"
 REPLAY = "test_replay.py"
+SEQUENCE_REPLAY = "test_a_synthesized_sequence_matches_oracle_telegram_by_telegram"
 REPLAYS = ("test_each_capture_replayed_three_times_matches_oracle",  # both captures
-           "test_a_synthesized_sequence_matches_oracle_telegram_by_telegram")
+           SEQUENCE_REPLAY)
 SCENARIOS = (
     "test_overflow.py::test_stalled_broker_bounded_supersedes_and_recovers",
     "test_network.py::test_broker_restart_recovers_without_reboot",
@@ -123,7 +125,12 @@ def test_a_seed_style_bridge_loses_bytes_at_the_chips_speed_and_fails_every_scen
         problems.append(f"expected the replay of both captures and of a sequence, got {sorted(replays)}")
     for name, text in replays.items():
         dropped = _firmwares_drops(text)
-        if not text or dropped <= 0:
+        if not text and not name.startswith(SEQUENCE_REPLAY):
+            # Three telegrams a second apart: in one fresh-clone run (2026-12-07) the SX631
+            # replay passed where earlier runs dropped 3.2-4.2 KB (docs/FIDELITY.md); the ten
+            # telegrams of the sequence, below, drop 9-18 KB and are the verdict.
+            print(f"{name} passed at the chip's speed: the seed-style bridge kept up with these telegrams")
+        elif not text or dropped <= 0:
             problems.append(f"{name}: at the chip's speed the seed-style bridge's ring drops bytes of the line, "
                             f"but the replay {'passed' if not text else 'failed without naming them'}:\n"
                             f"{text[:1500]}")
