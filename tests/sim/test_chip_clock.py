@@ -25,8 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 VALIDATION = ("pi_1000", "float_add")
 # asyncio's task switch, from another source: a poll per switch, and the host's
 # caches cold after each of the board's sleeps (docs/FIDELITY.md, CPU speed):
-# measured 1.0 to 1.9 times the chip's, depending on what else the host runs.
-WIDER = {"asyncio_100": 2.0}
+# 1.1 to 1.25 times the chip's on a quiet host, up to 2.9 under load, 2.01 in a
+# fresh-clone CI run. Load only slows it; the bound that guards against a false
+# pass is the lower one.
+WIDER = {"asyncio_100": 3.0}
 
 
 def _chip_env() -> dict[str, str]:
