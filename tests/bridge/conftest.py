@@ -33,10 +33,19 @@ def native_arch():
     return board_model().arch
 
 
+def mpy_path(*first):
+    """MICROPYPATH for the firmware and these scripts, `first` searched before them.
+    .frozen holds asyncio on the unix port; without it in MICROPYPATH it is gone."""
+    return os.pathsep.join([*map(str, first), ".frozen", str(FIRMWARE), str(MPY_SCRIPTS)])
+
+
+# main.py's boot flow and application loop on fake board modules (machine, network, os).
+FAKEBOARD_PATH = mpy_path(MPY_SCRIPTS / "fakeboard")
+
+
 def mpy_env():
     env = dict(os.environ)
-    # .frozen holds asyncio on the unix port; without it in MICROPYPATH it is gone.
-    env["MICROPYPATH"] = os.pathsep.join([".frozen", str(FIRMWARE), str(MPY_SCRIPTS)])
+    env["MICROPYPATH"] = mpy_path()
     return env
 
 

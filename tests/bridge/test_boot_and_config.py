@@ -4,7 +4,7 @@ import json
 import os
 import subprocess
 
-from conftest import FIRMWARE, MPY_SCRIPTS, micropython_path, run_mpy
+from conftest import FAKEBOARD_PATH, FIRMWARE, MPY_SCRIPTS, micropython_path, run_mpy
 from test_mqtt_as_fallback import MainLoop
 
 GOOD = {"wifi": {"ssid": "net", "password": "pw"},
@@ -48,8 +48,7 @@ def test_a_secret_of_the_wrong_type_is_named_not_echoed():
 def _boot(tmp_path, cfg_text):
     if cfg_text is not None:
         (tmp_path / "config.json").write_text(cfg_text)
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join(
-        [str(MPY_SCRIPTS / "fakeboard"), ".frozen", str(FIRMWARE), str(MPY_SCRIPTS)]))
+    env = dict(os.environ, MICROPYPATH=FAKEBOARD_PATH)
     return subprocess.run([micropython_path(), str(MPY_SCRIPTS / "run_main.py")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=30)
 
@@ -87,8 +86,7 @@ def test_the_repl_is_detached_once_the_bridge_is_built_and_just_before_uart0_is_
     (ports/esp8266/uart.c: while UART0 is on dupterm its bytes go to the REPL's
     input). Building the bridge takes longer at the chip's speed than the
     1,024 B ring lasts at 115200 baud (89 ms), so it comes first."""
-    path = os.pathsep.join([str(MPY_SCRIPTS / "fakeboard"), ".frozen", str(FIRMWARE), str(MPY_SCRIPTS)])
-    board = MainLoop(tmp_path, path, GOOD)
+    board = MainLoop(tmp_path, FAKEBOARD_PATH, GOOD)
     try:
         board.p1_line()
         board.wait_line("fake: UART(0) read first")

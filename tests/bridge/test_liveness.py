@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import CAPTURES, FIRMWARE, MPY_SCRIPTS, run_mpy
+from conftest import CAPTURES, FAKEBOARD_PATH, run_mpy
 from test_mqtt import BASE, SX, Subscriber, bridge_config
 from test_mqtt_as_fallback import MainLoop
 
@@ -74,8 +74,7 @@ def test_liveness_0_turns_it_off():
 
 
 def board(tmp_path, broker, **over):
-    path = ":".join([str(MPY_SCRIPTS / "fakeboard"), ".frozen", str(FIRMWARE), str(MPY_SCRIPTS)])
-    return MainLoop(tmp_path, path, bridge_config(broker, backend="builtin", **over))
+    return MainLoop(tmp_path, FAKEBOARD_PATH, bridge_config(broker, backend="builtin", **over))
 
 
 def statuses(sub, timeout):
