@@ -143,7 +143,7 @@ BY_NAME = {p.name: p for p in PROGRAMS}
 NAMES = tuple(BY_NAME)
 # The calibration program: plain bytecode, what a firmware's own code is made of.
 CALIBRATION = BY_NAME["int_add"]
-# Runs of the calibration program; the median counts.
+# Runs of the calibration program; the least CPU time counts (measure_cpu_ms).
 _CALIBRATION_RUNS = 5
 
 
@@ -164,7 +164,7 @@ def calibration_file() -> Path:
     return Path(base) / "p1-hil" / "chip-calibration.json"
 
 
-@dataclass(frozen=True, eq=False)  # eq=False: hashable by identity, so chip_factor can cache on it
+@dataclass(frozen=True, eq=False)  # eq=False: hashable by identity, so measure_cpu_ms can cache on it
 class ChipFigures:
     """The chip's time for each program and where it comes from: the published
     figures, or a board `hil calibrate` measured."""
@@ -261,32 +261,71 @@ def run_program(interpreter: str, program: ChipProgram, env: dict[str, str] | No
 
 def chip_factor(interpreter: str, figures: ChipFigures | None = None) -> float:
     """The chip's time per CPU time of this host for the calibration program
-    (its time in `figures`, default chip_figures()), measured on `interpreter`
-    (the virtual ESP8266 binary) as the board counts it at the chip's speed,
-    once per process (measure_factor measures afresh)."""
-    return _factor(interpreter, figures or chip_figures())
+    (its time in `figures`, default chip_figures()), on `interpreter` (the
+    virtual ESP8266 binary) as the board counts it at the chip's speed: this
+    host's CPU time from HOST_CPU_ENV when a run pinned it (pin_host_cpu),
+    else measured once per process (measure_cpu_ms measures afresh)."""
+    figures = figures or chip_figures()
+    return figures.chip_ms(CALIBRATION) / host_cpu_ms(interpreter, figures)
 
 
-def measure_factor(interpreter: str, figures: ChipFigures | None = None) -> float:
-    """chip_factor, measured now: what the host's state is at this moment (a
-    busy neighbour, cold caches) shows in it as in a program run right after.
-    Twice: first counted without sleeping (factor 1), then at that factor,
-    sleeping as the board does, because a process that sleeps a few hundred
-    times a second finds the host's caches cold and computes slower than one
-    that never sleeps."""
+# This host's CPU ms for the calibration program, pinned by a run (the suite
+# measures once at its start) so that every rig it starts computes at the same
+# speed, the one its header prints.
+HOST_CPU_ENV = "HIL_SIM_CALIBRATION_CPU_MS"
+
+
+def host_cpu_ms(interpreter: str, figures: ChipFigures | None = None) -> float:
+    """The calibration program's CPU ms here: pinned (HOST_CPU_ENV), else measured once per process."""
+    pinned = os.environ.get(HOST_CPU_ENV)
+    if not pinned:
+        return _cpu_ms(interpreter, figures or chip_figures())
+    try:
+        ms = float(pinned)
+    except ValueError:
+        ms = 0.0
+    if not ms > 0:
+        raise ClockError(f"{HOST_CPU_ENV}={pinned!r} is not a time in ms; unset it and the rig measures it")
+    return ms
+
+
+def pin_host_cpu(interpreter: str) -> float:
+    """Measure the calibration program's CPU ms now and pin it for this
+    process and every rig it starts (HOST_CPU_ENV); returns the factor."""
+    os.environ[HOST_CPU_ENV] = f"{host_cpu_ms(interpreter):.4f}"
+    return chip_factor(interpreter)
+
+
+def measure_cpu_ms(interpreter: str, figures: ChipFigures | None = None) -> float:
+    """The calibration program's CPU ms on this host as the board counts it,
+    measured now. Twice: first counted without sleeping (factor 1), then at
+    the factor that gives, sleeping as the board does, because a process that
+    sleeps a few hundred times a second finds the host's caches cold and
+    computes slower than one that never sleeps. The least of each round's
+    runs counts: a busy neighbour on this host's other core stretches the CPU
+    time of the same work (up to 1.9 times for float work here), and a time
+    taken then would make the board faster than the chip once the host is
+    quiet again, the one way this model could pass firmware the chip fails;
+    the least contended run errs the other way."""
     figures = figures or chip_figures()
     factor = 1.0
     for _ in range(2):
         runs = run_program(interpreter, CALIBRATION, env={"HIL_SIM_CPU_FACTOR": f"{factor:.3f}"},
                            repeat=_CALIBRATION_RUNS if factor == 1.0 else 3)
-        counted_ms = statistics.median(counted for _, _, counted in runs)
+        counted_ms = min(counted for _, _, counted in runs)
         if counted_ms <= 0:
             raise ClockError(f"{interpreter} has no CPU clock (_vboard.clock_stats): not the virtual ESP8266")
         factor = figures.chip_ms(CALIBRATION) / counted_ms
-    return factor
+    return counted_ms
 
 
-_factor = functools.cache(measure_factor)
+def measure_factor(interpreter: str, figures: ChipFigures | None = None) -> float:
+    """chip_factor, measured now (measure_cpu_ms)."""
+    figures = figures or chip_figures()
+    return figures.chip_ms(CALIBRATION) / measure_cpu_ms(interpreter, figures)
+
+
+_cpu_ms = functools.cache(measure_cpu_ms)
 
 
 def board_env(speed: str, interpreter: str, faithful: bool) -> dict[str, str]:
@@ -298,14 +337,17 @@ def board_env(speed: str, interpreter: str, faithful: bool) -> dict[str, str]:
     return {"HIL_SIM_CPU_FACTOR": f"{chip_factor(interpreter):.3f}"}
 
 
-def describe(speed: str, faithful: bool) -> str:
-    """The board speed in the words the headers and the report print."""
+def describe(speed: str, faithful: bool, factor: float | None = None) -> str:
+    """The board speed in the words the headers and the report print;
+    factor: the one this run's boards compute at, when it is known."""
     if not faithful:
         return "host speed (the approximate board has no chip clock)"
     if speed == "chip":
         figures = chip_figures()
+        at = (f"; factor {factor:.0f}: chip ms per host CPU ms, measured when the run started"
+              if factor else "")
         return (f"the chip's speed: an 80 MHz ESP8266, calibrated on {CALIBRATION.what} "
-                f"({figures.chip_ms(CALIBRATION):,.0f} ms on the chip; chip figures: {figures.source})")
+                f"({figures.chip_ms(CALIBRATION):,.0f} ms on the chip; chip figures: {figures.source}{at})")
     return "host speed: hundreds of times faster than the chip; timing figures are the host's"
 
 

@@ -19,7 +19,7 @@ import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .clock import DEFAULT_SPEED, describe as describe_speed
+from .clock import DEFAULT_SPEED, describe as describe_speed, pin_host_cpu
 from ..rig.deploy import Deploy
 
 # gc.mem_free() at the start of main.py on an ESP8266 running MicroPython 1.2x:
@@ -132,7 +132,9 @@ def frozen_image(manifest: Path, path_vars: dict[str, Path] | None = None) -> Bo
 def describe_rig(kind: str, deploy: Deploy = Deploy.ROMFS, manifest: str | None = None,
                  board_speed: str = DEFAULT_SPEED) -> list[str]:
     """What a run's figures about the board stand for: the lines the pytest
-    header, the report and `hil demo` print. manifest: what `frozen` freezes."""
+    header, the report and `hil demo` print. manifest: what `frozen` freezes.
+    At the chip's speed this measures the host's speed once, for every rig
+    of the run (pin_host_cpu), so the factor printed is the one boards use."""
     if kind == "labgrid":
         return ["boards: a labgrid place's (--rig labgrid): real boards' heap and timing are the chips' own; "
                 "a place tagged virtual=1 is a `hil sim` (the virtual ESP8266 at its default heap)",
@@ -144,7 +146,8 @@ def describe_rig(kind: str, deploy: Deploy = Deploy.ROMFS, manifest: str | None 
         model = board_model()
     except FileNotFoundError as e:
         return [f"board: none ({e})"]
-    lines = [f"board: {model.name}", f"  board speed: {describe_speed(board_speed, model.faithful)}"]
+    factor = pin_host_cpu(model.interpreter) if board_speed == "chip" and model.faithful else None
+    lines = [f"board: {model.name}", f"  board speed: {describe_speed(board_speed, model.faithful, factor)}"]
     taken = model.takes(deploy)
     what = taken.what if taken is not Deploy.FROZEN or not manifest else f"{manifest} {taken.what}"
     lines.append(f"  bridge: {taken.value}, {what}"

@@ -6,6 +6,7 @@ and at host speed the same program runs at least 20 times faster than the chip.
 """
 from __future__ import annotations
 
+import re
 import statistics
 import subprocess
 import sys
@@ -185,6 +186,20 @@ def test_the_pytest_header_says_which_speed_the_boards_run_at(tmp_path):
                              cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stdout + run.stderr
         assert words in run.stdout, run.stdout[:2000]
+        if speed == "chip":  # the factor every rig of the run computes at, measured once
+            assert re.search(r"; factor \d+: chip ms per host CPU ms, measured when the run started",
+                             run.stdout), run.stdout[:2000]
+
+
+def test_a_pinned_host_time_gives_every_rig_the_same_factor_and_a_bad_one_names_the_fix(monkeypatch):
+    monkeypatch.setenv(clock.HOST_CPU_ENV, "7.1100")
+    figures = clock.chip_figures()
+    assert clock.chip_factor(MODEL.interpreter) == pytest.approx(figures.chip_ms(clock.CALIBRATION) / 7.11)
+    assert clock.board_env("chip", MODEL.interpreter, True) == {
+        "HIL_SIM_CPU_FACTOR": f"{figures.chip_ms(clock.CALIBRATION) / 7.11:.3f}"}
+    monkeypatch.setenv(clock.HOST_CPU_ENV, "fast")
+    with pytest.raises(clock.ClockError, match="unset it and the rig measures it"):
+        clock.chip_factor(MODEL.interpreter)
 
 
 def test_a_speed_that_is_not_chip_or_host_is_a_usage_error():
