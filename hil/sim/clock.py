@@ -5,7 +5,8 @@ ESP8266. At `--board-speed chip` (cmod/vboard/vboard_clock.c) it counts the CPU
 time its interpreter spends and sleeps so that its computing takes `factor`
 times as long, where `factor` is the chip's time for the calibration program
 over this host's CPU time for the same program, measured here on the board
-binary itself. `host` leaves the board at the host's speed.
+binary itself, once per run (pin_host_cpu: a pytest run's header measures it
+for every rig the run starts). `host` leaves the board at the host's speed.
 
 The chip's times are published figures: shaoziyang/micropython_benchmarks
 (README, "Reference test results", row esp8266, MicroPython v1.23.0 at 80 MHz,

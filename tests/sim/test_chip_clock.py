@@ -44,7 +44,7 @@ def test_a_program_not_used_for_calibration_takes_the_chips_time(name):
     # before, caches, a neighbour): the calibration program runs in turn with
     # this one, and this one's time counts against the chip's as the
     # calibration's does in the same minute, which is what the board's factor
-    # does when it is calibrated at a rig's start.
+    # does when it is calibrated as a run starts.
     factor = clock.measure_factor(MODEL.interpreter)
     env = {"HIL_SIM_CPU_FACTOR": f"{factor:.3f}"}
     walls: dict[str, list[float]] = {"calibration": [], name: []}
