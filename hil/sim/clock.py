@@ -348,7 +348,7 @@ def describe(speed: str, faithful: bool, factor: float | None = None) -> str:
         at = (f"; factor {factor:.0f}: chip ms per host CPU ms, measured when the run started"
               if factor else "")
         return (f"the chip's speed: an 80 MHz ESP8266, calibrated on {CALIBRATION.what} "
-                f"({figures.chip_ms(CALIBRATION):,.0f} ms on the chip; chip figures: {figures.source}{at})")
+                f"({figures.chip_ms(CALIBRATION):,.0f} ms on the chip; chip figures: {figures.source}){at}")
     return "host speed: hundreds of times faster than the chip; timing figures are the host's"
 
 
