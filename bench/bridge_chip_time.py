@@ -73,7 +73,8 @@ def main(argv=None) -> int:
                 time.sleep(0.2)
             time.sleep(2.5)
             after = sim.clock_profile("bridge")
-            line = sim.line()
+            stats = sim.stats()
+            line, speed = stats.line, stats.host_speed
         by_name = sub.values()
     spans = telegram_spans(line.bursts, [t.nbytes for t in sent]) or []
     latency = []
@@ -104,6 +105,9 @@ def main(argv=None) -> int:
     print(f"bytes the bridge's UART0 ring dropped: {line.rx_overflow - overflow_before} "
           f"(the host's load explains {line.rx_overflow_waiting - waiting_before}); "
           f"the most it held: {line.rx_peak} B (its uart_rxbuf: 1,024 B unless config.json says otherwise)")
+    if speed is not None:
+        print(f"the host's speed, which the boards' clocks followed: {speed.low:.2f}-{speed.high:.2f} of the "
+              f"calibration's ({speed.probes} probes, hil/sim/host_speed.py)")
     return 0
 
 

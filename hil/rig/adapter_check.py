@@ -24,6 +24,11 @@ class BaudResult:
     sent: int
     ok: int
     log_errors: dict[str, int]
+    # Framing errors on the virtual line while this baud's telegrams played;
+    # not while the emulator changed baud: its UART re-init clears the
+    # inversion until the next statement sets it again, microseconds on the
+    # chip, up to the virtual board's 20 ms sleep step here.
+    line_framing: int | None = None
 
     @property
     def errors(self) -> int:
@@ -67,9 +72,11 @@ def _count(lines: list[str]) -> tuple[int, dict[str, int]]:
 
 def run_check(rig, capture: bytes, telegrams: int, *, spread: float = BAUD_SPREAD,
               on_progress: Callable[[str, int, int], None] = lambda label, done, total: None,
-              settle_s: float = 3.0) -> list[BaudResult]:
+              settle_s: float = 3.0, framing: Callable[[], int] | None = None) -> list[BaudResult]:
     """Play `telegrams` copies of `capture` back to back at each baud; count
-    the bridge's verdicts. The emulator's baud is back at 115200 afterwards."""
+    the bridge's verdicts. The emulator's baud is back at 115200 afterwards.
+    framing: the virtual line's framing errors so far, to count each baud's
+    while its telegrams play (BaudResult.line_framing)."""
     remote = rig.upload_capture("adapter-check.p1", capture)
     results = []
     try:
@@ -77,6 +84,7 @@ def run_check(rig, capture: bytes, telegrams: int, *, spread: float = BAUD_SPREA
             label = f"{baud} baud"
             rig.emulator_client.command(f"line baud={baud} invert=1")
             since = rig.bridge.mark()
+            framing_before = framing() if framing else None
             done = [0]
 
             def sent(record, label=label) -> None:
@@ -91,7 +99,8 @@ def run_check(rig, capture: bytes, telegrams: int, *, spread: float = BAUD_SPREA
             except BoardTimeout:
                 pass  # some went bad: count what came
             ok, errors = _count(list(rig.bridge.log.lines[since:]))
-            results.append(BaudResult(baud, done[0], min(ok, done[0]), errors))
+            results.append(BaudResult(baud, done[0], min(ok, done[0]), errors,
+                                      framing() - framing_before if framing else None))
     finally:
         rig.emulator_client.command(f"line baud={NOMINAL_BAUD} invert=1")
     return results
@@ -123,7 +132,8 @@ def check_adapter(rig, broker, telegrams: int, capture: bytes, *, sim=None, adap
     delays = configure_sim(sim, adapter) if adapter is not None else None
     before = sim.line() if sim is not None else None
     try:
-        results = run_check(rig, capture, telegrams, spread=spread, on_progress=on_progress)
+        results = run_check(rig, capture, telegrams, spread=spread, on_progress=on_progress,
+                            framing=(lambda: sim.line().framing_errors) if sim is not None else None)
     finally:
         if sim is not None:
             after = sim.line()

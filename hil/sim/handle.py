@@ -65,12 +65,23 @@ class BoardState:
 
 
 @dataclass(frozen=True)
+class HostSpeedStats:
+    """The host's speed against the calibration's, as the boards' clocks followed it (hil.sim.host_speed)."""
+    now: float
+    low: float  # the slowest since the rig started (below 1: slower than at the calibration)
+    high: float
+    probes: int
+    calibration_cpu_ms: float
+
+
+@dataclass(frozen=True)
 class RigStats:
     line: LineStats
     tx: UartSetting  # the emulator's UART1, as its firmware set it
     rx: UartSetting  # the bridge's UART0
     adapter: AdapterSetting
     boards: dict[str, BoardState]  # by role
+    host_speed: HostSpeedStats | None = None  # None at the host's speed
 
 
 class VirtualRig:
@@ -141,7 +152,8 @@ class VirtualRig:
             UartSetting(**got["tx"]), UartSetting(**got["rx"]), AdapterSetting(**got["adapter"]),
             {role: BoardState(got["resets"][role], got["reset_at"][role], got["repl_attached"][role], got["usb"][role],
                               got["pid"][role])
-             for role in got["resets"]})
+             for role in got["resets"]},
+            HostSpeedStats(**got["host_speed"]) if got.get("host_speed") else None)
 
     def line(self) -> LineStats:
         return self.stats().line

@@ -26,8 +26,9 @@ from pathlib import Path
 
 from ..procutil import sched_times_ns
 from .board import VirtualBoard, open_pty
-from .clock import DEFAULT_SPEED, board_env
+from .clock import DEFAULT_SPEED, board_env, chip_factor, host_cpu_ms
 from .dns import DnsServer
+from .host_speed import HostSpeed
 from .lan import Lan
 from .line import ADAPTER_MODES, SAMPLE_RATE, P1Line
 from .model import CHIP_FREE_AT_MAIN, board_model, frozen_image
@@ -80,6 +81,10 @@ class VirtualRigServer:
                   "bridge": frozen_image(bridge_image) if bridge_image else self.model}
         free = {"emulator": CHIP_FREE_AT_MAIN, "bridge": bridge_free_at_main}
         self.board_speed = board_speed
+        # At the chip's speed the boards' clocks follow the host's speed (hil/sim/host_speed.py).
+        self.host_speed = (HostSpeed(self.workdir / "host-speed", self.model.interpreter,
+                                     chip_factor(self.model.interpreter), host_cpu_ms(self.model.interpreter))
+                           if board_speed == "chip" and self.model.faithful else None)
         for name in ("emulator", "bridge"):
             env = {"HIL_SIM_BOARD": name, "HIL_SIM_LINE": self.link_path,
                    "HIL_SIM_WIFI_DOWN": str(self.workdir / f"{name}.wifi-down"),
@@ -88,6 +93,8 @@ class VirtualRigServer:
                    # where its chip time goes (at chip speed; bench/bridge_chip_time.py reads it)
                    "HIL_SIM_CLOCK_PROFILE": str(self.clock_profile(name)),
                    **board_env(board_speed, models[name].interpreter, models[name].faithful)}
+            if self.host_speed:
+                env["HIL_SIM_HOST_SPEED"] = str(self.host_speed.path)
             self.boards[name] = VirtualBoard(
                 name, self.workdir / name / "flash", env, free[name],
                 to_uart0_rx=(self._deliver_to_bridge if name == "bridge" else None),
@@ -119,6 +126,8 @@ class VirtualRigServer:
         await self.dns.start()
         self._t0 = time.monotonic()
         self._tasks.append(asyncio.create_task(self._pace(), name="line-pacing"))
+        if self.host_speed:
+            self._tasks.append(asyncio.create_task(self.host_speed.run(), name="host-speed"))
         for board in self.boards.values():
             await board.start()
 
@@ -132,6 +141,8 @@ class VirtualRigServer:
             await board.stop()
         await self.lan.close()
         self.dns.close()
+        if self.host_speed:
+            self.host_speed.close()
         os.close(self._tap_master)
         os.close(self._tap_slave)
         for path in (self.link_path, self.control_path):
@@ -295,6 +306,7 @@ class VirtualRigServer:
                     "rx": {"baud": self.line.rx_baud, "invert": self.line.rx_invert},
                     "adapter": {"mode": self.line.adapter, "rise_us": self.line.rise_delay_s * 1e6,
                                 "fall_us": self.line.fall_delay_s * 1e6},
+                    "host_speed": self.host_speed.stats() if self.host_speed else None,
                     "repl_attached": {n: b.repl_attached for n, b in self.boards.items()},
                     "resets": {n: b.resets for n, b in self.boards.items()},
                     "reset_at": {n: b.reset_at for n, b in self.boards.items()},

@@ -25,7 +25,14 @@ def why(rig, broker, request, rig_kind):
     def _why(problems: list[str]) -> str:
         sources = list(rig.evidence())
         if sim is not None:
-            sources.insert(0, ("the virtual P1 line during this test", _line_drops(before, sim.line())))
+            stats = sim.stats()
+            text = _line_drops(before, stats.line)
+            if stats.host_speed is not None:
+                speed = stats.host_speed
+                text += (f"\nthe host's speed, which the boards' clocks follow (hil/sim/host_speed.py): {speed.now:.2f} "
+                         f"of the calibration's now, {speed.low:.2f}-{speed.high:.2f} since the rig started "
+                         f"({speed.probes} probes)")
+            sources.insert(0, ("the virtual P1 line during this test", text))
         return explain(problems, *sources, (f"broker log ({broker.log_path})", broker.log_tail(15)))
     return _why
 

@@ -27,7 +27,7 @@ def test_documented_adapter_passes_at_all_three_bauds(rig, broker, sim):
     if sim is not None:
         rise_us, fall_us = report.edge_delays_us
         assert 0.5 < rise_us < 2 and fall_us < 0.2  # from SPICE: storage time delays RX rising
-        assert report.line["framing_errors"] == 0
+        assert [r.line_framing for r in report.results] == [0, 0, 0]
     assert rig.emulator_client.command("status")["baud"] == 115200  # restored
 
 

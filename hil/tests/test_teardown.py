@@ -23,8 +23,8 @@ def _descendants(pid: int) -> set[int]:
     return children
 
 
-def test_stop_leaves_no_process_or_pty(tmp_path):
-    sim = VirtualRig(tmp_path / "sim").start()
+def test_stop_leaves_no_process_or_pty(tmp_path, pytestconfig):
+    sim = VirtualRig(tmp_path / "sim", board_speed=pytestconfig.getoption("--board-speed")).start()
     try:
         rig_pid = sim.proc.pid
         interpreters = _descendants(rig_pid)

@@ -128,7 +128,7 @@ def test_a_seed_style_bridge_loses_bytes_at_the_chips_speed_and_fails_every_scen
         if not text and not name.startswith(SEQUENCE_REPLAY):
             # Three telegrams a second apart: in one fresh-clone run (2026-12-07) the SX631
             # replay passed where earlier runs dropped 3.2-4.2 KB (docs/FIDELITY.md); the ten
-            # telegrams of the sequence, below, drop 9-18 KB and are the verdict.
+            # telegrams of the sequence, below, drop 8-18 KB and are the verdict.
             print(f"{name} passed at the chip's speed: the seed-style bridge kept up with these telegrams")
         elif not text or dropped <= 0:
             problems.append(f"{name}: at the chip's speed the seed-style bridge's ring drops bytes of the line, "

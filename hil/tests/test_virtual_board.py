@@ -13,9 +13,9 @@ MPREMOTE = str(Path(sys.executable).with_name("mpremote"))
 
 
 @pytest.fixture
-def fresh_virtual_rig(tmp_path):
+def fresh_virtual_rig(tmp_path, pytestconfig):
     # Its own rig: the session rig's ports are held open by the suite's drivers.
-    with VirtualRig(tmp_path / "sim") as sim:
+    with VirtualRig(tmp_path / "sim", board_speed=pytestconfig.getoption("--board-speed")) as sim:
         yield sim
 
 

@@ -109,7 +109,8 @@ def test_commands_refuse_an_ambiguous_port(out, fake_ports, tmp_path):
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    with VirtualRig(tmp_path_factory.mktemp("sim")) as rig:
+    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
+    with VirtualRig(tmp_path_factory.mktemp("sim"), board_speed="host") as rig:
         yield rig
 
 
@@ -139,7 +140,7 @@ def test_deploy_emulator_then_play(out, sim):
 
 
 def test_play_without_emulator_firmware_says_deploy(out, tmp_path):
-    with VirtualRig(tmp_path / "sim") as fresh:
+    with VirtualRig(tmp_path / "sim", board_speed="host") as fresh:
         assert run("play", "--port", fresh.ports["emulator"], CAPTURE, "--interval-ms", 0) == 2
     assert "hil deploy --role emulator" in out[1].getvalue()
 

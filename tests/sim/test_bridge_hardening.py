@@ -51,8 +51,9 @@ def make_client(cfg, log, will_topic, pktbuf=400):
 def bridge_with(tmp_path):
     """bridge_with(module source) deploys the bridge with mqtt_backend.py
     replaced on a fresh virtual rig and returns its Board (log running)."""
+    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
     with tempfile.TemporaryDirectory() as work, Mosquitto(workdir=Path(work) / "broker") as broker, \
-            VirtualRig(Path(work) / "sim") as sim:
+            VirtualRig(Path(work) / "sim", board_speed="host") as sim:
         boards = [Board(role, sim.ports[role], tmp_path / f"{role}.log").open() for role in ("emulator", "bridge")]
         rig = Rig(*boards, BrokerAccess(broker.host, broker.port, broker.user, broker.password),
                   base_topic="hardening", build_dir=Path(work) / "build",

@@ -23,7 +23,9 @@ def test_a_bridge_that_never_logs_its_connection_is_brought_up_and_judged(tmp_pa
     source = client.read_text()
     assert SAYS_CONNECTED in source, "mqtt_min.py no longer logs its connection this way: update this test"
     client.write_text(source.replace(SAYS_CONNECTED, '"link up %s:%d"'))
-    with open_rig(RigSpec(workdir=tmp_path / "rig", bridge=BridgeSpec(firmware=firmware))) as session:
+    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
+    with open_rig(RigSpec(workdir=tmp_path / "rig", board_speed="host",
+                          bridge=BridgeSpec(firmware=firmware))) as session:
         rig, broker = session.rig, session.broker
         assert rig.state is RigState.RUNNING
         assert not [line for line in rig.bridge.log.lines if "connected" in line and "mqtt" in line], (
@@ -36,7 +38,8 @@ def test_a_bridge_whose_client_never_connects_fails_the_deploy_naming_the_client
                       '"mqtt": {"host": "$broker_host", "port": $broker_port, "user": "$broker_user", '
                       '"password": "not-the-brokers", "client_id": "$client_id"}, "base_topic": "$base_topic"}')
     with pytest.raises(BoardTimeout) as failure:
-        with open_rig(RigSpec(workdir=tmp_path / "rig", bridge=BridgeSpec(config_template=wrong_password))):
+        with open_rig(RigSpec(workdir=tmp_path / "rig", board_speed="host",
+                              bridge=BridgeSpec(config_template=wrong_password))):
             pass
     text = str(failure.value)
     assert "the broker saw no connection from client 'p1bridge-hil'" in text

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 import statistics
+import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -208,3 +210,45 @@ def test_a_speed_that_is_not_chip_or_host_is_a_usage_error():
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 4, run.stdout + run.stderr
     assert "'chip', 'host'" in run.stderr, run.stderr
+
+
+def test_the_host_speed_the_rig_keeps_in_its_file_scales_the_boards_time(tmp_path):
+    # At half the calibration's speed (the host slower than when the factor was
+    # measured) the same CPU time is half as much of the chip's time.
+    speed_file = tmp_path / "host-speed"
+    factor = clock.chip_factor(MODEL.interpreter)
+    chip_ms_per_cpu_ms = {}
+    for speed in (1.0, 0.5):
+        speed_file.write_bytes(struct.pack("d", speed))
+        runs = clock.run_program(MODEL.interpreter, clock.CALIBRATION, repeat=3,
+                                 env={"HIL_SIM_CPU_FACTOR": f"{factor:.3f}", "HIL_SIM_HOST_SPEED": str(speed_file)})
+        chip_ms_per_cpu_ms[speed] = min(wall / counted for wall, _, counted in runs)
+    assert chip_ms_per_cpu_ms[0.5] / chip_ms_per_cpu_ms[1.0] == pytest.approx(0.5, rel=0.15), chip_ms_per_cpu_ms
+
+
+def test_the_rigs_probe_writes_the_hosts_speed_against_the_calibrations_believing_a_slower_host_one_probe_late(
+        tmp_path):
+    from hil.sim.host_speed import HostSpeed
+
+    probe = HostSpeed(tmp_path / "host-speed", MODEL.interpreter, 450.0, 4.0)
+    written = lambda: struct.unpack("d", (tmp_path / "host-speed").read_bytes())[0]  # noqa: E731
+    assert written() == 1.0  # before the first probe: the calibration's speed
+    assert probe.update(4.0) == written() == 1.0
+    assert probe.update(8.0) == 1.0  # twice as slow once: not believed yet
+    assert probe.update(8.0) == written() == 0.5  # twice: the board's CPU time counts half as much of the chip's
+    assert probe.update(2.0) == written() == 2.0  # faster: at once, so a board is never faster than the chip
+    assert probe.stats()["low"] == 0.5 and probe.stats()["high"] == 2.0 and probe.stats()["probes"] == 4
+    probe.close()
+
+
+def test_a_rig_at_the_chips_speed_follows_the_host_and_one_at_the_hosts_does_not(tmp_path):
+    from hil.sim.handle import VirtualRig
+
+    with VirtualRig(tmp_path / "chip", board_speed="chip") as sim:
+        deadline = time.monotonic() + 30
+        while (speed := sim.stats().host_speed).probes < 1 and time.monotonic() < deadline:
+            time.sleep(0.5)  # the probe takes ~4.5 s; nothing to wait on but the rig's own count
+        assert speed.probes >= 1, "the rig's host-speed probe never reported in 30 s"
+        assert 0.2 < speed.now < 5, speed
+    with VirtualRig(tmp_path / "host", board_speed="host") as sim:
+        assert sim.stats().host_speed is None

@@ -69,7 +69,8 @@ asyncio.run(main())
 def board(tmp_path):
     """run(main, ...) flashes main.py onto a fresh virtual board, hard-resets it
     and returns its serial log; .sim is the rig, for its DNS server."""
-    with VirtualRig(tmp_path / "sim") as sim:
+    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
+    with VirtualRig(tmp_path / "sim", board_speed="host") as sim:
         logs = []
 
         def run(hosts: list[str], wdt: bool = False) -> SerialLog:

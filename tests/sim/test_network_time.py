@@ -38,7 +38,8 @@ def _ticks_diff(a: int, b: int) -> int:
 
 @pytest.fixture
 def sim(tmp_path):
-    with VirtualRig(tmp_path / "sim") as rig:
+    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
+    with VirtualRig(tmp_path / "sim", board_speed="host") as rig:
         yield rig
 
 

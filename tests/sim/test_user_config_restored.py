@@ -17,7 +17,8 @@ USER_CONFIG = json.dumps({"wifi": {"ssid": "home", "password": "x"}, "mqtt": {"h
 
 
 def test_the_bridge_gets_its_own_config_back_after_the_run(tmp_path):
-    with Mosquitto(workdir=tmp_path / "broker") as broker, VirtualRig(tmp_path / "sim") as sim:
+    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
+    with Mosquitto(workdir=tmp_path / "broker") as broker, VirtualRig(tmp_path / "sim", board_speed="host") as sim:
         flash = sim.flash["bridge"] / "config.json"
         flash.write_bytes(USER_CONFIG)
         boards = [Board(role, sim.ports[role], tmp_path / f"{role}.log").open() for role in ("emulator", "bridge")]

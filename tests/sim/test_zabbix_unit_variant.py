@@ -35,7 +35,9 @@ def test_a_bridge_publishing_a_unit_fails_the_zabbix_check_naming_the_item(tmp_p
     shutil.copytree(BRIDGE_FIRMWARE, firmware, ignore=shutil.ignore_patterns("__pycache__"))
     _publish_with_unit(firmware)
     capture = sx631()
-    with open_rig(RigSpec(workdir=tmp_path / "rig", bridge=BridgeSpec(firmware=firmware))) as session:
+    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
+    with open_rig(RigSpec(workdir=tmp_path / "rig", board_speed="host",
+                          bridge=BridgeSpec(firmware=firmware))) as session:
         result = check_replay(session.rig, session.broker, build(), capture.file, capture.data, tmp_path / "agent")
     assert len(result.problems) == 1, result.problems
     key = mqtt_key(FIELD.decode())

@@ -22,11 +22,25 @@
 // debts below VBOARD_CLOCK_QUANTUM_NS wait for the next tick, so the board sleeps
 // in steps of about 20 ms, not at every tick (each sleep lets other processes
 // cool the host's caches, which would slow the board's next steps).
+//
+// The host's own speed drifts: for stretches of tens of seconds this machine
+// ran the interpreter 1.7 times slower per CPU second than when the factor was
+// measured, while a small C loop kept its speed (a neighbour sharing the
+// caches, not the clock rate), so a counted CPU time alone would make the
+// board slower than the chip then, and faster than it when the host is faster
+// than at calibration. With HIL_SIM_HOST_SPEED naming a file, the rig keeps in
+// it (one double) the host's speed now against the calibration's: the
+// calibration program's CPU time then over its CPU time now, on this same
+// binary, sleeping as a board does (hil/sim/host_speed.py); the board maps the
+// file and scales each stretch of computing by it.
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "py/bc.h"
 #include "py/objfun.h"
@@ -53,6 +67,37 @@ static int clock_c_depth;            // > 0 while code runs that is the chip's C
 static int64_t clock_chip_ns;        // computing counted since start-up, in the chip's ns
 static int64_t clock_host_ns;        // the same computing in host CPU ns
 static int64_t clock_read_ns;        // what reading the thread's CPU clock adds to an interval
+static const volatile double *host_speed;  // the rig's file, mapped; NULL: the calibration's speed
+
+// The host's speed against the calibration's: CPU ns the same work took then
+// per CPU ns it takes now (below 1: slower now). A value no probe could give
+// (a file not yet written) counts as 1.
+static double host_speed_now(void) {
+    double s = host_speed != NULL ? *host_speed : 1.0;
+    return s >= 0.2 && s <= 5.0 ? s : 1.0;
+}
+
+static void host_speed_map(const char *path) {
+    if (host_speed != NULL) {
+        munmap((void *)host_speed, sizeof(double));
+        host_speed = NULL;
+    }
+    if (path == NULL || *path == 0) {
+        return;
+    }
+    int fd = open(path, O_RDONLY);
+    void *p = fd < 0 ? MAP_FAILED : mmap(NULL, sizeof(double), PROT_READ, MAP_SHARED, fd, 0);
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (p == MAP_FAILED) {
+        // Without it the board keeps the calibration's speed: say so where the rig logs the board.
+        fprintf(stderr, "vboard: HIL_SIM_HOST_SPEED=%s cannot be mapped (errno %d): the host's drift is not "
+            "corrected\n", path, errno);
+        return;
+    }
+    host_speed = p;
+}
 
 static int64_t thread_cpu_ns(void) {
     struct timespec ts;
@@ -138,7 +183,7 @@ static void clock_accrue(void) {
     // Reading the clock is a system call; its cost is the rig's, not the chip's.
     if (clock_mark >= 0 && clock_c_depth == 0 && now > clock_mark + clock_read_ns) {
         int64_t spent = now - clock_mark - clock_read_ns;
-        int64_t chip = (int64_t)(spent * clock_factor * VBOARD_CHIP_HZ / clock_hz);
+        int64_t chip = (int64_t)(spent * clock_factor * host_speed_now() * VBOARD_CHIP_HZ / clock_hz);
         clock_chip_ns += chip;
         clock_host_ns += spent;
         clock_deadline += chip;
@@ -255,6 +300,7 @@ static mp_obj_t vboard_clock_factor(mp_obj_t factor_in) {
     }
     const char *path = getenv("HIL_SIM_CLOCK_PROFILE");
     profile_path = path != NULL && *path ? path : NULL;
+    host_speed_map(getenv("HIL_SIM_HOST_SPEED"));
     clock_deadline = wall_ns();
     clock_mark = thread_cpu_ns();
     return mp_const_none;
