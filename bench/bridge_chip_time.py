@@ -14,7 +14,9 @@ the SX631 capture and prints:
   board's own account of where its time went (the virtual ESP8266 attributes
   each stretch of computing to the function that ran it);
 - end of telegram on the line -> last value at an MQTT subscriber;
-- bytes the bridge's UART0 ring dropped (it must be 0 at the meter's cadence).
+- bytes the bridge's UART0 ring dropped (it must be 0 at the meter's cadence),
+  the longest waits between its reads while bytes waited, and its longest
+  stretches of computing without a wait, by function (what fills the ring).
 
 A figure, not a test: it never fails on a number.
 """
@@ -62,6 +64,7 @@ def main(argv=None) -> int:
             line_before = sim.line()
             overflow_before, waiting_before = line_before.rx_overflow, line_before.rx_overflow_waiting
             sub.clear()
+            played_at, played_unix = time.monotonic(), time.time()
             sent = rig.play([remote], args.interval_ms, args.telegrams,
                             on_sent=lambda t: print(f"  telegram {t.seq} sent", flush=True))
             # Wait for the last telegram's values (or give up after 30 s of chip time).
@@ -74,6 +77,7 @@ def main(argv=None) -> int:
             time.sleep(2.5)
             after = sim.clock_profile("bridge")
             stats = sim.stats()
+            stretches = sim.clock_stretches("bridge", played_unix)
             line, speed = stats.line, stats.host_speed
         by_name = sub.values()
     spans = telegram_spans(line.bursts, [t.nbytes for t in sent]) or []
@@ -105,9 +109,16 @@ def main(argv=None) -> int:
     print(f"bytes the bridge's UART0 ring dropped: {line.rx_overflow - overflow_before} "
           f"(the host's load explains {line.rx_overflow_waiting - waiting_before}); "
           f"the most it held: {line.rx_peak} B (its uart_rxbuf: 1,024 B unless config.json says otherwise)")
+    unread = line.longest_unread(played_at)
+    if unread:
+        print("the longest waits between the bridge's UART reads while bytes waited (1,024 B last 89 ms): "
+              + ", ".join(f"{s * 1000:.0f} ms" for _at, s in unread))
+    if stretches:
+        print("its longest stretches of computing without a wait (chip ms, by function):")
+        for stretch in sorted(stretches, key=lambda x: -x.chip_ms)[:5]:
+            print(f"  {stretch.describe()}")
     if speed is not None:
-        print(f"the host's speed, which the boards' clocks followed: {speed.low:.2f}-{speed.high:.2f} of the "
-              f"calibration's ({speed.probes} probes, hil/sim/host_speed.py)")
+        print(speed.describe())
     return 0
 
 

@@ -30,8 +30,9 @@ TIMEOUT_MS = const(1000)  # default: silence inside a telegram longer than this 
 _BUSY_MS = const(10)  # run(): poll period inside a telegram: 115 B at 115200 baud
 # run(): the longest the reader reads before it lets the other tasks in. A
 # turn that ends a telegram holds its commit and the bridge's heap sample (a
-# collection), ~35 ms at 160 MHz; the drain must go on after it, or the bytes
-# that came meanwhile wait a whole round of the other tasks.
+# collection), ~35-45 ms at 160 MHz; the drain must go on after it, or the
+# bytes that came meanwhile (~500) wait a whole round of the other tasks, which
+# can take as long again: so a turn that committed gets _TURN_MS once more.
 _TURN_MS = const(50)
 
 _S_HUNT = const(0)  # between telegrams: waiting for '/'
@@ -468,10 +469,14 @@ class P1Reader:
             n = stream.readinto(buf)
             if n:
                 turn = time.ticks_ms()
+                ok = self.telegrams_ok
                 while n:
                     self.feed(buf, n)
                     if time.ticks_diff(time.ticks_ms(), turn) > _TURN_MS:
-                        break
+                        if ok < 0 or self.telegrams_ok == ok:
+                            break
+                        ok = -1  # once per turn: a stream faster than the line still yields
+                        turn = time.ticks_ms()
                     n = stream.readinto(buf)
                 self._last_rx = time.ticks_ms()
                 await asyncio.sleep_ms(0 if n else _BUSY_MS)

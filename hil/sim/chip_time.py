@@ -10,6 +10,7 @@ code counts as "the rest". Labels for figures only: no verdict reads them.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 # This project's bridge, function by function: which part of the work each is.
 PARTS_BY_FUNCTION = {
@@ -39,7 +40,7 @@ Profile = dict[tuple[str, str], tuple[int, int]]  # (file, function) -> (chip us
 
 
 def part_of(file: str, function: str) -> str:
-    name = file.rsplit("/rom/", 1)[-1].rsplit("/lib/", 1)[-1].lstrip("/")
+    name = _short(file)
     return PARTS_BY_FUNCTION.get((name, function)) or PARTS_BY_MODULE.get(name) or "the rest"
 
 
@@ -55,3 +56,37 @@ def by_part(used: Profile) -> dict[str, int]:
     for (file, function), (chip_us, _host_us) in used.items():
         parts[part_of(file, function)] += chip_us
     return {part: parts[part] for part in PARTS}
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """A long stretch of computing between two calls to the outside world (a
+    poll, a read, a sleep): time in which the board read no UART."""
+    done_at: float  # when the chip finished it, Unix time
+    chip_ms: float
+    host_cpu_us: int  # the host CPU time it took
+    functions: tuple[tuple[str, str, float], ...]  # (file, function, chip ms), most first
+
+    def describe(self) -> str:
+        names = ", ".join(f"{_short(file)}:{function} {ms:.0f}" for file, function, ms in self.functions)
+        return f"{self.chip_ms:.0f} ms ({names})"
+
+
+def parse_stretches(text: str, since: float = 0.0) -> list[Stretch]:
+    """The stretches a board's clock appended (cmod/vboard/vboard_clock.c) that
+    ended after `since` (Unix time), oldest first."""
+    found = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 3 or float(fields[0]) < since:
+            continue
+        functions = []
+        for field in fields[3:]:
+            file, function, us = field.rsplit(":", 2)
+            functions.append((file, function, int(us) / 1000))
+        found.append(Stretch(float(fields[0]), int(fields[1]) / 1000, int(fields[2]), tuple(functions)))
+    return found
+
+
+def _short(file: str) -> str:
+    return file.rsplit("/rom/", 1)[-1].rsplit("/lib/", 1)[-1].lstrip("/")

@@ -15,10 +15,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..procutil import die_with_parent
+from .chip_time import Stretch, parse_stretches
 from .model import manifest_env
 
 
@@ -39,6 +40,13 @@ class LineStats:
     # for a CPU long enough, while its ring filled, to have read them (hil/sim/server.py).
     rx_overflow_waiting: int = 0
     rx_peak: int = 0  # the most bytes the bridge's UART0 ring has held since the rig started
+    # The bridge's waits between reads while bytes waited in its ring, from
+    # 45 ms up (the last 256): (host monotonic time of the read, seconds), oldest first.
+    rx_unread: list[tuple[float, float]] = field(default_factory=list)
+
+    def longest_unread(self, since: float = 0.0, n: int = 5) -> list[tuple[float, float]]:
+        """The n longest of rx_unread read after `since` (host monotonic), longest first."""
+        return sorted((x for x in self.rx_unread if x[0] >= since), key=lambda x: -x[1])[:n]
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,11 @@ class HostSpeedStats:
     high: float
     probes: int
     calibration_cpu_ms: float
+
+    def describe(self) -> str:
+        """The words the failure texts and the benchmarks print."""
+        return (f"the host's speed, which the boards' clocks follow (hil/sim/host_speed.py): {self.now:.2f} of "
+                f"the calibration's now, {self.low:.2f}-{self.high:.2f} since the rig started ({self.probes} probes)")
 
 
 @dataclass(frozen=True)
@@ -148,7 +161,7 @@ class VirtualRig:
         return RigStats(
             LineStats(line["bytes_sent"], line["bytes_received"], line["framing_errors"], line["busy_samples"],
                       [tuple(b) for b in line["bursts"]], got["rx_overflow"], got["rx_overflow_waiting"],
-                      got["rx_peak"]),
+                      got["rx_peak"], [tuple(x) for x in got["rx_unread"]]),
             UartSetting(**got["tx"]), UartSetting(**got["rx"]), AdapterSetting(**got["adapter"]),
             {role: BoardState(got["resets"][role], got["reset_at"][role], got["repl_attached"][role], got["usb"][role],
                               got["pid"][role])
@@ -213,6 +226,14 @@ class VirtualRig:
                 chip, host, file, function = line.split(" ", 3)
                 rows[(file, function)] = (int(chip), int(host))
         return rows
+
+    def clock_stretches(self, role: str, since: float = 0.0) -> list[Stretch]:
+        """Board `role`'s stretches of computing of 40 ms of chip time or more
+        without a call to the outside world (time it read no UART), ended after
+        `since` (Unix time), oldest first; empty at host speed. See
+        cmod/vboard/vboard_clock.c."""
+        path = self.workdir / f"{role}.clock-stretches"
+        return parse_stretches(path.read_text(), since) if path.exists() else []
 
     def heap_samples(self, role: str, since: float = 0.0) -> list[tuple]:
         """(host time, free heap, lowest free after a collection since the sample before or -1,

@@ -34,6 +34,7 @@ from .line import ADAPTER_MODES, SAMPLE_RATE, P1Line
 from .model import CHIP_FREE_AT_MAIN, board_model, frozen_image
 
 TICK_S = 0.004  # pacing granularity: 4 ms of line time per step
+RX_UNREAD_NOTED_S = 0.045  # waits between the bridge's UART reads kept for stats: half what 1 KB lasts at 115200 baud
 WAIT_HISTORY = 256  # the bridge's run delay, sampled each tick: ~1 s, more than any ring takes to fill
 
 
@@ -46,6 +47,13 @@ class _Uart:
         self.delivered = 0  # RX bytes handed to the HAL socket
         self.consumed = 0  # RX bytes the firmware has read
         self.acked = 0  # TX bytes that left the FIFO
+        self.unread_since: float | None = None  # since when bytes wait in the ring unread (host monotonic)
+
+    def note_read(self, now: float) -> float:
+        """The firmware has read: how long the oldest byte waited unread."""
+        waited = now - self.unread_since if self.unread_since is not None else 0.0
+        self.unread_since = now if self.in_ring > 0 else None
+        return waited
 
     @property
     def in_ring(self) -> int:
@@ -68,6 +76,8 @@ class VirtualRigServer:
         self.rx_overflow = 0  # bytes lost because the bridge's RX ring was full
         self.rx_overflow_waiting = 0  # of those, bytes the bridge's wait for a host CPU can explain
         self.rx_peak = 0  # the most bytes the bridge's RX ring has held
+        # The bridge's long waits between UART reads while bytes waited: (host time of the read, s).
+        self.rx_unread: collections.deque = collections.deque(maxlen=256)
         self._waits: collections.deque = collections.deque(maxlen=WAIT_HISTORY)  # (time, pid, ran ns, waited ns)
         self._drops: collections.deque = collections.deque()  # to judge: (time, bytes, pid, ran ns, window s)
         self._explained: collections.deque = collections.deque(maxlen=WAIT_HISTORY)  # (time, bytes)
@@ -92,6 +102,8 @@ class VirtualRigServer:
                    "HIL_SIM_WIFI_UP": str(self.workdir / f"{name}.wifi-up"),
                    # where its chip time goes (at chip speed; bench/bridge_chip_time.py reads it)
                    "HIL_SIM_CLOCK_PROFILE": str(self.clock_profile(name)),
+                   # its long stretches of computing without a wait (hil.sim.chip_time.stretches)
+                   "HIL_SIM_CLOCK_STRETCHES": str(self.clock_stretches(name)),
                    **board_env(board_speed, models[name].interpreter, models[name].faithful)}
             if self.host_speed:
                 env["HIL_SIM_HOST_SPEED"] = str(self.host_speed.path)
@@ -108,6 +120,10 @@ class VirtualRigServer:
     def clock_profile(self, name: str) -> Path:
         """The file where board `name` writes where its chip time went (cmod/vboard/vboard_clock.c)."""
         return self.workdir / f"{name}.clock-profile"
+
+    def clock_stretches(self, name: str) -> Path:
+        """The file where board `name` appends its long stretches of computing (vboard_clock.c)."""
+        return self.workdir / f"{name}.clock-stretches"
 
     @property
     def ports(self) -> dict[str, str]:
@@ -184,6 +200,8 @@ class VirtualRigServer:
                 self._note_drop(lost, rx)
             data = data[:max(room, 0)]
         if data:
+            if rx.in_ring == 0 and rx.unread_since is None:
+                rx.unread_since = time.monotonic()
             rx.writer.write(data)
             rx.delivered += len(data)
             self.rx_peak = max(self.rx_peak, rx.in_ring)
@@ -226,6 +244,10 @@ class VirtualRigServer:
             return 0.0
         return (latest - base) / 1e9 * self.line.rx_baud / 10
 
+    def _note_unread(self, waited: float) -> None:
+        if waited >= RX_UNREAD_NOTED_S:
+            self.rx_unread.append((time.monotonic(), waited))
+
     def _explained_in(self, since: float) -> int:
         return sum(n for at, n in self._explained if at >= since)
 
@@ -249,6 +271,8 @@ class VirtualRigServer:
                     self.line.queue(payload, self._now())
                 elif kind == b"R":
                     uart.consumed += struct.unpack(">I", payload)[0]
+                    if (uart.board, uart.uart) == ("bridge", "0"):
+                        self._note_unread(uart.note_read(time.monotonic()))
                 elif kind == b"T":
                     self.boards[uart.board].repl_attached = payload == b"1"
                 elif kind == b"M":
@@ -302,6 +326,7 @@ class VirtualRigServer:
                                for a, b, n in self.line.stats.bursts]
             return {"ok": True, "line": stats, "rx_overflow": self.rx_overflow,
                     "rx_overflow_waiting": self.rx_overflow_waiting, "rx_peak": self.rx_peak,
+                    "rx_unread": [list(x) for x in self.rx_unread],
                     "tx": {"baud": self.line.tx.baud, "invert": self.line.tx.invert},
                     "rx": {"baud": self.line.rx_baud, "invert": self.line.rx_invert},
                     "adapter": {"mode": self.line.adapter, "rise_us": self.line.rise_delay_s * 1e6,

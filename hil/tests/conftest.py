@@ -21,26 +21,42 @@ def why(rig, broker, request, rig_kind):
     the host's load can explain it."""
     sim = request.getfixturevalue("virtual_rig") if rig_kind == "sim" else None
     before = sim.line() if sim is not None else None
+    started, started_unix = time.monotonic(), time.time()
 
     def _why(problems: list[str]) -> str:
         sources = list(rig.evidence())
         if sim is not None:
             stats = sim.stats()
-            text = _line_drops(before, stats.line)
+            text = _line_drops(before, stats.line, started)
+            stretches = sorted(sim.clock_stretches("bridge", started_unix), key=lambda x: -x.chip_ms)[:5]
+            if stretches:
+                text += ("\nthe bridge's longest stretches of computing without a wait (chip ms, by function; "
+                         "hil/sim/chip_time.py): " + "; ".join(
+                             f"{_wall_unix(x.done_at)} {x.describe()}" for x in stretches))
             if stats.host_speed is not None:
-                speed = stats.host_speed
-                text += (f"\nthe host's speed, which the boards' clocks follow (hil/sim/host_speed.py): {speed.now:.2f} "
-                         f"of the calibration's now, {speed.low:.2f}-{speed.high:.2f} since the rig started "
-                         f"({speed.probes} probes)")
+                text += "\n" + stats.host_speed.describe()
             sources.insert(0, ("the virtual P1 line during this test", text))
         return explain(problems, *sources, (f"broker log ({broker.log_path})", broker.log_tail(15)))
     return _why
 
 
-def _line_drops(before, after) -> str:
+def _wall(monotonic: float) -> str:
+    """A host monotonic time as the rig's logs stamp their lines (HH:MM:SS.mmm)."""
+    return _wall_unix(time.time() - (time.monotonic() - monotonic))
+
+
+def _wall_unix(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at % 1 * 1000):03d}"
+
+
+def _line_drops(before, after, since: float) -> str:
     lost = after.rx_overflow - before.rx_overflow
     waiting = after.rx_overflow_waiting - before.rx_overflow_waiting
     text = f"the bridge's UART0 ring dropped {lost} B (the most it has held since the rig started: {after.rx_peak} B)"
+    unread = after.longest_unread(since)
+    if unread:
+        text += ("; the longest waits between its reads while bytes waited (1,024 B last 89 ms at 115200 baud): "
+                 + ", ".join(f"{s * 1000:.0f} ms (read at {_wall(at)})" for at, s in unread))
     if waiting:
         text += (f"; {waiting} B of it while the host kept the virtual bridge waiting for a CPU long enough to "
                  "explain them: those are the rig's loss, not the firmware's")

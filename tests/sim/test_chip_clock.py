@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from hil.sim import clock
+from hil.sim.chip_time import parse_stretches
 from hil.sim.model import board_model
 
 MODEL = board_model()
@@ -133,6 +134,29 @@ print(time.ticks_diff(t1, t0), st[0] - c0)
     assert counted_us > 20000, f"10 collections counted {counted_us} us of the chip's time"
     assert 0.8 * counted_us <= ticks_us <= 1.2 * counted_us + 2000, \
         f"ticks_us moved {ticks_us} us while the board counted {counted_us} us of computing"
+
+
+def test_a_long_stretch_without_a_wait_is_logged_with_its_functions_and_a_short_one_is_not(tmp_path):
+    # loop() is 20,000 iterations: ~300 ms of the chip's time at 80 MHz, no
+    # call outside between; short() is a fiftieth of it, under the 40 ms logged.
+    # A sleep between them is a call to the outside world: it ends a stretch.
+    log = tmp_path / "stretches"
+    started = time.time()
+    _run(_LOOP + """
+def short():
+    for i in range(400):
+        c = i + 1
+loop()
+time.sleep_ms(1)
+short()
+time.sleep_ms(1)
+""", HIL_SIM_CLOCK_PROFILE=str(tmp_path / "profile"), HIL_SIM_CLOCK_STRETCHES=str(log))
+    stretches = parse_stretches(log.read_text())
+    assert len(stretches) == 1, stretches
+    stretch = stretches[0]
+    assert 150 <= stretch.chip_ms <= 600, stretch
+    assert stretch.functions[0][1] == "loop" and stretch.functions[0][2] >= 0.9 * stretch.chip_ms, stretch
+    assert started <= stretch.done_at <= time.time() + 1, stretch
 
 
 def test_machine_freq_takes_only_the_chips_two_clocks():

@@ -120,7 +120,7 @@ static int64_t wall_ns(void) {
 // as lines "<chip us> <host us> <file> <function>", outside the counted time.
 // The rig's benchmarks read it (bench/bridge_chip_time.py).
 #define PROFILE_ROWS (96)
-typedef struct { qstr file, name; int64_t chip_ns, host_ns; } profile_row_t;
+typedef struct { qstr file, name; int64_t chip_ns, host_ns, stretch_ns; } profile_row_t;
 static profile_row_t profile_rows[PROFILE_ROWS];
 static size_t profile_used;
 static profile_row_t *profile_now;   // the row computing is counted into
@@ -177,6 +177,55 @@ static void profile_write(int64_t now) {
     rename(tmp, profile_path);
 }
 
+// --- the long stretches of computing ---
+//
+// With HIL_SIM_CLOCK_STRETCHES set too, every stretch of computing between two
+// calls to the outside world (a poll, a read, a sleep) that took the chip
+// STRETCH_LOG_NS or more is appended to that file, as a line "<when the chip
+// finished it, Unix time in s> <chip us> <host CPU us> <file>:<function>:<chip us> ..." with
+// its functions, most first. A stretch is time the firmware reads no UART: the
+// bridge's 1 KB ring fills in 89 ms at 115200 baud (hil/sim/chip_time.py reads it).
+#define STRETCH_LOG_NS (40000000LL)
+#define STRETCH_FUNCTIONS (6)
+static const char *stretch_path;
+static int64_t stretch_ns;           // the chip's ns computed since the last call outside
+static int64_t stretch_host_ns;      // ... and the host CPU ns it took
+
+static void stretch_end(void) {
+    if (stretch_ns == 0) {
+        return;
+    }
+    if (stretch_path != NULL && stretch_ns >= STRETCH_LOG_NS) {
+        struct timespec real;
+        clock_gettime(CLOCK_REALTIME, &real);
+        double done = real.tv_sec + real.tv_nsec / 1e9 + (clock_deadline - wall_ns()) / 1e9;
+        FILE *f = fopen(stretch_path, "a");
+        if (f != NULL) {
+            fprintf(f, "%.3f %lld %lld", done, (long long)(stretch_ns / 1000), (long long)(stretch_host_ns / 1000));
+            for (int k = 0; k < STRETCH_FUNCTIONS; k++) {
+                profile_row_t *top = NULL;
+                for (size_t i = 0; i < profile_used; i++) {
+                    if (profile_rows[i].stretch_ns > 0 && (top == NULL || profile_rows[i].stretch_ns > top->stretch_ns)) {
+                        top = &profile_rows[i];
+                    }
+                }
+                if (top == NULL) {
+                    break;
+                }
+                fprintf(f, " %s:%s:%lld", qstr_str(top->file), qstr_str(top->name), (long long)(top->stretch_ns / 1000));
+                top->stretch_ns = 0;
+            }
+            fprintf(f, "\n");
+            fclose(f);
+        }
+        clock_mark = thread_cpu_ns();  // the writing is the rig's time, not the chip's
+    }
+    for (size_t i = 0; i < profile_used; i++) {
+        profile_rows[i].stretch_ns = 0;
+    }
+    stretch_ns = stretch_host_ns = 0;
+}
+
 // Count the computing since the mark: the chip would finish it that much later.
 static void clock_accrue(void) {
     int64_t now = thread_cpu_ns();
@@ -190,7 +239,10 @@ static void clock_accrue(void) {
         if (profile_now != NULL) {
             profile_now->chip_ns += chip;
             profile_now->host_ns += spent;
+            profile_now->stretch_ns += chip;
         }
+        stretch_ns += chip;
+        stretch_host_ns += spent;
     }
     clock_mark = now;
 }
@@ -218,6 +270,7 @@ static int64_t call_wall, call_deadline;
 
 static void clock_suspend(int64_t at_least) {
     clock_accrue();
+    stretch_end();
     clock_pay(at_least);
     call_wall = wall_ns();
     call_deadline = clock_deadline;
@@ -300,6 +353,8 @@ static mp_obj_t vboard_clock_factor(mp_obj_t factor_in) {
     }
     const char *path = getenv("HIL_SIM_CLOCK_PROFILE");
     profile_path = path != NULL && *path ? path : NULL;
+    path = getenv("HIL_SIM_CLOCK_STRETCHES");
+    stretch_path = profile_path != NULL && path != NULL && *path ? path : NULL;
     host_speed_map(getenv("HIL_SIM_HOST_SPEED"));
     clock_deadline = wall_ns();
     clock_mark = thread_cpu_ns();
