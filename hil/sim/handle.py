@@ -76,15 +76,18 @@ class BoardState:
 class HostSpeedStats:
     """The host's speed against the calibration's, as the boards' clocks followed it (hil.sim.host_speed)."""
     now: float
-    low: float  # the slowest since the rig started (below 1: slower than at the calibration)
-    high: float
+    low: float | None  # the slowest since the rig started (below 1: slower than at the calibration); None before a probe
+    high: float | None
     probes: int
     calibration_cpu_ms: float
 
     def describe(self) -> str:
         """The words the failure texts and the benchmarks print."""
-        return (f"the host's speed, which the boards' clocks follow (hil/sim/host_speed.py): {self.now:.2f} of "
-                f"the calibration's now, {self.low:.2f}-{self.high:.2f} since the rig started ({self.probes} probes)")
+        head = "the host's speed, which the boards' clocks follow (hil/sim/host_speed.py): "
+        if self.low is None or self.high is None:
+            return head + "not probed yet (the boards run at the calibration's)"
+        return (head + f"{self.now:.2f} of the calibration's now, {self.low:.2f}-{self.high:.2f} since the rig "
+                f"started ({self.probes} probes)")
 
 
 @dataclass(frozen=True)

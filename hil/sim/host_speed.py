@@ -42,8 +42,9 @@ class HostSpeed:
         self.interpreter = interpreter
         self.factor = factor
         self.base_ms = base_ms
-        self.now = 1.0
-        self.low = self.high = 1.0
+        self.now = 1.0  # the calibration's speed until the first probe
+        self.low: float | None = None  # the slowest and fastest probes so far; None before the first
+        self.high: float | None = None
         self.probes = 0
         self._recent: collections.deque = collections.deque(maxlen=2)
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -64,7 +65,8 @@ class HostSpeed:
             print(f"host speed: {speed:.2f} of the calibration's ({min(self._recent):.2f} ms against "
                   f"{self.base_ms:.2f} ms)", file=sys.stderr, flush=True)
         self.now = speed
-        self.low, self.high = min(self.low, speed), max(self.high, speed)
+        self.low = speed if self.low is None else min(self.low, speed)
+        self.high = speed if self.high is None else max(self.high, speed)
         self.probes += 1
         self._write(speed)
         return speed

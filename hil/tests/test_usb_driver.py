@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hil.sim.handle import VirtualRig
+from hil.sim.clock import UNTIMED_SPEED
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,9 +26,8 @@ def test_rig_usb_against_virtual_ports_passes_replay(tmp_path, pytestconfig, rig
     extra = []
     if pytestconfig.getoption("--bridge-firmware"):
         extra += ["--bridge-firmware", pytestconfig.getoption("--bridge-firmware")]
-    # Not a verdict on time (the driver's logic): the boards at the host's speed
-    # (docs/FIDELITY.md, "CPU speed"); 15 s each, against 37 s at the chip's.
-    with VirtualRig(tmp_path / "sim", board_speed="host") as sim:
+    # 15 s each, against 37 s at the chip's.
+    with VirtualRig(tmp_path / "sim", board_speed=UNTIMED_SPEED) as sim:
         if had_config:
             (sim.flash["bridge"] / "config.json").write_bytes(USER_CONFIG)
         result = subprocess.run(

@@ -21,6 +21,7 @@ from hil.net.broker import Mosquitto
 from hil.rig.deploy import MPY_SHORTFALL
 from hil.sim.model import NO_ROMFS, board_model
 from hil.sim.handle import VirtualRig
+from hil.sim.clock import UNTIMED_SPEED
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURE = ROOT / "captures" / "sx631_aux_3ph.p1"
@@ -109,8 +110,7 @@ def test_commands_refuse_an_ambiguous_port(out, fake_ports, tmp_path):
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
-    with VirtualRig(tmp_path_factory.mktemp("sim"), board_speed="host") as rig:
+    with VirtualRig(tmp_path_factory.mktemp("sim"), board_speed=UNTIMED_SPEED) as rig:
         yield rig
 
 
@@ -140,7 +140,7 @@ def test_deploy_emulator_then_play(out, sim):
 
 
 def test_play_without_emulator_firmware_says_deploy(out, tmp_path):
-    with VirtualRig(tmp_path / "sim", board_speed="host") as fresh:
+    with VirtualRig(tmp_path / "sim", board_speed=UNTIMED_SPEED) as fresh:
         assert run("play", "--port", fresh.ports["emulator"], CAPTURE, "--interval-ms", 0) == 2
     assert "hil deploy --role emulator" in out[1].getvalue()
 

@@ -14,6 +14,7 @@ from hil.p1 import synth
 from hil.p1.anonymise import Anonymiser, identifiers
 from hil.cli.captures import cmd_capture, main
 from hil.p1.record import Framer, RecordError, record
+from hil.sim.clock import UNTIMED_SPEED
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 SX631 = (CAPTURES / "sx631_aux_3ph.p1").read_bytes()
@@ -251,8 +252,7 @@ def test_cli_reports_a_missing_port(tmp_path):
 def virtual_rig():
     from hil.sim.handle import VirtualRig
 
-    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
-    with VirtualRig(board_speed="host") as sim:
+    with VirtualRig(board_speed=UNTIMED_SPEED) as sim:
         if "p1" not in sim.ports:
             pytest.skip("this virtual rig has no USB-UART tap on the P1 line (ports['p1'])")
         yield sim

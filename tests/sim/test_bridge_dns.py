@@ -19,6 +19,7 @@ from hil.rig.deploy import DEFAULT as DEFAULT_DEPLOY
 from hil.rig.rig import CLIENT_ID
 from hil.rig.session import RigSpec, open_rig
 from hil.sim.model import board_model
+from hil.sim.clock import UNTIMED_SPEED
 from test_bridge_frozen import replay_one_capture
 
 MODEL = board_model()
@@ -33,8 +34,7 @@ LOOKUP_S = 7  # esp-open-lwip gives up a name 6 to 7 s after the query (hil/sim/
 def named(tmp_path):
     """A virtual rig whose bridge knows its broker only by NAME, which the rig's DNS
     server answers with the broker relay's address."""
-    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
-    with open_rig(RigSpec(workdir=tmp_path, board_speed="host")) as session:
+    with open_rig(RigSpec(workdir=tmp_path, board_speed=UNTIMED_SPEED)) as session:
         rig, sim = session.rig, session.sim
         sim.set_dns(NAME, "answer", "127.0.0.1")
         config = rig.bridge_config()

@@ -16,6 +16,7 @@ from hil.rig.rig import BRIDGE_FIRMWARE
 from hil.rig.session import BridgeSpec, RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
 from hil.oracle.verdict import compare
+from hil.sim.clock import UNTIMED_SPEED
 
 MODEL = board_model()
 
@@ -50,8 +51,7 @@ def heap_over_a_replay(rig, broker) -> tuple[int, int]:
 @pytest.mark.skipif(not MODEL.faithful, reason=f"{MODEL.name}: a frozen image needs the virtual ESP8266 build")
 def test_frozen_bridge_replays_a_capture_at_the_chips_heap(tmp_path):
     manifest = (BRIDGE_FIRMWARE / "manifest.py").resolve()
-    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
-    with open_rig(RigSpec(workdir=tmp_path, board_speed="host",
+    with open_rig(RigSpec(workdir=tmp_path, board_speed=UNTIMED_SPEED,
                           bridge=BridgeSpec(deploy=Deploy.FROZEN, manifest=manifest))) as session:
         rig, broker = session.rig, session.broker
         on_flash = sorted(p.name for p in session.sim.flash["bridge"].iterdir())

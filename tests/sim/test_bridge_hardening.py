@@ -19,6 +19,7 @@ from hil.rig.deploy import DEFAULT as DEFAULT_DEPLOY
 from hil.rig.rig import BRIDGE_FIRMWARE, BrokerAccess, Rig
 from hil.sim.model import board_model
 from hil.sim.handle import VirtualRig
+from hil.sim.clock import UNTIMED_SPEED
 
 MODEL = board_model()
 
@@ -51,9 +52,8 @@ def make_client(cfg, log, will_topic, pktbuf=400):
 def bridge_with(tmp_path):
     """bridge_with(module source) deploys the bridge with mqtt_backend.py
     replaced on a fresh virtual rig and returns its Board (log running)."""
-    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
     with tempfile.TemporaryDirectory() as work, Mosquitto(workdir=Path(work) / "broker") as broker, \
-            VirtualRig(Path(work) / "sim", board_speed="host") as sim:
+            VirtualRig(Path(work) / "sim", board_speed=UNTIMED_SPEED) as sim:
         boards = [Board(role, sim.ports[role], tmp_path / f"{role}.log").open() for role in ("emulator", "bridge")]
         rig = Rig(*boards, BrokerAccess(broker.host, broker.port, broker.user, broker.password),
                   base_topic="hardening", build_dir=Path(work) / "build",

@@ -22,6 +22,7 @@ import pytest
 from hil.rig.deploy import AFTER_START_UP_TARGET, MPY_SHORTFALL, Deploy
 from hil.rig.session import BridgeSpec, RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
+from hil.sim.clock import UNTIMED_SPEED
 from test_bridge_frozen import heap_over_a_replay
 
 MODEL = board_model()
@@ -31,11 +32,10 @@ TOLERANCE = 1024
 
 @pytest.mark.skipif(not MODEL.faithful, reason=f"{MODEL.name}: its heap says nothing about the chip")
 def test_mpy_bridge_dies_at_the_chips_heap_and_the_shortfall_is_measured(tmp_path):
-    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
-    with open_rig(RigSpec(workdir=tmp_path / "chip", board_speed="host",
+    with open_rig(RigSpec(workdir=tmp_path / "chip", board_speed=UNTIMED_SPEED,
                           bridge=BridgeSpec(deploy=Deploy.MPY, wait_connected=False))) as session:
         crash = session.rig.bridge.expect_line(r"^bridge: application crashed: (MemoryError.*)", timeout=20, since=0)
-    with open_rig(RigSpec(workdir=tmp_path / "roomy", board_speed="host",
+    with open_rig(RigSpec(workdir=tmp_path / "roomy", board_speed=UNTIMED_SPEED,
                           bridge=BridgeSpec(deploy=Deploy.MPY, free_at_main=ROOMY))) as session:
         started, lowest = heap_over_a_replay(session.rig, session.broker)
     held_after_start_up, held_at_lowest = ROOMY - started, ROOMY - lowest

@@ -18,6 +18,7 @@ from hil.rig.board import BoardTimeout
 from hil.rig.deploy import DEFAULT as DEFAULT_DEPLOY
 from hil.rig.session import RigSpec, open_rig
 from hil.sim.model import board_model
+from hil.sim.clock import UNTIMED_SPEED
 
 MODEL = board_model()
 pytestmark = pytest.mark.skipif(not MODEL.faithful, reason=f"{MODEL.name}: its machine.Timer never fires")
@@ -33,8 +34,7 @@ def bridge(tmp_path):
     """bridge(**config overrides) deploys the bridge with repl_idle_s IDLE_S on a
     fresh virtual rig; returns (rig, sim). A config with problems is not waited
     for: it never connects."""
-    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
-    with open_rig(RigSpec(workdir=tmp_path, board_speed="host")) as session:
+    with open_rig(RigSpec(workdir=tmp_path, board_speed=UNTIMED_SPEED)) as session:
         rig = session.rig
 
         def deploy(**overrides):

@@ -12,6 +12,7 @@ import pytest
 from hil.rig.deploy import AFTER_START_UP_TARGET, Deploy
 from hil.rig.session import BridgeSpec, RigSpec, open_rig
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
+from hil.sim.clock import UNTIMED_SPEED
 from test_bridge_frozen import heap_over_a_replay
 
 MODEL = board_model()
@@ -20,8 +21,7 @@ MODEL = board_model()
 @pytest.mark.skipif(not MODEL.faithful, reason=f"{MODEL.name}: it has no ROMFS, and its heap says nothing "
                                                "about the chip")
 def test_romfs_bridge_meets_the_heap_targets_at_the_chips_heap(tmp_path):
-    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
-    with open_rig(RigSpec(workdir=tmp_path, board_speed="host", bridge=BridgeSpec(deploy=Deploy.ROMFS))) as session:
+    with open_rig(RigSpec(workdir=tmp_path, board_speed=UNTIMED_SPEED, bridge=BridgeSpec(deploy=Deploy.ROMFS))) as session:
         rig, broker = session.rig, session.broker
         on_flash = sorted(p.name for p in session.sim.flash["bridge"].iterdir())
         assert on_flash == ["config.json", "main.py"], f"the modules belong in ROMFS, not on the flash: {on_flash}"

@@ -11,6 +11,7 @@ import pytest
 from hil.rig.board import BoardTimeout
 from hil.rig.rig import BRIDGE_FIRMWARE, RigState
 from hil.rig.session import BridgeSpec, RigSpec, open_rig
+from hil.sim.clock import UNTIMED_SPEED
 from test_bridge_frozen import replay_one_capture
 
 SAYS_CONNECTED = '"mqtt connected to %s:%d"'
@@ -23,8 +24,7 @@ def test_a_bridge_that_never_logs_its_connection_is_brought_up_and_judged(tmp_pa
     source = client.read_text()
     assert SAYS_CONNECTED in source, "mqtt_min.py no longer logs its connection this way: update this test"
     client.write_text(source.replace(SAYS_CONNECTED, '"link up %s:%d"'))
-    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
-    with open_rig(RigSpec(workdir=tmp_path / "rig", board_speed="host",
+    with open_rig(RigSpec(workdir=tmp_path / "rig", board_speed=UNTIMED_SPEED,
                           bridge=BridgeSpec(firmware=firmware))) as session:
         rig, broker = session.rig, session.broker
         assert rig.state is RigState.RUNNING
@@ -38,7 +38,7 @@ def test_a_bridge_whose_client_never_connects_fails_the_deploy_naming_the_client
                       '"mqtt": {"host": "$broker_host", "port": $broker_port, "user": "$broker_user", '
                       '"password": "not-the-brokers", "client_id": "$client_id"}, "base_topic": "$base_topic"}')
     with pytest.raises(BoardTimeout) as failure:
-        with open_rig(RigSpec(workdir=tmp_path / "rig", board_speed="host",
+        with open_rig(RigSpec(workdir=tmp_path / "rig", board_speed=UNTIMED_SPEED,
                               bridge=BridgeSpec(config_template=wrong_password))):
             pass
     text = str(failure.value)

@@ -252,16 +252,20 @@ def test_the_host_speed_the_rig_keeps_in_its_file_scales_the_boards_time(tmp_pat
 
 def test_the_rigs_probe_writes_the_hosts_speed_against_the_calibrations_believing_a_slower_host_one_probe_late(
         tmp_path):
+    from hil.sim.handle import HostSpeedStats
     from hil.sim.host_speed import HostSpeed
 
     probe = HostSpeed(tmp_path / "host-speed", MODEL.interpreter, 450.0, 4.0)
     written = lambda: struct.unpack("d", (tmp_path / "host-speed").read_bytes())[0]  # noqa: E731
     assert written() == 1.0  # before the first probe: the calibration's speed
+    assert probe.stats()["low"] is probe.stats()["high"] is None
+    assert "not probed yet" in HostSpeedStats(**probe.stats()).describe()
     assert probe.update(4.0) == written() == 1.0
     assert probe.update(8.0) == 1.0  # twice as slow once: not believed yet
     assert probe.update(8.0) == written() == 0.5  # twice: the board's CPU time counts half as much of the chip's
     assert probe.update(2.0) == written() == 2.0  # faster: at once, so a board is never faster than the chip
     assert probe.stats()["low"] == 0.5 and probe.stats()["high"] == 2.0 and probe.stats()["probes"] == 4
+    assert "2.00 of the calibration's now, 0.50-2.00" in HostSpeedStats(**probe.stats()).describe()
     probe.close()
 
 

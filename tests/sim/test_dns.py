@@ -17,6 +17,7 @@ import pytest
 
 from hil.sim.model import board_model
 from hil.sim.handle import VirtualRig
+from hil.sim.clock import UNTIMED_SPEED
 from test_virtual_esp8266 import SerialLog
 
 MODEL = board_model()
@@ -69,8 +70,7 @@ asyncio.run(main())
 def board(tmp_path):
     """run(main, ...) flashes main.py onto a fresh virtual board, hard-resets it
     and returns its serial log; .sim is the rig, for its DNS server."""
-    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
-    with VirtualRig(tmp_path / "sim", board_speed="host") as sim:
+    with VirtualRig(tmp_path / "sim", board_speed=UNTIMED_SPEED) as sim:
         logs = []
 
         def run(hosts: list[str], wdt: bool = False) -> SerialLog:

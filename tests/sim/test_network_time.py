@@ -17,6 +17,7 @@ import pytest
 
 from hil.net.broker import Mosquitto
 from hil.sim.handle import VirtualRig
+from hil.sim.clock import UNTIMED_SPEED
 
 from test_virtual_esp8266 import SerialLog, needs_virtual_esp8266
 
@@ -38,8 +39,7 @@ def _ticks_diff(a: int, b: int) -> int:
 
 @pytest.fixture
 def sim(tmp_path):
-    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
-    with VirtualRig(tmp_path / "sim", board_speed="host") as rig:
+    with VirtualRig(tmp_path / "sim", board_speed=UNTIMED_SPEED) as rig:
         yield rig
 
 

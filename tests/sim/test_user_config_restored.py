@@ -11,14 +11,14 @@ from hil.rig.deploy import DEFAULT as DEFAULT_DEPLOY
 from hil.rig.rig import BrokerAccess, Rig
 from hil.sim.model import board_model
 from hil.sim.handle import VirtualRig
+from hil.sim.clock import UNTIMED_SPEED
 
 USER_CONFIG = json.dumps({"wifi": {"ssid": "home", "password": "x"}, "mqtt": {"host": "192.168.1.5"},
                           "base_topic": "meter"}).encode()
 
 
 def test_the_bridge_gets_its_own_config_back_after_the_run(tmp_path):
-    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
-    with Mosquitto(workdir=tmp_path / "broker") as broker, VirtualRig(tmp_path / "sim", board_speed="host") as sim:
+    with Mosquitto(workdir=tmp_path / "broker") as broker, VirtualRig(tmp_path / "sim", board_speed=UNTIMED_SPEED) as sim:
         flash = sim.flash["bridge"] / "config.json"
         flash.write_bytes(USER_CONFIG)
         boards = [Board(role, sim.ports[role], tmp_path / f"{role}.log").open() for role in ("emulator", "bridge")]

@@ -16,6 +16,7 @@ from hil.rig.rig import BRIDGE_FIRMWARE
 from hil.rig.session import BridgeSpec, RigSpec, open_rig
 from hil.zabbix.check import check_replay
 from hil.zabbix.template import build, mqtt_key
+from hil.sim.clock import UNTIMED_SPEED
 
 FIELD = b"instantaneous_voltage_in_phase_L1"
 
@@ -35,8 +36,7 @@ def test_a_bridge_publishing_a_unit_fails_the_zabbix_check_naming_the_item(tmp_p
     shutil.copytree(BRIDGE_FIRMWARE, firmware, ignore=shutil.ignore_patterns("__pycache__"))
     _publish_with_unit(firmware)
     capture = sx631()
-    # Not a verdict on time: the boards at the host's speed (docs/FIDELITY.md, "CPU speed").
-    with open_rig(RigSpec(workdir=tmp_path / "rig", board_speed="host",
+    with open_rig(RigSpec(workdir=tmp_path / "rig", board_speed=UNTIMED_SPEED,
                           bridge=BridgeSpec(firmware=firmware))) as session:
         result = check_replay(session.rig, session.broker, build(), capture.file, capture.data, tmp_path / "agent")
     assert len(result.problems) == 1, result.problems
