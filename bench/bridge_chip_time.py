@@ -36,7 +36,7 @@ from hil.net.subscriber import Subscriber  # noqa: E402
 from hil import mqtt_as_source  # noqa: E402
 from hil.shipped import BRIDGE_FIRMWARE  # noqa: E402
 from hil.rig.session import BridgeSpec, RigSpec, open_rig  # noqa: E402
-from hil.sim.chip_time import PARTS, by_part, part_of, spent  # noqa: E402
+from hil.sim.chip_time import PARTS, by_part, longest, part_of, spent  # noqa: E402
 from hil.sim.clock import chip_figures  # noqa: E402
 from hil.sim.line import telegram_spans  # noqa: E402
 
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
               + ", ".join(f"{s * 1000:.0f} ms" for _at, s in unread))
     if stretches:
         print("its longest stretches of computing without a wait (chip ms, by function):")
-        for stretch in sorted(stretches, key=lambda x: -x.chip_ms)[:5]:
+        for stretch in longest(stretches):
             print(f"  {stretch.describe()}")
     if speed is not None:
         print(speed.describe())

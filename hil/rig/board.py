@@ -32,6 +32,12 @@ from .reset import is_virtual
 REATTACH_TIMEOUT_S = 30.0  # how long a vanished port is waited for
 
 
+def log_stamp(at: float | None = None) -> str:
+    """How the boards' logs stamp a line: local HH:MM:SS.mmm of Unix time `at` (default now)."""
+    at = time.time() if at is None else at
+    return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at % 1 * 1000):03d}"
+
+
 class BoardError(Exception):
     """Talking to a board failed; the message says what and where to look."""
 
@@ -74,8 +80,7 @@ class BoardLog:
                 self.times.append(time.monotonic())
                 self._lock.notify_all()
                 if self._file:
-                    self._file.write(f"{time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d} "
-                                     f"[{self.role}] {line}\n".encode())
+                    self._file.write(f"{log_stamp()} [{self.role}] {line}\n".encode())
 
     def wait_for(self, regex: re.Pattern, start: int, timeout: float) -> tuple[int, re.Match] | None:
         """First line from index `start` on that matches; waits for new lines."""

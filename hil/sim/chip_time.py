@@ -88,5 +88,10 @@ def parse_stretches(text: str, since: float = 0.0) -> list[Stretch]:
     return found
 
 
+def longest(stretches: list[Stretch], n: int = 5) -> list[Stretch]:
+    """The n longest of `stretches`, longest first."""
+    return sorted(stretches, key=lambda x: -x.chip_ms)[:n]
+
+
 def _short(file: str) -> str:
     return file.rsplit("/rom/", 1)[-1].rsplit("/lib/", 1)[-1].lstrip("/")

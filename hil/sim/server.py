@@ -50,7 +50,8 @@ class _Uart:
         self.unread_since: float | None = None  # since when bytes wait in the ring unread (host monotonic)
 
     def note_read(self, now: float) -> float:
-        """The firmware has read: how long the oldest byte waited unread."""
+        """The firmware has read: how long since its previous read, or since
+        the first byte came into the empty ring (0 if nothing waited)."""
         waited = now - self.unread_since if self.unread_since is not None else 0.0
         self.unread_since = now if self.in_ring > 0 else None
         return waited
@@ -102,7 +103,7 @@ class VirtualRigServer:
                    "HIL_SIM_WIFI_UP": str(self.workdir / f"{name}.wifi-up"),
                    # where its chip time goes (at chip speed; bench/bridge_chip_time.py reads it)
                    "HIL_SIM_CLOCK_PROFILE": str(self.clock_profile(name)),
-                   # its long stretches of computing without a wait (hil.sim.chip_time.stretches)
+                   # its long stretches of computing without a wait (hil.sim.chip_time.parse_stretches)
                    "HIL_SIM_CLOCK_STRETCHES": str(self.clock_stretches(name)),
                    **board_env(board_speed, models[name].interpreter, models[name].faithful)}
             if self.host_speed:

@@ -6,7 +6,8 @@ import time
 import pytest
 
 from ..oracle.outside import HeapTrace, Restart, serial_events
-from hil.rig.board import BoardTimeout
+from hil.rig.board import BoardTimeout, log_stamp
+from hil.sim.chip_time import longest
 from hil.sim.line import telegram_spans
 from hil.sim.model import CHIP_FREE_AT_MAIN, board_model
 from ..oracle.verdict import explain
@@ -28,11 +29,11 @@ def why(rig, broker, request, rig_kind):
         if sim is not None:
             stats = sim.stats()
             text = _line_drops(before, stats.line, started)
-            stretches = sorted(sim.clock_stretches("bridge", started_unix), key=lambda x: -x.chip_ms)[:5]
+            stretches = longest(sim.clock_stretches("bridge", started_unix))
             if stretches:
                 text += ("\nthe bridge's longest stretches of computing without a wait (chip ms, by function; "
                          "hil/sim/chip_time.py): " + "; ".join(
-                             f"{_wall_unix(x.done_at)} {x.describe()}" for x in stretches))
+                             f"{log_stamp(x.done_at)} {x.describe()}" for x in stretches))
             if stats.host_speed is not None:
                 text += "\n" + stats.host_speed.describe()
             sources.insert(0, ("the virtual P1 line during this test", text))
@@ -41,12 +42,8 @@ def why(rig, broker, request, rig_kind):
 
 
 def _wall(monotonic: float) -> str:
-    """A host monotonic time as the rig's logs stamp their lines (HH:MM:SS.mmm)."""
-    return _wall_unix(time.time() - (time.monotonic() - monotonic))
-
-
-def _wall_unix(at: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at % 1 * 1000):03d}"
+    """A host monotonic time as the rig's logs stamp their lines."""
+    return log_stamp(time.time() - (time.monotonic() - monotonic))
 
 
 def _line_drops(before, after, since: float) -> str:

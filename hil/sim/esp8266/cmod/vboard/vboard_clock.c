@@ -120,7 +120,8 @@ static int64_t wall_ns(void) {
 // as lines "<chip us> <host us> <file> <function>", outside the counted time.
 // The rig's benchmarks read it (bench/bridge_chip_time.py).
 #define PROFILE_ROWS (96)
-typedef struct { qstr file, name; int64_t chip_ns, host_ns, stretch_ns; } profile_row_t;
+// stretch_ns counts only while stretch_gen is the current stretch's (below).
+typedef struct { qstr file, name; int64_t chip_ns, host_ns, stretch_ns; uint32_t stretch_gen; } profile_row_t;
 static profile_row_t profile_rows[PROFILE_ROWS];
 static size_t profile_used;
 static profile_row_t *profile_now;   // the row computing is counted into
@@ -190,6 +191,9 @@ static void profile_write(int64_t now) {
 static const char *stretch_path;
 static int64_t stretch_ns;           // the chip's ns computed since the last call outside
 static int64_t stretch_host_ns;      // ... and the host CPU ns it took
+// The stretch's number: a row's stretch_ns from an older one counts as 0, so
+// ending a stretch (at every call outside) touches no row.
+static uint32_t stretch_gen = 1;
 
 static void stretch_end(void) {
     if (stretch_ns == 0) {
@@ -205,8 +209,10 @@ static void stretch_end(void) {
             for (int k = 0; k < STRETCH_FUNCTIONS; k++) {
                 profile_row_t *top = NULL;
                 for (size_t i = 0; i < profile_used; i++) {
-                    if (profile_rows[i].stretch_ns > 0 && (top == NULL || profile_rows[i].stretch_ns > top->stretch_ns)) {
-                        top = &profile_rows[i];
+                    profile_row_t *row = &profile_rows[i];
+                    if (row->stretch_gen == stretch_gen && row->stretch_ns > 0
+                        && (top == NULL || row->stretch_ns > top->stretch_ns)) {
+                        top = row;
                     }
                 }
                 if (top == NULL) {
@@ -220,9 +226,7 @@ static void stretch_end(void) {
         }
         clock_mark = thread_cpu_ns();  // the writing is the rig's time, not the chip's
     }
-    for (size_t i = 0; i < profile_used; i++) {
-        profile_rows[i].stretch_ns = 0;
-    }
+    stretch_gen++;
     stretch_ns = stretch_host_ns = 0;
 }
 
@@ -239,6 +243,10 @@ static void clock_accrue(void) {
         if (profile_now != NULL) {
             profile_now->chip_ns += chip;
             profile_now->host_ns += spent;
+            if (profile_now->stretch_gen != stretch_gen) {
+                profile_now->stretch_gen = stretch_gen;
+                profile_now->stretch_ns = 0;
+            }
             profile_now->stretch_ns += chip;
         }
         stretch_ns += chip;
