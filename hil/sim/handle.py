@@ -254,6 +254,10 @@ class VirtualRig:
                 if not chunk:
                     break
                 reply += chunk
+        if not reply:
+            log = (self.workdir / "sim.log").read_text(errors="replace")[-1500:]
+            raise VirtualRigError(f"virtual rig closed its control connection without answering {msg}; "
+                                  f"the end of its log ({self.workdir / 'sim.log'}):\n{log}")
         answer = json.loads(reply)
         if not answer.get("ok"):
             raise VirtualRigError(f"virtual rig refused {msg}: {answer.get('error')}")

@@ -117,6 +117,8 @@ class Lan:
         # Lost on the air: never acknowledged. The kernel still takes what
         # fits its receive buffer, so shrink that to Linux's least (2,304 B)
         # first; the window it already advertised is not taken back.
+        if client.is_closing():
+            return  # the broker hung up and the relay closed the link: nothing left to lose
         client.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
         client.transport.pause_reading()
 

@@ -311,7 +311,7 @@ class VirtualRigServer:
                         reply = {"ok": True, "address": self.lan.address, "port": self.lan.port}
                     else:
                         reply = self.command(msg)
-                except (KeyError, ValueError, TypeError) as e:
+                except (KeyError, ValueError, TypeError, OSError) as e:
                     reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
                 writer.write(json.dumps(reply).encode() + b"\n")
                 await writer.drain()

@@ -49,3 +49,23 @@ def test_with_the_wifi_down_a_broker_closing_is_not_heard():
         server.close()
         return bool(done)  # anything heard: data, or the connection closing
     assert asyncio.run(run()) is False
+
+
+def test_the_wifi_going_down_just_after_the_broker_hung_up_is_no_error():
+    """The relay has closed its side of a link the broker hung up on, and the
+    link is not yet forgotten: the WiFi going down then must pass over it (a
+    closed socket takes no option) rather than fail the rig's control command."""
+    async def run():
+        lan, r, w, closed, server = await _through_lan_to_a_broker_that_hangs_up()
+        w.write(b"hello")
+        await closed.wait()
+        for _ in range(10_000):  # loop turns, not time: until the relay's side is closed
+            gone = [c for c, _up in lan._links if c.get_extra_info("socket").fileno() == -1]
+            if gone:
+                break
+            await asyncio.sleep(0)
+        assert gone, "the relay never closed its side of the link the broker hung up on"
+        lan.set_up(False)
+        await lan.close()
+        server.close()
+    asyncio.run(run())
